@@ -1,1 +1,17 @@
 //! Control-interface client for wasmCloud 1.x lattices (`wasmbus.ctl.v1`).
+//!
+//! Wire-compatible with `wasmcloud-control-interface` 3.0.1, with typed errors, command
+//! structs with validating builders, and a `get_hosts` that does not sit out the whole
+//! scatter timeout. Knows nothing of WIT or the provider SDK.
+
+mod client;
+mod error;
+mod events;
+pub mod subjects;
+mod types;
+mod validate;
+
+pub use client::{Client, ClientBuilder, HostQuery};
+pub use error::{CtlError, CtlErrorKind, Result};
+pub use events::{EventFilter, EventStream, LatticeEvent, EVENT_TYPE_PREFIX};
+pub use types::*;
