@@ -1,18 +1,28 @@
 //! The control-interface client.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::error::Result;
-use super::events::EventStream;
-use super::subjects::DEFAULT_TOPIC_PREFIX;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::Serialize;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::error::{CtlError, Result};
+use super::events::{EventFilter, EventStream, LatticeEvent};
+use super::subjects::{self, DEFAULT_TOPIC_PREFIX};
 use super::types::*;
+use super::validate;
 
 const DEFAULT_LATTICE: &str = "default";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_AUCTION_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_HOST_QUIET_PERIOD: Duration = Duration::from_millis(100);
+/// After every known host replied, how long to wait for a host not yet known.
+const KNOWN_HOSTS_GRACE: Duration = Duration::from_millis(5);
 
 /// Options of [`Client::get_hosts_with`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -94,16 +104,121 @@ impl ClientBuilder {
     /// The client. Arguments are checked per call (a zero timeout fails every call with
     /// `InvalidArgument`); use [`ClientBuilder::try_build`] to check them now.
     pub fn build(self) -> Client {
-        todo!()
+        let config_error = self.check().err().map(|e| e.message().to_string());
+        let known = Arc::new(KnownHosts::default());
+        let tracker = if self.track_hosts && config_error.is_none() {
+            spawn_tracker(&self.nats, &self.lattice, Arc::clone(&known))
+        } else {
+            None
+        };
+        Client {
+            inner: Arc::new(Inner {
+                nats: self.nats,
+                lattice: self.lattice,
+                topic_prefix: self.topic_prefix,
+                timeout: self.timeout,
+                auction_timeout: self.auction_timeout,
+                host_quiet_period: self.host_quiet_period,
+                config_error,
+                known,
+                tracker,
+            }),
+        }
     }
 
-    /// The client, or `InvalidArgument` for an empty lattice or prefix or a zero timeout.
+    /// The client, or `InvalidArgument` for a bad lattice or prefix or a zero timeout.
     pub fn try_build(self) -> Result<Client> {
-        todo!()
+        self.check()?;
+        Ok(self.build())
+    }
+
+    fn check(&self) -> Result<()> {
+        validate::subject_token("lattice", &self.lattice)?;
+        let prefix = validate::non_empty("topic prefix", &self.topic_prefix)?;
+        if prefix != self.topic_prefix
+            || prefix
+                .split('.')
+                .any(|t| t.is_empty() || t.contains(['*', '>']) || t.contains(char::is_whitespace))
+        {
+            return Err(CtlError::invalid_argument(
+                "topic prefix must be dot-separated subject tokens without wildcards or whitespace",
+            ));
+        }
+        for (name, d) in [
+            ("request timeout", self.timeout),
+            ("auction timeout", self.auction_timeout),
+            ("host quiet period", self.host_quiet_period),
+        ] {
+            if d.is_zero() {
+                return Err(CtlError::invalid_argument(format!(
+                    "{name} must be greater than zero"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
-/// A control-interface client for one lattice. Cheap to clone (shared state).
+/// Host ids believed live, shared by every clone of a [`Client`].
+#[derive(Debug, Default)]
+struct KnownHosts(Mutex<HashSet<String>>);
+
+impl KnownHosts {
+    fn with<R>(&self, f: impl FnOnce(&mut HashSet<String>) -> R) -> R {
+        // a panic elsewhere while holding the lock leaves a set that is still usable
+        let mut guard = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    fn snapshot(&self) -> HashSet<String> {
+        self.with(|s| s.clone())
+    }
+}
+
+/// Follows `host_started`/`host_heartbeat`/`host_stopped` to keep `known` current.
+fn spawn_tracker(
+    nats: &async_nats::Client,
+    lattice: &str,
+    known: Arc<KnownHosts>,
+) -> Option<tokio::task::AbortHandle> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        warn!("no Tokio runtime at build: host tracking disabled");
+        return None;
+    };
+    let nats = nats.clone();
+    let names = ["host_started", "host_heartbeat", "host_stopped"];
+    let subjects: Vec<String> = names.iter().map(|n| subjects::event(lattice, n)).collect();
+    let task = runtime.spawn(async move {
+        let mut subs = Vec::new();
+        for subject in subjects {
+            match nats.subscribe(subject).await {
+                Ok(sub) => subs.push(sub),
+                Err(error) => {
+                    warn!(%error, "host tracking subscription failed");
+                    return;
+                }
+            }
+        }
+        let mut all = futures::stream::select_all(subs);
+        while let Some(msg) = all.next().await {
+            let Ok(ev) = LatticeEvent::from_slice(&msg.payload) else {
+                continue;
+            };
+            let stopped = ev.short_type() == "host_stopped";
+            known.with(|set| {
+                if stopped {
+                    set.remove(&ev.source);
+                } else {
+                    set.insert(ev.source);
+                }
+            });
+        }
+    });
+    Some(task.abort_handle())
+}
+
+/// A control-interface client for one lattice. Cheap to clone: clones share the NATS
+/// connection and the table of known hosts.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -116,6 +231,18 @@ struct Inner {
     timeout: Duration,
     auction_timeout: Duration,
     host_quiet_period: Duration,
+    /// Why the builder's settings are unusable, reported by every call.
+    config_error: Option<String>,
+    known: Arc<KnownHosts>,
+    tracker: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(t) = &self.tracker {
+            t.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -125,8 +252,105 @@ impl std::fmt::Debug for Client {
             .field("topic_prefix", &self.inner.topic_prefix)
             .field("timeout", &self.inner.timeout)
             .field("auction_timeout", &self.inner.auction_timeout)
+            .field("host_quiet_period", &self.inner.host_quiet_period)
+            .field("track_hosts", &self.inner.tracker.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// One message of a scatter, classified.
+enum Reply<T> {
+    /// The server's 503: nobody subscribes to the subject.
+    NoResponders,
+    Item(CtlResponse<T>),
+    Bad(CtlError),
+}
+
+fn classify<T: DeserializeOwned>(msg: &async_nats::Message, what: &str) -> Reply<T> {
+    if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+        return Reply::NoResponders;
+    }
+    match decode::<T>(&msg.payload, what) {
+        Ok(r) => Reply::Item(r),
+        Err(e) => Reply::Bad(e),
+    }
+}
+
+/// Decodes a reply envelope. serde_json's message can quote reply content (config values),
+/// so only the error category and position are kept.
+fn decode<T: DeserializeOwned>(payload: &[u8], what: &str) -> Result<CtlResponse<T>> {
+    serde_json::from_slice(payload).map_err(|e| {
+        CtlError::decode(format!(
+            "malformed {what} reply ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn encode(body: &impl Serialize, what: &str) -> Result<Bytes> {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(|_| CtlError::invalid_argument(format!("{what} cannot be encoded as JSON")))
+}
+
+fn rejected(message: String) -> CtlError {
+    if message.is_empty() {
+        CtlError::rejected("the host refused the request without a message")
+    } else {
+        CtlError::rejected(message)
+    }
+}
+
+fn into_ack(resp: CtlResponse<IgnoredAny>) -> Result<Ack> {
+    if resp.success {
+        Ok(Ack {
+            message: resp.message,
+        })
+    } else {
+        Err(rejected(resp.message))
+    }
+}
+
+fn into_required<T>(resp: CtlResponse<T>, what: &str) -> Result<T> {
+    if !resp.success {
+        return Err(rejected(resp.message));
+    }
+    resp.response
+        .ok_or_else(|| CtlError::decode(format!("{what} reply has success but no response")))
+}
+
+/// Successful payloads of a scatter; if none, the first refusal or decode failure explains.
+fn scatter_result<T>(items: Vec<CtlResponse<T>>, bad: Option<CtlError>) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(items.len());
+    let mut refusal = None;
+    for item in items {
+        match item {
+            CtlResponse {
+                success: true,
+                response: Some(r),
+                ..
+            } => out.push(r),
+            CtlResponse {
+                success: false,
+                message,
+                ..
+            } => {
+                refusal.get_or_insert(message);
+            }
+            _ => {}
+        }
+    }
+    if out.is_empty() {
+        if let Some(m) = refusal {
+            return Err(rejected(m));
+        }
+        if let Some(e) = bad {
+            return Err(e);
+        }
+    }
+    Ok(out)
 }
 
 impl Client {
@@ -142,137 +366,475 @@ impl Client {
         &self.inner.nats
     }
 
+    fn ready(&self) -> Result<&Inner> {
+        match &self.inner.config_error {
+            Some(m) => Err(CtlError::invalid_argument(m.clone())),
+            None => Ok(&self.inner),
+        }
+    }
+
+    fn prefix(&self) -> (&str, &str) {
+        (&self.inner.topic_prefix, &self.inner.lattice)
+    }
+
+    /// One request, one reply, bounded by the request timeout.
+    async fn request<T: DeserializeOwned>(
+        &self,
+        subject: String,
+        body: Bytes,
+        what: &str,
+    ) -> Result<CtlResponse<T>> {
+        let inner = self.ready()?;
+        debug!(%subject, "control request");
+        let req = async_nats::Request::new()
+            .payload(body)
+            .timeout(Some(inner.timeout));
+        let msg = inner
+            .nats
+            .send_request(subject, req)
+            .await
+            .map_err(|e| {
+                let e = CtlError::from(e);
+                CtlError::new(e.kind(), format!("{what}: {}", e.message()))
+            })?;
+        decode(&msg.payload, what)
+    }
+
+    async fn ack(&self, subject: String, body: Bytes, what: &str) -> Result<Ack> {
+        into_ack(self.request(subject, body, what).await?)
+    }
+
+    /// Subscribes a fresh inbox and publishes `body` to `subject` with it as reply subject.
+    async fn open_scatter(
+        &self,
+        subject: String,
+        body: Bytes,
+        deadline: Instant,
+    ) -> Result<async_nats::Subscriber> {
+        let nats = &self.inner.nats;
+        debug!(%subject, "control scatter");
+        let open = async {
+            let inbox = nats.new_inbox();
+            let sub = nats.subscribe(inbox.clone()).await?;
+            nats.publish_with_reply(subject, inbox, body).await?;
+            Ok::<_, CtlError>(sub)
+        };
+        // a disconnected client may queue forever: bound it like the replies
+        tokio::time::timeout_at(deadline, open)
+            .await
+            .map_err(|_| CtlError::timeout("scatter could not be sent within its timeout"))?
+    }
+
+    /// Collects replies until `deadline` (hosts that do not match an auction stay silent,
+    /// so only the deadline or a 503 ends it).
+    async fn scatter_until<T: DeserializeOwned>(
+        &self,
+        subject: String,
+        body: Bytes,
+        within: Duration,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        self.ready()?;
+        let deadline = Instant::now() + within;
+        let mut sub = self.open_scatter(subject, body, deadline).await?;
+        let mut items = Vec::new();
+        let mut bad = None;
+        loop {
+            let msg = tokio::select! {
+                m = sub.next() => m,
+                () = tokio::time::sleep_until(deadline) => break,
+            };
+            let Some(msg) = msg else { break };
+            match classify::<T>(&msg, what) {
+                Reply::NoResponders => break,
+                Reply::Item(r) => items.push(r),
+                Reply::Bad(e) => {
+                    warn!(error = %e, "ignoring malformed scatter reply");
+                    bad.get_or_insert(e);
+                }
+            }
+        }
+        scatter_result(items, bad)
+    }
+
     /// Live hosts of the lattice (fast strategy, see [`Client::get_hosts_with`]).
     pub async fn get_hosts(&self) -> Result<Vec<Host>> {
         self.get_hosts_with(HostQuery::default()).await
     }
 
     /// Live hosts of the lattice with explicit options.
+    ///
+    /// Hosts answer a ping (`host.ping`) but nobody says when the last one has answered, so
+    /// upstream waits out the whole scatter timeout. Unless `full_wait` is set, this ping
+    /// finishes at the first of:
+    /// 1. `expected` distinct hosts replied;
+    /// 2. every host in the client's table of known hosts replied and no other reply came
+    ///    for 5 ms (the table holds the hosts of the previous ping and, with
+    ///    [`ClientBuilder::track_hosts`], hosts seen in `host_started`/`host_heartbeat`
+    ///    events minus `host_stopped`);
+    /// 3. at least one host replied and none came for the quiet period (100 ms by default,
+    ///    [`ClientBuilder::host_quiet_period`]);
+    /// 4. the scatter timeout (or `query.timeout`); a 503 (no host at all) ends it at once
+    ///    with an empty list.
+    ///
+    /// Trade-off: a host that answers later than the grace (2) or quiet period (3) after the
+    /// others, e.g. one just starting and not yet known, or one across a slow link, is missed
+    /// where a full scatter would include it. On loopback and LANs hosts answer within a
+    /// few milliseconds of each other, so the sets are equal; use `full_wait` (or a longer
+    /// quiet period) across slow links, or `expected` when the count is known.
     pub async fn get_hosts_with(&self, query: HostQuery) -> Result<Vec<Host>> {
-        todo!()
+        let inner = self.ready()?;
+        if query.expected == Some(0) {
+            return Err(CtlError::invalid_argument(
+                "expected host count must be greater than zero",
+            ));
+        }
+        if query.timeout.is_some_and(|t| t.is_zero()) {
+            return Err(CtlError::invalid_argument(
+                "host query timeout must be greater than zero",
+            ));
+        }
+        let within = query.timeout.unwrap_or(inner.auction_timeout);
+        let deadline = Instant::now() + within;
+        let (p, l) = self.prefix();
+        let known = inner.known.snapshot();
+        let mut sub = self
+            .open_scatter(subjects::host_ping(p, l), Bytes::new(), deadline)
+            .await?;
+
+        let mut hosts: Vec<Host> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut refusals = Vec::new();
+        let mut bad = None;
+        let mut last_reply: Option<Instant> = None;
+        let mut reached_expected = false;
+        loop {
+            let wake = if query.full_wait {
+                deadline
+            } else if let Some(last) = last_reply {
+                if query.expected.is_some_and(|n| seen.len() >= n) {
+                    reached_expected = true;
+                    break;
+                }
+                let all_known = !known.is_empty() && known.iter().all(|h| seen.contains(h));
+                let wait = if all_known {
+                    KNOWN_HOSTS_GRACE
+                } else {
+                    inner.host_quiet_period
+                };
+                deadline.min(last + wait)
+            } else {
+                deadline
+            };
+            let msg = tokio::select! {
+                m = sub.next() => m,
+                () = tokio::time::sleep_until(wake) => break,
+            };
+            let Some(msg) = msg else { break };
+            match classify::<Host>(&msg, "host ping") {
+                Reply::NoResponders => break,
+                Reply::Item(r) => {
+                    last_reply = Some(Instant::now());
+                    match r {
+                        CtlResponse {
+                            success: true,
+                            response: Some(h),
+                            ..
+                        } => {
+                            if seen.insert(h.id.clone()) {
+                                hosts.push(h);
+                            }
+                        }
+                        other => refusals.push(other),
+                    }
+                }
+                Reply::Bad(e) => {
+                    warn!(error = %e, "ignoring malformed ping reply");
+                    bad.get_or_insert(e);
+                }
+            }
+        }
+
+        inner.known.with(|set| {
+            // an early stop on `expected` may not have heard every host: keep the others
+            if !reached_expected {
+                set.clear();
+            }
+            set.extend(seen.iter().cloned());
+        });
+        if hosts.is_empty() {
+            scatter_result::<Host>(refusals, bad)?;
+        }
+        Ok(hosts)
     }
 
     /// One host's inventory.
     pub async fn get_host_inventory(&self, host_id: &str) -> Result<HostInventory> {
-        todo!()
+        let host_id = validate::subject_token("host_id", host_id)?;
+        let (p, l) = self.prefix();
+        let subject = subjects::host_get(p, l, &host_id);
+        into_required(
+            self.request(subject, Bytes::new(), "host inventory").await?,
+            "host inventory",
+        )
     }
 
     /// Claims of every component and provider in the lattice.
     pub async fn get_claims(&self) -> Result<Vec<HashMap<String, String>>> {
-        todo!()
+        let (p, l) = self.prefix();
+        let subject = subjects::claims_get(p, l);
+        into_required(self.request(subject, Bytes::new(), "claims").await?, "claims")
     }
 
-    /// Bids of the hosts able to run a component (waits the scatter timeout).
+    /// Bids of the hosts able to run a component. Hosts that do not satisfy the constraints
+    /// stay silent, so this waits the whole scatter timeout.
     pub async fn perform_component_auction(
         &self,
         request: ComponentAuctionRequest,
     ) -> Result<Vec<ComponentAuctionAck>> {
-        todo!()
+        let within = self.ready()?.auction_timeout;
+        self.perform_component_auction_within(request, within).await
     }
 
-    /// Like [`Client::perform_component_auction`], waiting `within` instead.
+    /// Like [`Client::perform_component_auction`], waiting `within` (not zero) instead.
     pub async fn perform_component_auction_within(
         &self,
         request: ComponentAuctionRequest,
         within: Duration,
     ) -> Result<Vec<ComponentAuctionAck>> {
-        todo!()
+        let request = request.normalize()?;
+        check_within(within)?;
+        let (p, l) = self.prefix();
+        let body = encode(&request, "component auction request")?;
+        self.scatter_until(subjects::component_auction(p, l), body, within, "component auction")
+            .await
     }
 
-    /// Bids of the hosts able to run a provider (waits the scatter timeout).
+    /// Bids of the hosts able to run a provider (waits the whole scatter timeout).
     pub async fn perform_provider_auction(
         &self,
         request: ProviderAuctionRequest,
     ) -> Result<Vec<ProviderAuctionAck>> {
-        todo!()
+        let within = self.ready()?.auction_timeout;
+        self.perform_provider_auction_within(request, within).await
     }
 
-    /// Like [`Client::perform_provider_auction`], waiting `within` instead.
+    /// Like [`Client::perform_provider_auction`], waiting `within` (not zero) instead.
     pub async fn perform_provider_auction_within(
         &self,
         request: ProviderAuctionRequest,
         within: Duration,
     ) -> Result<Vec<ProviderAuctionAck>> {
-        todo!()
+        let request = request.normalize()?;
+        check_within(within)?;
+        let (p, l) = self.prefix();
+        let body = encode(&request, "provider auction request")?;
+        self.scatter_until(subjects::provider_auction(p, l), body, within, "provider auction")
+            .await
     }
 
     /// Scales a component on a host (0 stops it).
+    ///
+    /// The host acknowledges before it acts: a scale that later fails (missing file or
+    /// config, bad id) is still `Ok`; the failure arrives as a `component_scale_failed` event.
     pub async fn scale_component(&self, command: ScaleComponentCommand) -> Result<Ack> {
-        todo!()
+        let command = command.normalize()?;
+        let (p, l) = self.prefix();
+        let subject = subjects::component_scale(p, l, &command.host_id);
+        self.ack(subject, encode(&command, "scale command")?, "scale component")
+            .await
     }
 
-    /// Replaces a running component's image.
+    /// Replaces a running component's image (`Rejected` if the host does not run it).
     pub async fn update_component(&self, command: UpdateComponentCommand) -> Result<Ack> {
-        todo!()
+        let command = command.normalize()?;
+        let (p, l) = self.prefix();
+        let subject = subjects::component_update(p, l, &command.host_id);
+        self.ack(subject, encode(&command, "update command")?, "update component")
+            .await
     }
 
-    /// Starts a provider on a host.
+    /// Starts a provider on a host (acknowledged before the provider runs).
     pub async fn start_provider(&self, command: StartProviderCommand) -> Result<Ack> {
-        todo!()
+        let command = command.normalize()?;
+        let (p, l) = self.prefix();
+        let subject = subjects::provider_start(p, l, &command.host_id);
+        self.ack(subject, encode(&command, "start provider command")?, "start provider")
+            .await
     }
 
     /// Stops a provider on a host.
     pub async fn stop_provider(&self, command: StopProviderCommand) -> Result<Ack> {
-        todo!()
+        let command = command.normalize()?;
+        let (p, l) = self.prefix();
+        let subject = subjects::provider_stop(p, l, &command.host_id);
+        self.ack(subject, encode(&command, "stop provider command")?, "stop provider")
+            .await
     }
 
     /// Stops a host.
     pub async fn stop_host(&self, command: StopHostCommand) -> Result<Ack> {
-        todo!()
+        let command = command.normalize()?;
+        let (p, l) = self.prefix();
+        let subject = subjects::host_stop(p, l, &command.host_id);
+        let ack = self
+            .ack(subject, encode(&command, "stop host command")?, "stop host")
+            .await?;
+        self.inner.known.with(|s| s.remove(&command.host_id));
+        Ok(ack)
     }
 
-    /// Puts a label on a host.
+    /// Puts a label on a host (`hostcore.*` keys are refused).
     pub async fn put_label(&self, host_id: &str, key: &str, value: &str) -> Result<Ack> {
-        todo!()
+        let host_id = validate::subject_token("host_id", host_id)?;
+        let key = validate::label_key(key)?;
+        let (p, l) = self.prefix();
+        let body = encode(
+            &HostLabel {
+                key,
+                value: value.to_string(),
+            },
+            "label",
+        )?;
+        self.ack(subjects::label_put(p, l, &host_id), body, "put label")
+            .await
     }
 
-    /// Deletes a label from a host.
+    /// Deletes a label from a host (`hostcore.*` keys are refused; an unset key succeeds).
     pub async fn delete_label(&self, host_id: &str, key: &str) -> Result<Ack> {
-        todo!()
+        let host_id = validate::subject_token("host_id", host_id)?;
+        let key = validate::label_key(key)?;
+        let (p, l) = self.prefix();
+        let body = encode(&HostLabelIdentifier { key }, "label key")?;
+        self.ack(subjects::label_del(p, l, &host_id), body, "delete label")
+            .await
     }
 
-    /// Puts a link.
+    /// Puts a link (see [`Link::validate`] for the checks).
     pub async fn put_link(&self, link: Link) -> Result<Ack> {
-        todo!()
+        link.validate()?;
+        let (p, l) = self.prefix();
+        self.ack(subjects::link_put(p, l), encode(&link, "link")?, "put link")
+            .await
     }
 
-    /// Deletes a link.
+    /// Deletes a link (succeeds if it does not exist).
     pub async fn delete_link(&self, request: DeleteInterfaceLinkDefinitionRequest) -> Result<Ack> {
-        todo!()
+        let request = request.normalize()?;
+        let (p, l) = self.prefix();
+        let body = encode(&request, "delete link request")?;
+        self.ack(subjects::link_del(p, l), body, "delete link").await
     }
 
     /// Every link of the lattice.
     pub async fn get_links(&self) -> Result<Vec<Link>> {
-        todo!()
+        let (p, l) = self.prefix();
+        let subject = subjects::link_get(p, l);
+        into_required(self.request(subject, Bytes::new(), "links").await?, "links")
     }
 
-    /// Puts a named config.
+    /// Puts a named config (the name must be one subject token).
     pub async fn put_config(&self, name: &str, values: HashMap<String, String>) -> Result<Ack> {
-        todo!()
+        let name = validate::subject_token("config name", name)?;
+        let (p, l) = self.prefix();
+        let body = encode(&values, "config")?;
+        self.ack(subjects::config_put(p, l, &name), body, "put config")
+            .await
     }
 
-    /// A named config, `None` if it does not exist.
+    /// A named config, `None` if it does not exist (the host answers success without a
+    /// response).
     pub async fn get_config(&self, name: &str) -> Result<Option<HashMap<String, String>>> {
-        todo!()
+        let name = validate::subject_token("config name", name)?;
+        let (p, l) = self.prefix();
+        let resp: CtlResponse<HashMap<String, String>> = self
+            .request(subjects::config_get(p, l, &name), Bytes::new(), "get config")
+            .await?;
+        if resp.success {
+            Ok(resp.response)
+        } else {
+            Err(rejected(resp.message))
+        }
     }
 
-    /// Deletes a named config.
+    /// Deletes a named config (succeeds if it does not exist).
     pub async fn delete_config(&self, name: &str) -> Result<Ack> {
-        todo!()
+        let name = validate::subject_token("config name", name)?;
+        let (p, l) = self.prefix();
+        self.ack(subjects::config_del(p, l, &name), Bytes::new(), "delete config")
+            .await
     }
 
-    /// Puts registry credentials on every host (acknowledged by one).
+    /// Puts registry credentials. Every host applies them; unlike upstream's
+    /// fire-and-forget publish this waits for the first host's acknowledgement, so a lattice
+    /// without hosts is `NoResponders` rather than a silent loss.
     pub async fn put_registries(&self, registries: RegistryCredentialMap) -> Result<Ack> {
-        todo!()
+        for name in registries.keys() {
+            validate::check_non_empty("registry name", name)?;
+        }
+        let (p, l) = self.prefix();
+        let body = encode(&registries, "registry credentials")?;
+        self.ack(subjects::registry_put(p, l), body, "put registries")
+            .await
     }
 
-    /// Lattice events of the given types (empty = all).
+    /// Lattice events of the given types (empty = all); each entry is a short name
+    /// (`host_started`), a full CloudEvent type, or a `prefix*` pattern.
     pub async fn events(&self, types: &[String]) -> Result<EventStream> {
-        todo!()
+        let inner = self.ready()?;
+        for t in types {
+            validate::check_non_empty("event type", t)?;
+        }
+        let subject = subjects::events_all(&inner.lattice);
+        let sub = tokio::time::timeout(inner.timeout, inner.nats.subscribe(subject))
+            .await
+            .map_err(|_| CtlError::timeout("event subscription not made within the timeout"))??;
+        Ok(EventStream::new(sub, EventFilter::new(types)))
     }
 
     /// A host id from a full id, a unique id prefix or a friendly name.
+    ///
+    /// A full id already in the table of known hosts is returned without a ping; otherwise
+    /// the lattice is pinged. No match or several matches → `InvalidArgument` (naming the
+    /// candidates).
     pub async fn resolve_host(&self, spec: &str) -> Result<String> {
-        todo!()
+        let spec = validate::non_empty("host", spec)?;
+        if self.inner.known.with(|s| s.contains(&spec)) {
+            return Ok(spec);
+        }
+        let hosts = self.get_hosts().await?;
+        if hosts.iter().any(|h| h.id == spec) {
+            return Ok(spec);
+        }
+        let candidates: Vec<&Host> = hosts
+            .iter()
+            .filter(|h| h.id.starts_with(&spec) || h.friendly_name == spec)
+            .collect();
+        match candidates.as_slice() {
+            [one] => Ok(one.id.clone()),
+            [] => Err(CtlError::invalid_argument(format!(
+                "no host of lattice `{}` has id, id prefix or name `{spec}`",
+                self.lattice()
+            ))),
+            many => {
+                let names: Vec<String> = many
+                    .iter()
+                    .map(|h| format!("{} ({})", h.id, h.friendly_name))
+                    .collect();
+                Err(CtlError::invalid_argument(format!(
+                    "`{spec}` is ambiguous: {}",
+                    names.join(", ")
+                )))
+            }
+        }
     }
+}
+
+fn check_within(within: Duration) -> Result<()> {
+    if within.is_zero() {
+        return Err(CtlError::invalid_argument(
+            "auction timeout must be greater than zero",
+        ));
+    }
+    Ok(())
 }
