@@ -373,6 +373,17 @@ impl Client {
         }
     }
 
+    /// Fails fast with `Transport` while NATS is down, instead of letting a scatter
+    /// report an empty lattice or a request wait out its timeout.
+    fn connected(&self) -> Result<()> {
+        match self.inner.nats.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(CtlError::transport(format!(
+                "not connected to NATS ({state})"
+            ))),
+        }
+    }
+
     fn prefix(&self) -> (&str, &str) {
         (&self.inner.topic_prefix, &self.inner.lattice)
     }
@@ -385,6 +396,7 @@ impl Client {
         what: &str,
     ) -> Result<CtlResponse<T>> {
         let inner = self.ready()?;
+        self.connected()?;
         debug!(%subject, "control request");
         let req = async_nats::Request::new()
             .payload(body)
@@ -411,6 +423,7 @@ impl Client {
         body: Bytes,
         deadline: Instant,
     ) -> Result<async_nats::Subscriber> {
+        self.connected()?;
         let nats = &self.inner.nats;
         debug!(%subject, "control scatter");
         let open = async {
@@ -509,22 +522,16 @@ impl Client {
         let mut last_reply: Option<Instant> = None;
         let mut reached_expected = false;
         loop {
-            let wake = if query.full_wait {
-                deadline
-            } else if let Some(last) = last_reply {
-                if query.expected.is_some_and(|n| seen.len() >= n) {
-                    reached_expected = true;
-                    break;
-                }
-                let all_known = !known.is_empty() && known.iter().all(|h| seen.contains(h));
-                let wait = if all_known {
-                    KNOWN_HOSTS_GRACE
-                } else {
-                    inner.host_quiet_period
-                };
-                deadline.min(last + wait)
-            } else {
-                deadline
+            let Some(wake) = ping_wake(
+                &query,
+                &known,
+                &seen,
+                last_reply,
+                inner.host_quiet_period,
+                deadline,
+            ) else {
+                reached_expected = true;
+                break;
             };
             let msg = tokio::select! {
                 m = sub.next() => m,
@@ -830,6 +837,30 @@ impl Client {
     }
 }
 
+/// Until when a ping keeps listening given what it heard so far; `None` = stop now
+/// (`expected` reached). See [`Client::get_hosts_with`] for the rules.
+fn ping_wake(
+    query: &HostQuery,
+    known: &HashSet<String>,
+    seen: &HashSet<String>,
+    last_reply: Option<Instant>,
+    quiet: Duration,
+    deadline: Instant,
+) -> Option<Instant> {
+    if query.full_wait {
+        return Some(deadline);
+    }
+    let Some(last) = last_reply else {
+        return Some(deadline);
+    };
+    if query.expected.is_some_and(|n| seen.len() >= n) {
+        return None;
+    }
+    let all_known = !known.is_empty() && known.iter().all(|h| seen.contains(h));
+    let wait = if all_known { KNOWN_HOSTS_GRACE } else { quiet };
+    Some(deadline.min(last + wait))
+}
+
 fn check_within(within: Duration) -> Result<()> {
     if within.is_zero() {
         return Err(CtlError::invalid_argument(
@@ -837,4 +868,312 @@ fn check_within(within: Duration) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctl::CtlErrorKind;
+
+    fn set(ids: &[&str]) -> HashSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    const Q: Duration = Duration::from_millis(100);
+
+    #[test]
+    fn ping_waits_for_first_reply_until_deadline() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(5);
+        let q = HostQuery::default();
+        assert_eq!(
+            ping_wake(&q, &set(&["A"]), &set(&[]), None, Q, deadline),
+            Some(deadline)
+        );
+    }
+
+    #[test]
+    fn ping_uses_quiet_period_when_hosts_unknown() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(5);
+        let q = HostQuery::default();
+        assert_eq!(
+            ping_wake(&q, &set(&[]), &set(&["A"]), Some(now), Q, deadline),
+            Some(now + Q)
+        );
+        // a known host has not answered yet: still the quiet period
+        assert_eq!(
+            ping_wake(&q, &set(&["A", "B"]), &set(&["A"]), Some(now), Q, deadline),
+            Some(now + Q)
+        );
+    }
+
+    #[test]
+    fn ping_uses_grace_once_every_known_host_replied() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(5);
+        let q = HostQuery::default();
+        assert_eq!(
+            ping_wake(&q, &set(&["A", "B"]), &set(&["A", "B", "C"]), Some(now), Q, deadline),
+            Some(now + KNOWN_HOSTS_GRACE)
+        );
+    }
+
+    #[test]
+    fn ping_stops_at_expected_and_never_passes_deadline() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_millis(10);
+        let q = HostQuery {
+            expected: Some(2),
+            ..HostQuery::default()
+        };
+        assert_eq!(
+            ping_wake(&q, &set(&[]), &set(&["A", "B"]), Some(now), Q, deadline),
+            None
+        );
+        assert_eq!(
+            ping_wake(&q, &set(&[]), &set(&["A"]), Some(now), Q, deadline),
+            Some(deadline)
+        );
+    }
+
+    #[test]
+    fn full_wait_waits_for_deadline() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(5);
+        let q = HostQuery {
+            full_wait: true,
+            expected: Some(1),
+            ..HostQuery::default()
+        };
+        assert_eq!(
+            ping_wake(&q, &set(&["A"]), &set(&["A"]), Some(now), Q, deadline),
+            Some(deadline)
+        );
+    }
+
+    fn ok<T>(response: Option<T>) -> CtlResponse<T> {
+        CtlResponse {
+            success: true,
+            message: String::new(),
+            response,
+        }
+    }
+
+    fn refused<T>(message: &str) -> CtlResponse<T> {
+        CtlResponse {
+            success: false,
+            message: message.to_string(),
+            response: None,
+        }
+    }
+
+    #[test]
+    fn ack_and_required_map_host_outcomes() {
+        let a = into_ack(CtlResponse {
+            success: true,
+            message: "done".into(),
+            response: None,
+        })
+        .unwrap();
+        assert_eq!(a.message, "done");
+        let e = into_ack(refused("no such component")).unwrap_err();
+        assert_eq!(e.kind(), CtlErrorKind::Rejected);
+        assert_eq!(e.message(), "no such component");
+        assert_eq!(
+            into_ack(refused("")).unwrap_err().kind(),
+            CtlErrorKind::Rejected
+        );
+        assert_eq!(into_required(ok(Some(3)), "x").unwrap(), 3);
+        assert_eq!(
+            into_required(ok::<u8>(None), "x").unwrap_err().kind(),
+            CtlErrorKind::Decode
+        );
+        assert_eq!(
+            into_required(refused::<u8>("nope"), "x").unwrap_err().message(),
+            "nope"
+        );
+    }
+
+    #[test]
+    fn scatter_result_prefers_successes() {
+        let r = scatter_result(vec![refused("bad"), ok(Some(1)), ok(None)], None).unwrap();
+        assert_eq!(r, vec![1]);
+        let e = scatter_result::<u8>(vec![refused("bad")], None).unwrap_err();
+        assert_eq!((e.kind(), e.message()), (CtlErrorKind::Rejected, "bad"));
+        let e = scatter_result::<u8>(vec![], Some(CtlError::decode("x"))).unwrap_err();
+        assert_eq!(e.kind(), CtlErrorKind::Decode);
+        assert!(scatter_result::<u8>(vec![], None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn decode_errors_do_not_echo_payload() {
+        let e = decode::<u64>(br#"{"success": true, "response": "s3cr3t-value"}"#, "x")
+            .unwrap_err();
+        assert_eq!(e.kind(), CtlErrorKind::Decode);
+        assert!(!e.message().contains("s3cr3t"), "{}", e.message());
+    }
+
+    /// A client whose NATS connection never comes up: any call that reached the network
+    /// would wait out its timeout, so an immediate `InvalidArgument` proves the check ran
+    /// before any traffic.
+    async fn offline_client(b: impl FnOnce(ClientBuilder) -> ClientBuilder) -> Client {
+        let nats = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect("127.0.0.1:1")
+            .await
+            .unwrap();
+        b(ClientBuilder::new(nats).timeout(Duration::from_secs(30))).build()
+    }
+
+    async fn assert_invalid<T: std::fmt::Debug>(
+        fut: impl std::future::Future<Output = Result<T>>,
+        needle: &str,
+    ) {
+        let r = tokio::time::timeout(Duration::from_millis(500), fut)
+            .await
+            .expect("argument check must not wait for the network");
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), CtlErrorKind::InvalidArgument, "{e}");
+        assert!(e.message().contains(needle), "{e} lacks {needle}");
+    }
+
+    #[tokio::test]
+    async fn bad_arguments_fail_before_traffic() {
+        let c = offline_client(|b| b).await;
+        assert_invalid(c.get_host_inventory(" "), "host_id").await;
+        assert_invalid(c.get_host_inventory("a.b"), "host_id").await;
+        assert_invalid(c.put_label("NH", "hostcore.os", "x"), "hostcore").await;
+        assert_invalid(c.delete_label("NH", "HOSTCORE.arch"), "hostcore").await;
+        assert_invalid(c.put_label("", "k", "v"), "host_id").await;
+        assert_invalid(c.put_config("", HashMap::new()), "config name").await;
+        assert_invalid(c.get_config("a b"), "config name").await;
+        assert_invalid(c.delete_config("*"), "config name").await;
+        assert_invalid(c.put_link(Link::default()), "link").await;
+        assert_invalid(
+            c.delete_link(DeleteInterfaceLinkDefinitionRequest::default()),
+            "link",
+        )
+        .await;
+        assert_invalid(c.scale_component(ScaleComponentCommand::default()), "host_id").await;
+        assert_invalid(
+            c.update_component(UpdateComponentCommand {
+                host_id: "NH".into(),
+                component_id: "c".into(),
+                ..Default::default()
+            }),
+            "new_component_ref",
+        )
+        .await;
+        assert_invalid(
+            c.start_provider(StartProviderCommand {
+                host_id: "NH".into(),
+                provider_id: "p".into(),
+                ..Default::default()
+            }),
+            "provider_ref",
+        )
+        .await;
+        assert_invalid(c.stop_provider(StopProviderCommand::default()), "host_id").await;
+        assert_invalid(
+            c.stop_host(StopHostCommand {
+                host_id: "NH".into(),
+                timeout: Some(0),
+            }),
+            "timeout",
+        )
+        .await;
+        assert_invalid(
+            c.perform_component_auction(ComponentAuctionRequest::default()),
+            "component_ref",
+        )
+        .await;
+        assert_invalid(
+            c.perform_provider_auction_within(
+                ProviderAuctionRequest {
+                    provider_ref: "r".into(),
+                    provider_id: "p".into(),
+                    ..Default::default()
+                },
+                Duration::ZERO,
+            ),
+            "timeout",
+        )
+        .await;
+        assert_invalid(
+            c.get_hosts_with(HostQuery {
+                expected: Some(0),
+                ..HostQuery::default()
+            }),
+            "expected",
+        )
+        .await;
+        assert_invalid(
+            c.get_hosts_with(HostQuery {
+                timeout: Some(Duration::ZERO),
+                ..HostQuery::default()
+            }),
+            "timeout",
+        )
+        .await;
+        assert_invalid(
+            c.put_registries(HashMap::from([(" ".to_string(), RegistryCredential::default())])),
+            "registry",
+        )
+        .await;
+        assert_invalid(c.events(&["".to_string()]), "event type").await;
+        assert_invalid(c.resolve_host("  "), "host").await;
+    }
+
+    #[tokio::test]
+    async fn bad_builder_settings_fail_every_call() {
+        let c = offline_client(|b| b.timeout(Duration::ZERO)).await;
+        assert_invalid(c.get_links(), "request timeout").await;
+        assert_invalid(c.get_hosts(), "request timeout").await;
+        let c = offline_client(|b| b.lattice("a.b")).await;
+        assert_invalid(c.get_claims(), "lattice").await;
+        let c = offline_client(|b| b.topic_prefix("wasmbus.*")).await;
+        assert_invalid(c.get_claims(), "topic prefix").await;
+        let c = offline_client(|b| b.host_quiet_period(Duration::ZERO)).await;
+        assert_invalid(c.get_hosts(), "quiet").await;
+    }
+
+    #[tokio::test]
+    async fn try_build_checks_settings() {
+        let nats = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect("127.0.0.1:1")
+            .await
+            .unwrap();
+        let e = ClientBuilder::new(nats.clone())
+            .auction_timeout(Duration::ZERO)
+            .try_build()
+            .unwrap_err();
+        assert_eq!(e.kind(), CtlErrorKind::InvalidArgument);
+        let c = ClientBuilder::new(nats)
+            .lattice("lat")
+            .topic_prefix("my.ctl")
+            .track_hosts(true)
+            .try_build()
+            .unwrap();
+        assert_eq!(c.lattice(), "lat");
+        let dbg = format!("{c:?}");
+        assert!(dbg.contains("my.ctl") && dbg.contains("track_hosts: true"), "{dbg}");
+    }
+
+    #[tokio::test]
+    async fn offline_calls_fail_fast_as_transport() {
+        let c = offline_client(|b| b).await;
+        for r in [
+            tokio::time::timeout(Duration::from_secs(2), c.get_links())
+                .await
+                .map(|r| r.map(|_| ())),
+            tokio::time::timeout(Duration::from_secs(2), c.get_hosts())
+                .await
+                .map(|r| r.map(|_| ())),
+        ] {
+            let e = r.expect("must not wait for the network").unwrap_err();
+            assert_eq!(e.kind(), CtlErrorKind::Transport, "{e}");
+        }
+    }
 }
