@@ -496,8 +496,10 @@ fn registry_credential_and_map() {
             ..Default::default()
         },
     )]);
-    let up_map: HashMap<String, up::RegistryCredential> =
-        HashMap::from([(s("ghcr.io"), up::RegistryCredential::from_token("tok", "oci"))]);
+    let up_map: HashMap<String, up::RegistryCredential> = HashMap::from([(
+        s("ghcr.io"),
+        up::RegistryCredential::from_token("tok", "oci"),
+    )]);
     both_ways(ours_map, up_map);
 }
 
@@ -600,7 +602,10 @@ fn ctl_response_internal_failure_form_only_ours_decodes() {
 fn config_get_missing_form() {
     // what the host answers for a missing config name
     let raw = json!({"success": true, "message": "Configuration not found"});
-    same_decode::<ours::CtlResponse<HashMap<String, String>>, up::CtlResponse<HashMap<String, String>>>(raw);
+    same_decode::<
+        ours::CtlResponse<HashMap<String, String>>,
+        up::CtlResponse<HashMap<String, String>>,
+    >(raw);
 }
 
 #[test]
@@ -608,7 +613,9 @@ fn partial_and_legacy_json_decode_alike() {
     // empty objects: required fields must be required on both sides
     same_decode::<ours::Host, up::Host>(json!({}));
     same_decode::<ours::HostInventory, up::HostInventory>(json!({}));
-    same_decode::<ours::HostInventory, up::HostInventory>(json!({"components": [], "providers": []}));
+    same_decode::<ours::HostInventory, up::HostInventory>(
+        json!({"components": [], "providers": []}),
+    );
     same_decode::<ours::HostLabel, up::HostLabel>(json!({}));
     same_decode::<ours::HostLabel, up::HostLabel>(json!({"key": "k"}));
     same_decode::<ours::ComponentDescription, up::ComponentDescription>(json!({}));
@@ -635,13 +642,19 @@ fn partial_and_legacy_json_decode_alike() {
     );
     same_decode::<ours::UpdateComponentCommand, up::UpdateComponentCommand>(json!({}));
     same_decode::<ours::StartProviderCommand, up::StartProviderCommand>(json!({}));
-    same_decode::<ours::StartProviderCommand, up::StartProviderCommand>(json!({"provider_id": "p"}));
+    same_decode::<ours::StartProviderCommand, up::StartProviderCommand>(
+        json!({"provider_id": "p"}),
+    );
     same_decode::<ours::StopProviderCommand, up::StopProviderCommand>(json!({}));
     same_decode::<ours::StopHostCommand, up::StopHostCommand>(json!({}));
-    same_decode::<ours::DeleteInterfaceLinkDefinitionRequest, up::DeleteInterfaceLinkDefinitionRequest>(json!({}));
-    same_decode::<ours::DeleteInterfaceLinkDefinitionRequest, up::DeleteInterfaceLinkDefinitionRequest>(
-        json!({"source_id": "s", "wit_namespace": "n", "wit_package": "p"}),
-    );
+    same_decode::<
+        ours::DeleteInterfaceLinkDefinitionRequest,
+        up::DeleteInterfaceLinkDefinitionRequest,
+    >(json!({}));
+    same_decode::<
+        ours::DeleteInterfaceLinkDefinitionRequest,
+        up::DeleteInterfaceLinkDefinitionRequest,
+    >(json!({"source_id": "s", "wit_namespace": "n", "wit_package": "p"}));
     same_decode::<ours::RegistryCredential, up::RegistryCredential>(json!({}));
     // aliases and renames
     same_decode::<ours::HostInventory, up::HostInventory>(json!({
@@ -669,10 +682,9 @@ fn defaults_applied_on_decode() {
     .unwrap();
     assert_eq!(l.name, "default");
     assert!(l.source_config.is_empty() && l.target_config.is_empty());
-    let d: ours::DeleteInterfaceLinkDefinitionRequest = serde_json::from_value(
-        json!({"source_id": "s", "wit_namespace": "n", "wit_package": "p"}),
-    )
-    .unwrap();
+    let d: ours::DeleteInterfaceLinkDefinitionRequest =
+        serde_json::from_value(json!({"source_id": "s", "wit_namespace": "n", "wit_package": "p"}))
+            .unwrap();
     assert_eq!(d.name, "default");
     let c: ours::ScaleComponentCommand =
         serde_json::from_value(json!({"component_id": "c", "count": 3})).unwrap();

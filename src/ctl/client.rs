@@ -166,7 +166,10 @@ struct KnownHosts(Mutex<HashSet<String>>);
 impl KnownHosts {
     fn with<R>(&self, f: impl FnOnce(&mut HashSet<String>) -> R) -> R {
         // a panic elsewhere while holding the lock leaves a set that is still usable
-        let mut guard = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
     }
 
@@ -401,19 +404,28 @@ impl Client {
         let req = async_nats::Request::new()
             .payload(body)
             .timeout(Some(inner.timeout));
-        let msg = inner
-            .nats
-            .send_request(subject, req)
-            .await
-            .map_err(|e| {
-                let e = CtlError::from(e);
-                CtlError::new(e.kind(), format!("{what}: {}", e.message()))
-            })?;
+        let msg = inner.nats.send_request(subject, req).await.map_err(|e| {
+            let e = CtlError::from(e);
+            CtlError::new(e.kind(), format!("{what}: {}", e.message()))
+        })?;
         decode(&msg.payload, what)
     }
 
     async fn ack(&self, subject: String, body: Bytes, what: &str) -> Result<Ack> {
         into_ack(self.request(subject, body, what).await?)
+    }
+
+    /// A command to one host: `subject(prefix, lattice, host)` with `body` as JSON.
+    async fn host_command(
+        &self,
+        subject: fn(&str, &str, &str) -> String,
+        host_id: &str,
+        body: &impl Serialize,
+        what: &str,
+    ) -> Result<Ack> {
+        let (p, l) = self.prefix();
+        self.ack(subject(p, l, host_id), encode(body, what)?, what)
+            .await
     }
 
     /// Subscribes a fresh inbox and publishes `body` to `subject` with it as reply subject.
@@ -442,14 +454,17 @@ impl Client {
     /// so only the deadline or a 503 ends it).
     async fn scatter_until<T: DeserializeOwned>(
         &self,
-        subject: String,
-        body: Bytes,
+        subject: fn(&str, &str) -> String,
+        body: &impl Serialize,
         within: Duration,
         what: &str,
     ) -> Result<Vec<T>> {
+        check_within(within)?;
+        let body = encode(body, what)?;
         self.ready()?;
+        let (p, l) = self.prefix();
         let deadline = Instant::now() + within;
-        let mut sub = self.open_scatter(subject, body, deadline).await?;
+        let mut sub = self.open_scatter(subject(p, l), body, deadline).await?;
         let mut items = Vec::new();
         let mut bad = None;
         loop {
@@ -581,7 +596,8 @@ impl Client {
         let (p, l) = self.prefix();
         let subject = subjects::host_get(p, l, &host_id);
         into_required(
-            self.request(subject, Bytes::new(), "host inventory").await?,
+            self.request(subject, Bytes::new(), "host inventory")
+                .await?,
             "host inventory",
         )
     }
@@ -590,7 +606,10 @@ impl Client {
     pub async fn get_claims(&self) -> Result<Vec<HashMap<String, String>>> {
         let (p, l) = self.prefix();
         let subject = subjects::claims_get(p, l);
-        into_required(self.request(subject, Bytes::new(), "claims").await?, "claims")
+        into_required(
+            self.request(subject, Bytes::new(), "claims").await?,
+            "claims",
+        )
     }
 
     /// Bids of the hosts able to run a component. Hosts that do not satisfy the constraints
@@ -610,11 +629,13 @@ impl Client {
         within: Duration,
     ) -> Result<Vec<ComponentAuctionAck>> {
         let request = request.normalize()?;
-        check_within(within)?;
-        let (p, l) = self.prefix();
-        let body = encode(&request, "component auction request")?;
-        self.scatter_until(subjects::component_auction(p, l), body, within, "component auction")
-            .await
+        self.scatter_until(
+            subjects::component_auction,
+            &request,
+            within,
+            "component auction",
+        )
+        .await
     }
 
     /// Bids of the hosts able to run a provider (waits the whole scatter timeout).
@@ -633,11 +654,13 @@ impl Client {
         within: Duration,
     ) -> Result<Vec<ProviderAuctionAck>> {
         let request = request.normalize()?;
-        check_within(within)?;
-        let (p, l) = self.prefix();
-        let body = encode(&request, "provider auction request")?;
-        self.scatter_until(subjects::provider_auction(p, l), body, within, "provider auction")
-            .await
+        self.scatter_until(
+            subjects::provider_auction,
+            &request,
+            within,
+            "provider auction",
+        )
+        .await
     }
 
     /// Scales a component on a host (0 stops it).
@@ -646,46 +669,56 @@ impl Client {
     /// config, bad id) is still `Ok`; the failure arrives as a `component_scale_failed` event.
     pub async fn scale_component(&self, command: ScaleComponentCommand) -> Result<Ack> {
         let command = command.normalize()?;
-        let (p, l) = self.prefix();
-        let subject = subjects::component_scale(p, l, &command.host_id);
-        self.ack(subject, encode(&command, "scale command")?, "scale component")
-            .await
+        self.host_command(
+            subjects::component_scale,
+            &command.host_id,
+            &command,
+            "scale component",
+        )
+        .await
     }
 
     /// Replaces a running component's image (`Rejected` if the host does not run it).
     pub async fn update_component(&self, command: UpdateComponentCommand) -> Result<Ack> {
         let command = command.normalize()?;
-        let (p, l) = self.prefix();
-        let subject = subjects::component_update(p, l, &command.host_id);
-        self.ack(subject, encode(&command, "update command")?, "update component")
-            .await
+        self.host_command(
+            subjects::component_update,
+            &command.host_id,
+            &command,
+            "update component",
+        )
+        .await
     }
 
     /// Starts a provider on a host (acknowledged before the provider runs).
     pub async fn start_provider(&self, command: StartProviderCommand) -> Result<Ack> {
         let command = command.normalize()?;
-        let (p, l) = self.prefix();
-        let subject = subjects::provider_start(p, l, &command.host_id);
-        self.ack(subject, encode(&command, "start provider command")?, "start provider")
-            .await
+        self.host_command(
+            subjects::provider_start,
+            &command.host_id,
+            &command,
+            "start provider",
+        )
+        .await
     }
 
     /// Stops a provider on a host.
     pub async fn stop_provider(&self, command: StopProviderCommand) -> Result<Ack> {
         let command = command.normalize()?;
-        let (p, l) = self.prefix();
-        let subject = subjects::provider_stop(p, l, &command.host_id);
-        self.ack(subject, encode(&command, "stop provider command")?, "stop provider")
-            .await
+        self.host_command(
+            subjects::provider_stop,
+            &command.host_id,
+            &command,
+            "stop provider",
+        )
+        .await
     }
 
     /// Stops a host.
     pub async fn stop_host(&self, command: StopHostCommand) -> Result<Ack> {
         let command = command.normalize()?;
-        let (p, l) = self.prefix();
-        let subject = subjects::host_stop(p, l, &command.host_id);
         let ack = self
-            .ack(subject, encode(&command, "stop host command")?, "stop host")
+            .host_command(subjects::host_stop, &command.host_id, &command, "stop host")
             .await?;
         self.inner.known.with(|s| s.remove(&command.host_id));
         Ok(ack)
@@ -695,15 +728,11 @@ impl Client {
     pub async fn put_label(&self, host_id: &str, key: &str, value: &str) -> Result<Ack> {
         let host_id = validate::subject_token("host_id", host_id)?;
         let key = validate::label_key(key)?;
-        let (p, l) = self.prefix();
-        let body = encode(
-            &HostLabel {
-                key,
-                value: value.to_string(),
-            },
-            "label",
-        )?;
-        self.ack(subjects::label_put(p, l, &host_id), body, "put label")
+        let label = HostLabel {
+            key,
+            value: value.to_string(),
+        };
+        self.host_command(subjects::label_put, &host_id, &label, "put label")
             .await
     }
 
@@ -711,9 +740,8 @@ impl Client {
     pub async fn delete_label(&self, host_id: &str, key: &str) -> Result<Ack> {
         let host_id = validate::subject_token("host_id", host_id)?;
         let key = validate::label_key(key)?;
-        let (p, l) = self.prefix();
-        let body = encode(&HostLabelIdentifier { key }, "label key")?;
-        self.ack(subjects::label_del(p, l, &host_id), body, "delete label")
+        let label = HostLabelIdentifier { key };
+        self.host_command(subjects::label_del, &host_id, &label, "delete label")
             .await
     }
 
@@ -730,7 +758,8 @@ impl Client {
         let request = request.normalize()?;
         let (p, l) = self.prefix();
         let body = encode(&request, "delete link request")?;
-        self.ack(subjects::link_del(p, l), body, "delete link").await
+        self.ack(subjects::link_del(p, l), body, "delete link")
+            .await
     }
 
     /// Every link of the lattice.
@@ -755,7 +784,11 @@ impl Client {
         let name = validate::subject_token("config name", name)?;
         let (p, l) = self.prefix();
         let resp: CtlResponse<HashMap<String, String>> = self
-            .request(subjects::config_get(p, l, &name), Bytes::new(), "get config")
+            .request(
+                subjects::config_get(p, l, &name),
+                Bytes::new(),
+                "get config",
+            )
             .await?;
         if resp.success {
             Ok(resp.response)
@@ -768,8 +801,12 @@ impl Client {
     pub async fn delete_config(&self, name: &str) -> Result<Ack> {
         let name = validate::subject_token("config name", name)?;
         let (p, l) = self.prefix();
-        self.ack(subjects::config_del(p, l, &name), Bytes::new(), "delete config")
-            .await
+        self.ack(
+            subjects::config_del(p, l, &name),
+            Bytes::new(),
+            "delete config",
+        )
+        .await
     }
 
     /// Puts registry credentials. Every host applies them; unlike upstream's
@@ -914,7 +951,14 @@ mod tests {
         let deadline = now + Duration::from_secs(5);
         let q = HostQuery::default();
         assert_eq!(
-            ping_wake(&q, &set(&["A", "B"]), &set(&["A", "B", "C"]), Some(now), Q, deadline),
+            ping_wake(
+                &q,
+                &set(&["A", "B"]),
+                &set(&["A", "B", "C"]),
+                Some(now),
+                Q,
+                deadline
+            ),
             Some(now + KNOWN_HOSTS_GRACE)
         );
     }
@@ -990,7 +1034,9 @@ mod tests {
             CtlErrorKind::Decode
         );
         assert_eq!(
-            into_required(refused::<u8>("nope"), "x").unwrap_err().message(),
+            into_required(refused::<u8>("nope"), "x")
+                .unwrap_err()
+                .message(),
             "nope"
         );
     }
@@ -1008,8 +1054,8 @@ mod tests {
 
     #[test]
     fn decode_errors_do_not_echo_payload() {
-        let e = decode::<u64>(br#"{"success": true, "response": "s3cr3t-value"}"#, "x")
-            .unwrap_err();
+        let e =
+            decode::<u64>(br#"{"success": true, "response": "s3cr3t-value"}"#, "x").unwrap_err();
         assert_eq!(e.kind(), CtlErrorKind::Decode);
         assert!(!e.message().contains("s3cr3t"), "{}", e.message());
     }
@@ -1055,7 +1101,11 @@ mod tests {
             "link",
         )
         .await;
-        assert_invalid(c.scale_component(ScaleComponentCommand::default()), "host_id").await;
+        assert_invalid(
+            c.scale_component(ScaleComponentCommand::default()),
+            "host_id",
+        )
+        .await;
         assert_invalid(
             c.update_component(UpdateComponentCommand {
                 host_id: "NH".into(),
@@ -1117,7 +1167,10 @@ mod tests {
         )
         .await;
         assert_invalid(
-            c.put_registries(HashMap::from([(" ".to_string(), RegistryCredential::default())])),
+            c.put_registries(HashMap::from([(
+                " ".to_string(),
+                RegistryCredential::default(),
+            )])),
             "registry",
         )
         .await;
@@ -1158,7 +1211,10 @@ mod tests {
             .unwrap();
         assert_eq!(c.lattice(), "lat");
         let dbg = format!("{c:?}");
-        assert!(dbg.contains("my.ctl") && dbg.contains("track_hosts: true"), "{dbg}");
+        assert!(
+            dbg.contains("my.ctl") && dbg.contains("track_hosts: true"),
+            "{dbg}"
+        );
     }
 
     #[tokio::test]

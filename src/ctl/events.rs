@@ -55,7 +55,9 @@ impl LatticeEvent {
         let text = |name: &str| raw.get(name).and_then(Value::as_str).map(str::to_string);
         let required = |name: &str| {
             text(name).ok_or_else(|| {
-                CtlError::decode(format!("lattice event lacks the CloudEvent `{name}` string"))
+                CtlError::decode(format!(
+                    "lattice event lacks the CloudEvent `{name}` string"
+                ))
             })
         };
         Ok(Self {

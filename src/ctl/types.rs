@@ -12,6 +12,45 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::error::{CtlError, Result};
 use super::validate;
 
+/// Setters of a `Builder(Command)` tuple struct, one line per field:
+/// `String` fields take `impl Into<String>`, `list` fields any iterable of strings,
+/// `map` fields set `Some(map)`, other types are stored as given.
+macro_rules! setters {
+    () => {};
+    ($(#[$m:meta])* $f:ident: String; $($rest:tt)*) => {
+        $(#[$m])*
+        pub fn $f(mut self, v: impl Into<String>) -> Self {
+            self.0.$f = v.into();
+            self
+        }
+        setters!($($rest)*);
+    };
+    ($(#[$m:meta])* $f:ident: list; $($rest:tt)*) => {
+        $(#[$m])*
+        pub fn $f(mut self, v: impl IntoIterator<Item = impl Into<String>>) -> Self {
+            self.0.$f = v.into_iter().map(Into::into).collect();
+            self
+        }
+        setters!($($rest)*);
+    };
+    ($(#[$m:meta])* $f:ident: map $t:ty; $($rest:tt)*) => {
+        $(#[$m])*
+        pub fn $f(mut self, v: impl Into<$t>) -> Self {
+            self.0.$f = Some(v.into());
+            self
+        }
+        setters!($($rest)*);
+    };
+    ($(#[$m:meta])* $f:ident: $t:ty; $($rest:tt)*) => {
+        $(#[$m])*
+        pub fn $f(mut self, v: $t) -> Self {
+            self.0.$f = v;
+            self
+        }
+        setters!($($rest)*);
+    };
+}
+
 fn default_link_name() -> String {
     "default".to_string()
 }
@@ -191,9 +230,11 @@ pub struct Link {
 
 impl Link {
     /// A builder; `build()` checks every field.
-    #[must_use]
     pub fn builder() -> LinkBuilder {
-        LinkBuilder::default()
+        LinkBuilder(Self {
+            name: default_link_name(),
+            ..Self::default()
+        })
     }
 
     /// Checks the link as the client does before `put_link`: source, target, name, WIT
@@ -220,62 +261,34 @@ impl Link {
 }
 
 /// Builds a [`Link`]; the name defaults to `default`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 #[must_use]
-pub struct LinkBuilder {
-    link: Link,
-    name_set: bool,
-}
+pub struct LinkBuilder(Link);
 
 impl LinkBuilder {
-    /// Source component id.
-    pub fn source_id(mut self, v: impl Into<String>) -> Self {
-        self.link.source_id = v.into();
-        self
+    setters! {
+        /// Source component id (required).
+        source_id: String;
+        /// Target component or provider id (required).
+        target: String;
+        /// Link name (default `default`).
+        name: String;
+        /// WIT namespace (required).
+        wit_namespace: String;
+        /// WIT package (required).
+        wit_package: String;
+        /// WIT interfaces (at least one).
+        interfaces: list;
+        /// Source config names.
+        source_config: list;
+        /// Target config names.
+        target_config: list;
     }
-    /// Target component or provider id.
-    pub fn target(mut self, v: impl Into<String>) -> Self {
-        self.link.target = v.into();
-        self
-    }
-    /// Link name.
-    pub fn name(mut self, v: impl Into<String>) -> Self {
-        self.link.name = v.into();
-        self.name_set = true;
-        self
-    }
-    /// WIT namespace.
-    pub fn wit_namespace(mut self, v: impl Into<String>) -> Self {
-        self.link.wit_namespace = v.into();
-        self
-    }
-    /// WIT package.
-    pub fn wit_package(mut self, v: impl Into<String>) -> Self {
-        self.link.wit_package = v.into();
-        self
-    }
-    /// WIT interfaces.
-    pub fn interfaces(mut self, v: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.link.interfaces = v.into_iter().map(Into::into).collect();
-        self
-    }
-    /// Source config names.
-    pub fn source_config(mut self, v: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.link.source_config = v.into_iter().map(Into::into).collect();
-        self
-    }
-    /// Target config names.
-    pub fn target_config(mut self, v: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.link.target_config = v.into_iter().map(Into::into).collect();
-        self
-    }
+
     /// The link, or `InvalidArgument` (see [`Link::validate`]).
-    pub fn build(mut self) -> Result<Link> {
-        if !self.name_set {
-            self.link.name = default_link_name();
-        }
-        self.link.validate()?;
-        Ok(self.link)
+    pub fn build(self) -> Result<Link> {
+        self.0.validate()?;
+        Ok(self.0)
     }
 }
 
@@ -337,7 +350,6 @@ pub struct ComponentAuctionRequest {
 
 impl ComponentAuctionRequest {
     /// A builder; `build()` checks the arguments.
-    #[must_use]
     pub fn builder() -> ComponentAuctionRequestBuilder {
         ComponentAuctionRequestBuilder::default()
     }
@@ -356,21 +368,19 @@ impl ComponentAuctionRequest {
 pub struct ComponentAuctionRequestBuilder(ComponentAuctionRequest);
 
 impl ComponentAuctionRequestBuilder {
-    /// Component image reference (required).
-    pub fn component_ref(mut self, v: impl Into<String>) -> Self {
-        self.0.component_ref = v.into();
-        self
+    setters! {
+        /// Component image reference (required).
+        component_ref: String;
+        /// Component id (required).
+        component_id: String;
     }
-    /// Component id (required).
-    pub fn component_id(mut self, v: impl Into<String>) -> Self {
-        self.0.component_id = v.into();
-        self
-    }
-    /// Label constraints.
+
+    /// Label constraints a bidding host must satisfy.
     pub fn constraints(mut self, v: impl Into<BTreeMap<String, String>>) -> Self {
         self.0.constraints = v.into();
         self
     }
+
     /// The request, or `InvalidArgument`.
     pub fn build(self) -> Result<ComponentAuctionRequest> {
         self.0.normalize()
@@ -408,7 +418,6 @@ pub struct ProviderAuctionRequest {
 
 impl ProviderAuctionRequest {
     /// A builder; `build()` checks the arguments.
-    #[must_use]
     pub fn builder() -> ProviderAuctionRequestBuilder {
         ProviderAuctionRequestBuilder::default()
     }
@@ -427,21 +436,19 @@ impl ProviderAuctionRequest {
 pub struct ProviderAuctionRequestBuilder(ProviderAuctionRequest);
 
 impl ProviderAuctionRequestBuilder {
-    /// Provider image reference (required).
-    pub fn provider_ref(mut self, v: impl Into<String>) -> Self {
-        self.0.provider_ref = v.into();
-        self
+    setters! {
+        /// Provider image reference (required).
+        provider_ref: String;
+        /// Provider id (required).
+        provider_id: String;
     }
-    /// Provider id (required).
-    pub fn provider_id(mut self, v: impl Into<String>) -> Self {
-        self.0.provider_id = v.into();
-        self
-    }
-    /// Label constraints.
+
+    /// Label constraints a bidding host must satisfy.
     pub fn constraints(mut self, v: impl Into<BTreeMap<String, String>>) -> Self {
         self.0.constraints = v.into();
         self
     }
+
     /// The request, or `InvalidArgument`.
     pub fn build(self) -> Result<ProviderAuctionRequest> {
         self.0.normalize()
@@ -495,7 +502,6 @@ pub struct ScaleComponentCommand {
 
 impl ScaleComponentCommand {
     /// A builder; `build()` checks the arguments.
-    #[must_use]
     pub fn builder() -> ScaleComponentCommandBuilder {
         ScaleComponentCommandBuilder::default()
     }
@@ -518,46 +524,25 @@ impl ScaleComponentCommand {
 pub struct ScaleComponentCommandBuilder(ScaleComponentCommand);
 
 impl ScaleComponentCommandBuilder {
-    /// Target host (required).
-    pub fn host_id(mut self, v: impl Into<String>) -> Self {
-        self.0.host_id = v.into();
-        self
+    setters! {
+        /// Target host (required).
+        host_id: String;
+        /// Component image reference (required).
+        component_ref: String;
+        /// Component id (required).
+        component_id: String;
+        /// Maximum concurrent instances (0 stops).
+        max_instances: u32;
+        /// Annotations.
+        annotations: map BTreeMap<String, String>;
+        /// Resource limits.
+        component_limits: map HashMap<String, String>;
+        /// Named configs.
+        config: list;
+        /// Allow replacing a running image reference.
+        allow_update: bool;
     }
-    /// Component image reference (required).
-    pub fn component_ref(mut self, v: impl Into<String>) -> Self {
-        self.0.component_ref = v.into();
-        self
-    }
-    /// Component id (required).
-    pub fn component_id(mut self, v: impl Into<String>) -> Self {
-        self.0.component_id = v.into();
-        self
-    }
-    /// Maximum concurrent instances (0 stops).
-    pub fn max_instances(mut self, v: u32) -> Self {
-        self.0.max_instances = v;
-        self
-    }
-    /// Annotations.
-    pub fn annotations(mut self, v: impl Into<BTreeMap<String, String>>) -> Self {
-        self.0.annotations = Some(v.into());
-        self
-    }
-    /// Resource limits.
-    pub fn component_limits(mut self, v: impl Into<HashMap<String, String>>) -> Self {
-        self.0.component_limits = Some(v.into());
-        self
-    }
-    /// Named configs.
-    pub fn config(mut self, v: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.0.config = v.into_iter().map(Into::into).collect();
-        self
-    }
-    /// Allow replacing a running image reference.
-    pub fn allow_update(mut self, v: bool) -> Self {
-        self.0.allow_update = v;
-        self
-    }
+
     /// The command, or `InvalidArgument`.
     pub fn build(self) -> Result<ScaleComponentCommand> {
         self.0.normalize()
@@ -583,7 +568,6 @@ pub struct UpdateComponentCommand {
 
 impl UpdateComponentCommand {
     /// A builder; `build()` checks the arguments.
-    #[must_use]
     pub fn builder() -> UpdateComponentCommandBuilder {
         UpdateComponentCommandBuilder::default()
     }
@@ -592,8 +576,7 @@ impl UpdateComponentCommand {
     pub fn normalize(mut self) -> Result<Self> {
         self.host_id = validate::subject_token("host_id", &self.host_id)?;
         self.component_id = validate::non_empty("component_id", &self.component_id)?;
-        self.new_component_ref =
-            validate::non_empty("new_component_ref", &self.new_component_ref)?;
+        self.new_component_ref = validate::non_empty("new_component_ref", &self.new_component_ref)?;
         Ok(self)
     }
 }
@@ -604,26 +587,17 @@ impl UpdateComponentCommand {
 pub struct UpdateComponentCommandBuilder(UpdateComponentCommand);
 
 impl UpdateComponentCommandBuilder {
-    /// Host running the component (required).
-    pub fn host_id(mut self, v: impl Into<String>) -> Self {
-        self.0.host_id = v.into();
-        self
+    setters! {
+        /// Host running the component (required).
+        host_id: String;
+        /// Component id (required).
+        component_id: String;
+        /// New image reference (required).
+        new_component_ref: String;
+        /// Annotations.
+        annotations: map BTreeMap<String, String>;
     }
-    /// Component id (required).
-    pub fn component_id(mut self, v: impl Into<String>) -> Self {
-        self.0.component_id = v.into();
-        self
-    }
-    /// New image reference (required).
-    pub fn new_component_ref(mut self, v: impl Into<String>) -> Self {
-        self.0.new_component_ref = v.into();
-        self
-    }
-    /// Annotations.
-    pub fn annotations(mut self, v: impl Into<BTreeMap<String, String>>) -> Self {
-        self.0.annotations = Some(v.into());
-        self
-    }
+
     /// The command, or `InvalidArgument`.
     pub fn build(self) -> Result<UpdateComponentCommand> {
         self.0.normalize()
@@ -651,7 +625,6 @@ pub struct StartProviderCommand {
 
 impl StartProviderCommand {
     /// A builder; `build()` checks the arguments.
-    #[must_use]
     pub fn builder() -> StartProviderCommandBuilder {
         StartProviderCommandBuilder::default()
     }
@@ -674,31 +647,19 @@ impl StartProviderCommand {
 pub struct StartProviderCommandBuilder(StartProviderCommand);
 
 impl StartProviderCommandBuilder {
-    /// Target host (required).
-    pub fn host_id(mut self, v: impl Into<String>) -> Self {
-        self.0.host_id = v.into();
-        self
+    setters! {
+        /// Target host (required).
+        host_id: String;
+        /// Provider image reference (required).
+        provider_ref: String;
+        /// Provider id (required).
+        provider_id: String;
+        /// Named configs.
+        config: list;
+        /// Annotations.
+        annotations: map BTreeMap<String, String>;
     }
-    /// Provider image reference (required).
-    pub fn provider_ref(mut self, v: impl Into<String>) -> Self {
-        self.0.provider_ref = v.into();
-        self
-    }
-    /// Provider id (required).
-    pub fn provider_id(mut self, v: impl Into<String>) -> Self {
-        self.0.provider_id = v.into();
-        self
-    }
-    /// Named configs.
-    pub fn config(mut self, v: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.0.config = v.into_iter().map(Into::into).collect();
-        self
-    }
-    /// Annotations.
-    pub fn annotations(mut self, v: impl Into<BTreeMap<String, String>>) -> Self {
-        self.0.annotations = Some(v.into());
-        self
-    }
+
     /// The command, or `InvalidArgument`.
     pub fn build(self) -> Result<StartProviderCommand> {
         self.0.normalize()
@@ -718,7 +679,6 @@ pub struct StopProviderCommand {
 
 impl StopProviderCommand {
     /// A builder; `build()` checks the arguments.
-    #[must_use]
     pub fn builder() -> StopProviderCommandBuilder {
         StopProviderCommandBuilder::default()
     }
@@ -737,16 +697,13 @@ impl StopProviderCommand {
 pub struct StopProviderCommandBuilder(StopProviderCommand);
 
 impl StopProviderCommandBuilder {
-    /// Host running the provider (required).
-    pub fn host_id(mut self, v: impl Into<String>) -> Self {
-        self.0.host_id = v.into();
-        self
+    setters! {
+        /// Host running the provider (required).
+        host_id: String;
+        /// Provider id (required).
+        provider_id: String;
     }
-    /// Provider id (required).
-    pub fn provider_id(mut self, v: impl Into<String>) -> Self {
-        self.0.provider_id = v.into();
-        self
-    }
+
     /// The command, or `InvalidArgument`.
     pub fn build(self) -> Result<StopProviderCommand> {
         self.0.normalize()
@@ -766,7 +723,6 @@ pub struct StopHostCommand {
 
 impl StopHostCommand {
     /// A builder; `build()` checks the arguments.
-    #[must_use]
     pub fn builder() -> StopHostCommandBuilder {
         StopHostCommandBuilder::default()
     }
@@ -790,16 +746,17 @@ impl StopHostCommand {
 pub struct StopHostCommandBuilder(StopHostCommand);
 
 impl StopHostCommandBuilder {
-    /// Host to stop (required).
-    pub fn host_id(mut self, v: impl Into<String>) -> Self {
-        self.0.host_id = v.into();
-        self
+    setters! {
+        /// Host to stop (required).
+        host_id: String;
     }
+
     /// Graceful-stop deadline in milliseconds (not zero).
     pub fn timeout_ms(mut self, v: u64) -> Self {
         self.0.timeout = Some(v);
         self
     }
+
     /// The command, or `InvalidArgument`.
     pub fn build(self) -> Result<StopHostCommand> {
         self.0.normalize()
@@ -822,7 +779,6 @@ pub struct DeleteInterfaceLinkDefinitionRequest {
 
 impl DeleteInterfaceLinkDefinitionRequest {
     /// A builder; the name defaults to `default`.
-    #[must_use]
     pub fn builder() -> DeleteInterfaceLinkDefinitionRequestBuilder {
         DeleteInterfaceLinkDefinitionRequestBuilder(Self {
             name: default_link_name(),
@@ -846,26 +802,17 @@ impl DeleteInterfaceLinkDefinitionRequest {
 pub struct DeleteInterfaceLinkDefinitionRequestBuilder(DeleteInterfaceLinkDefinitionRequest);
 
 impl DeleteInterfaceLinkDefinitionRequestBuilder {
-    /// Source component id (required).
-    pub fn source_id(mut self, v: impl Into<String>) -> Self {
-        self.0.source_id = v.into();
-        self
+    setters! {
+        /// Source component id (required).
+        source_id: String;
+        /// Link name (default `default`).
+        name: String;
+        /// WIT namespace (required).
+        wit_namespace: String;
+        /// WIT package (required).
+        wit_package: String;
     }
-    /// Link name (default `default`).
-    pub fn name(mut self, v: impl Into<String>) -> Self {
-        self.0.name = v.into();
-        self
-    }
-    /// WIT namespace (required).
-    pub fn wit_namespace(mut self, v: impl Into<String>) -> Self {
-        self.0.wit_namespace = v.into();
-        self
-    }
-    /// WIT package (required).
-    pub fn wit_package(mut self, v: impl Into<String>) -> Self {
-        self.0.wit_package = v.into();
-        self
-    }
+
     /// The request, or `InvalidArgument`.
     pub fn build(self) -> Result<DeleteInterfaceLinkDefinitionRequest> {
         self.0.normalize()
@@ -1013,9 +960,13 @@ mod tests {
         assert!(invalid(ok().provider_ref(" ").build()).contains("provider_ref"));
         assert!(invalid(ok().provider_id("").build()).contains("provider_id"));
         assert!(invalid(ok().host_id("*").build()).contains("host_id"));
-        let stop = StopProviderCommand::builder().host_id("NH").provider_id(" p ");
+        let stop = StopProviderCommand::builder()
+            .host_id("NH")
+            .provider_id(" p ");
         assert_eq!(stop.build().unwrap().provider_id, "p");
-        assert!(invalid(StopProviderCommand::builder().host_id("NH").build()).contains("provider_id"));
+        assert!(
+            invalid(StopProviderCommand::builder().host_id("NH").build()).contains("provider_id")
+        );
     }
 
     #[test]
@@ -1045,10 +996,14 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(r.constraints["zone"], "a");
-        assert!(invalid(ComponentAuctionRequest::builder().component_id("c").build())
-            .contains("component_ref"));
-        assert!(invalid(ProviderAuctionRequest::builder().provider_ref("r").build())
-            .contains("provider_id"));
+        assert!(
+            invalid(ComponentAuctionRequest::builder().component_id("c").build())
+                .contains("component_ref")
+        );
+        assert!(
+            invalid(ProviderAuctionRequest::builder().provider_ref("r").build())
+                .contains("provider_id")
+        );
     }
 
     #[test]
@@ -1097,7 +1052,10 @@ mod tests {
         };
         let dbg = format!("{c:?}");
         assert!(dbg.contains("alice"));
-        assert!(!dbg.contains("hunter2") && !dbg.contains("tok-secret"), "{dbg}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("tok-secret"),
+            "{dbg}"
+        );
     }
 
     #[test]

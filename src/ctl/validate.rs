@@ -18,8 +18,7 @@ pub(crate) fn non_empty(field: &str, value: &str) -> Result<String> {
 /// different subject or none.
 pub(crate) fn subject_token(field: &str, value: &str) -> Result<String> {
     let v = non_empty(field, value)?;
-    if v
-        .chars()
+    if v.chars()
         .any(|c| c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control())
     {
         return Err(CtlError::invalid_argument(format!(
