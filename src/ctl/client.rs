@@ -176,6 +176,15 @@ impl KnownHosts {
     fn snapshot(&self) -> HashSet<String> {
         self.with(|s| s.clone())
     }
+
+    /// A host event's source (the host id) joins the table, or leaves it on `host_stopped`.
+    fn apply(&self, ev: &LatticeEvent) {
+        match ev.short_type() {
+            "host_stopped" => self.with(|s| s.remove(&ev.source)),
+            "host_started" | "host_heartbeat" => self.with(|s| s.insert(ev.source.clone())),
+            _ => false,
+        };
+    }
 }
 
 /// Follows `host_started`/`host_heartbeat`/`host_stopped` to keep `known` current.
@@ -204,17 +213,9 @@ fn spawn_tracker(
         }
         let mut all = futures::stream::select_all(subs);
         while let Some(msg) = all.next().await {
-            let Ok(ev) = LatticeEvent::from_slice(&msg.payload) else {
-                continue;
-            };
-            let stopped = ev.short_type() == "host_stopped";
-            known.with(|set| {
-                if stopped {
-                    set.remove(&ev.source);
-                } else {
-                    set.insert(ev.source);
-                }
-            });
+            if let Ok(ev) = LatticeEvent::from_slice(&msg.payload) {
+                known.apply(&ev);
+            }
         }
     });
     Some(task.abort_handle())
@@ -1010,6 +1011,23 @@ mod tests {
             message: message.to_string(),
             response: None,
         }
+    }
+
+    #[test]
+    fn host_events_update_known_hosts() {
+        let ev = |ty: &str, source: &str| {
+            LatticeEvent::from_value(serde_json::json!({
+                "id": "1", "source": source, "type": format!("com.wasmcloud.lattice.{ty}")
+            }))
+            .unwrap()
+        };
+        let known = KnownHosts::default();
+        known.apply(&ev("host_started", "A"));
+        known.apply(&ev("host_heartbeat", "B"));
+        known.apply(&ev("config_set", "C"));
+        assert_eq!(known.snapshot(), set(&["A", "B"]));
+        known.apply(&ev("host_stopped", "A"));
+        assert_eq!(known.snapshot(), set(&["B"]));
     }
 
     #[test]
