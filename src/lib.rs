@@ -4,3 +4,4 @@
 //!   `wasmcloud-control-interface` 3.0.1), with no WIT or SDK types in it.
 
 pub mod ctl;
+pub mod provider;

@@ -1,0 +1,3 @@
+//! The capability provider: per-link settings, policy and the exported handler.
+
+pub mod policy;
