@@ -10,6 +10,7 @@ mod events;
 pub mod subjects;
 mod types;
 mod validate;
+mod wait;
 
 pub use client::{Client, ClientBuilder, HostQuery};
 pub use error::{CtlError, CtlErrorKind, Result};

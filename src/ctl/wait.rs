@@ -1,0 +1,474 @@
+//! "And wait" forms: send a command, then wait for the lattice event that reports its outcome.
+//!
+//! Hosts acknowledge scale and start commands before acting on them, so the ack says nothing
+//! about success; the outcome only shows as an event. The event subscription is made before
+//! the command is sent (same NATS connection, so the server sees SUB before PUB) and events
+//! that arrive while the ack is awaited stay queued in the subscription: none is missed, even
+//! `provider_stopped`, which the host publishes before it acks.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::client::Client;
+use super::error::{CtlError, Result};
+use super::events::{EventStream, LatticeEvent};
+use super::types::{Ack, ScaleComponentCommand, StartProviderCommand, StopProviderCommand};
+
+/// The outcome events of one command: which event types, for which entity on which host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Awaited {
+    /// Short type of the success event (`component_scaled`).
+    success: &'static str,
+    /// Short type of the failure event, if the operation has one.
+    failure: Option<&'static str>,
+    /// Payload field naming the entity (`component_id`, `provider_id`).
+    id_field: &'static str,
+    id: String,
+    host_id: String,
+    /// For scales: the instance count asked for (events of another scale do not match).
+    max_instances: Option<u64>,
+}
+
+/// How one event relates to an [`Awaited`] outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The success event of this command.
+    Succeeded,
+    /// The failure event of this command, with the host's error message.
+    Failed(String),
+    /// An event of a watched type about another entity, host or scale.
+    Other,
+    /// An event of a type this wait does not watch.
+    Unrelated,
+}
+
+impl Awaited {
+    fn scale(cmd: &ScaleComponentCommand) -> Self {
+        Self {
+            success: "component_scaled",
+            failure: Some("component_scale_failed"),
+            id_field: "component_id",
+            id: cmd.component_id.clone(),
+            host_id: cmd.host_id.clone(),
+            max_instances: Some(u64::from(cmd.max_instances)),
+        }
+    }
+
+    fn start_provider(cmd: &StartProviderCommand) -> Self {
+        Self {
+            success: "provider_started",
+            failure: Some("provider_start_failed"),
+            id_field: "provider_id",
+            id: cmd.provider_id.clone(),
+            host_id: cmd.host_id.clone(),
+            max_instances: None,
+        }
+    }
+
+    fn stop_provider(cmd: &StopProviderCommand) -> Self {
+        Self {
+            success: "provider_stopped",
+            failure: None,
+            id_field: "provider_id",
+            id: cmd.provider_id.clone(),
+            host_id: cmd.host_id.clone(),
+            max_instances: None,
+        }
+    }
+
+    fn types(&self) -> Vec<String> {
+        std::iter::once(self.success)
+            .chain(self.failure)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Whether `ev` is this command's success or failure event.
+    ///
+    /// The host puts the command's host id in the payload (`host_id`); the CloudEvent
+    /// `source` (the publishing host) stands in when a payload lacks it. A count in the
+    /// payload must equal the requested one; a payload without a count is not refused.
+    pub(crate) fn outcome(&self, ev: &LatticeEvent) -> Outcome {
+        let ty = ev.short_type();
+        let failed = self.failure == Some(ty);
+        if ty != self.success && !failed {
+            return Outcome::Unrelated;
+        }
+        let text = |name: &str| ev.data.get(name).and_then(Value::as_str);
+        let host = text("host_id").unwrap_or(&ev.source);
+        let same_count = match (self.max_instances, ev.data.get("max_instances")) {
+            (Some(want), Some(got)) => got.as_u64() == Some(want),
+            _ => true,
+        };
+        if text(self.id_field) != Some(self.id.as_str()) || host != self.host_id || !same_count {
+            return Outcome::Other;
+        }
+        if !failed {
+            return Outcome::Succeeded;
+        }
+        let message = match text("error") {
+            Some(e) if !e.trim().is_empty() => e.to_string(),
+            _ => format!("the host reported {ty} without an error message"),
+        };
+        Outcome::Failed(message)
+    }
+
+    /// The timeout message: what was awaited and the last watched event seen, if any.
+    pub(crate) fn timeout_message(&self, timeout: Duration, last: Option<&LatticeEvent>) -> String {
+        let what = match self.failure {
+            Some(f) => format!("`{}` or `{f}`", self.success),
+            None => format!("`{}`", self.success),
+        };
+        let seen = last.map_or_else(
+            || "no such event was seen".to_string(),
+            |ev| format!("last seen: {}", describe(ev)),
+        );
+        format!(
+            "no {what} event for {} `{}` on host `{}` within {} ms; {seen}",
+            self.id_field,
+            self.id,
+            self.host_id,
+            timeout.as_millis()
+        )
+    }
+}
+
+/// A short, secret-free description of an event: type, entity, host and count. The payload's
+/// error text is left out (it may belong to another caller's command).
+fn describe(ev: &LatticeEvent) -> String {
+    let text = |name: &str| ev.data.get(name).and_then(Value::as_str);
+    let mut out = ev.short_type().to_string();
+    for field in ["component_id", "provider_id"] {
+        if let Some(id) = text(field) {
+            out.push_str(&format!(" for {field} `{id}`"));
+        }
+    }
+    out.push_str(&format!(
+        " on host `{}`",
+        text("host_id").unwrap_or(&ev.source)
+    ));
+    if let Some(n) = ev.data.get("max_instances").and_then(Value::as_u64) {
+        out.push_str(&format!(" (max_instances {n})"));
+    }
+    out
+}
+
+fn check_timeout(timeout: Duration) -> Result<()> {
+    if timeout.is_zero() {
+        return Err(CtlError::invalid_argument(
+            "wait timeout must be greater than zero",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads `events` until the awaited outcome or `deadline`.
+async fn wait_for(
+    events: &mut EventStream,
+    awaited: &Awaited,
+    timeout: Duration,
+    deadline: Instant,
+) -> Result<LatticeEvent> {
+    let mut last: Option<LatticeEvent> = None;
+    loop {
+        let next = tokio::select! {
+            n = events.next() => n,
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(CtlError::timeout(awaited.timeout_message(timeout, last.as_ref())));
+            }
+        };
+        let ev = match next {
+            Some(Ok(ev)) => ev,
+            Some(Err(error)) => {
+                debug!(%error, "skipping malformed lattice event");
+                continue;
+            }
+            None => {
+                return Err(CtlError::transport(
+                    "event subscription closed while waiting for the outcome",
+                ))
+            }
+        };
+        match awaited.outcome(&ev) {
+            Outcome::Succeeded => return Ok(ev),
+            Outcome::Failed(message) => return Err(CtlError::rejected(message)),
+            Outcome::Other => last = Some(ev),
+            Outcome::Unrelated => {}
+        }
+    }
+}
+
+impl Client {
+    /// Subscribes to the outcome events, runs `send`, then waits for the outcome. A refused
+    /// command (`success: false`) returns at once; the whole call is bounded by `timeout`.
+    async fn send_and_wait(
+        &self,
+        awaited: Awaited,
+        timeout: Duration,
+        send: impl Future<Output = Result<Ack>>,
+    ) -> Result<LatticeEvent> {
+        let deadline = Instant::now() + timeout;
+        let mut events = self.events(&awaited.types()).await?;
+        tokio::time::timeout_at(deadline, send)
+            .await
+            .map_err(|_| {
+                CtlError::timeout(format!(
+                    "the host did not acknowledge the command within {} ms",
+                    timeout.as_millis()
+                ))
+            })??;
+        wait_for(&mut events, &awaited, timeout, deadline).await
+    }
+
+    /// Scales a component and waits for `component_scaled` (returned) or
+    /// `component_scale_failed` (`Rejected` with the host's error), at most `timeout`
+    /// (`Timeout` saying what was last seen).
+    pub async fn scale_component_and_wait(
+        &self,
+        command: ScaleComponentCommand,
+        timeout: Duration,
+    ) -> Result<LatticeEvent> {
+        check_timeout(timeout)?;
+        let command = command.normalize()?;
+        let awaited = Awaited::scale(&command);
+        self.send_and_wait(awaited, timeout, self.scale_component(command))
+            .await
+    }
+
+    /// Starts a provider and waits for `provider_started` (returned) or
+    /// `provider_start_failed` (`Rejected` with the host's error), at most `timeout`.
+    pub async fn start_provider_and_wait(
+        &self,
+        command: StartProviderCommand,
+        timeout: Duration,
+    ) -> Result<LatticeEvent> {
+        check_timeout(timeout)?;
+        let command = command.normalize()?;
+        let awaited = Awaited::start_provider(&command);
+        self.send_and_wait(awaited, timeout, self.start_provider(command))
+            .await
+    }
+
+    /// Stops a provider and waits for `provider_stopped` (returned), at most `timeout`.
+    pub async fn stop_provider_and_wait(
+        &self,
+        command: StopProviderCommand,
+        timeout: Duration,
+    ) -> Result<LatticeEvent> {
+        check_timeout(timeout)?;
+        let command = command.normalize()?;
+        let awaited = Awaited::stop_provider(&command);
+        self.send_and_wait(awaited, timeout, self.stop_provider(command))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctl::CtlErrorKind;
+    use serde_json::json;
+
+    const HOST: &str = "NHOSTA";
+
+    fn event(ty: &str, data: Value) -> LatticeEvent {
+        LatticeEvent::from_value(json!({
+            "specversion": "1.0",
+            "id": "0190-0000",
+            "type": format!("com.wasmcloud.lattice.{ty}"),
+            "source": HOST,
+            "datacontenttype": "application/json",
+            "time": "2026-11-01T10:00:00Z",
+            "data": data,
+        }))
+        .unwrap()
+    }
+
+    fn scale(n: u32) -> Awaited {
+        Awaited::scale(&ScaleComponentCommand {
+            component_ref: "file:///c.wasm".into(),
+            component_id: "echo".into(),
+            host_id: HOST.into(),
+            max_instances: n,
+            ..Default::default()
+        })
+    }
+
+    /// `component_scaled` as wasmCloud 1.9 publishes it (no claims).
+    fn scaled(id: &str, host: &str, n: u64) -> Value {
+        json!({"annotations": {}, "host_id": host, "image_ref": "file:///c.wasm",
+               "max_instances": n, "component_id": id})
+    }
+
+    #[test]
+    fn scale_matches_id_host_and_count() {
+        let w = scale(2);
+        assert_eq!(
+            w.outcome(&event("component_scaled", scaled("echo", HOST, 2))),
+            Outcome::Succeeded
+        );
+        for other in [
+            scaled("other", HOST, 2),
+            scaled("echo", "NHOSTB", 2),
+            scaled("echo", HOST, 3),
+            json!({}),
+        ] {
+            assert_eq!(w.outcome(&event("component_scaled", other)), Outcome::Other);
+        }
+        assert_eq!(
+            w.outcome(&event("host_heartbeat", json!({"host_id": HOST}))),
+            Outcome::Unrelated
+        );
+        assert_eq!(
+            w.outcome(&event("provider_started", scaled("echo", HOST, 2))),
+            Outcome::Unrelated
+        );
+    }
+
+    #[test]
+    fn scale_failure_carries_host_error() {
+        let w = scale(1);
+        let failed = json!({"annotations": {}, "component_id": "echo", "host_id": HOST,
+            "image_ref": "file:///nope.wasm", "max_instances": 1,
+            "error": "failed to read component file: No such file or directory (os error 2)"});
+        assert_eq!(
+            w.outcome(&event("component_scale_failed", failed)),
+            Outcome::Failed(
+                "failed to read component file: No such file or directory (os error 2)".into()
+            )
+        );
+        let bare = json!({"component_id": "echo", "host_id": HOST});
+        match w.outcome(&event("component_scale_failed", bare)) {
+            Outcome::Failed(m) => assert!(m.contains("component_scale_failed"), "{m}"),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn host_falls_back_to_event_source() {
+        let w = scale(1);
+        let no_host = json!({"component_id": "echo", "max_instances": 1});
+        assert_eq!(
+            w.outcome(&event("component_scaled", no_host)),
+            Outcome::Succeeded
+        );
+    }
+
+    #[test]
+    fn provider_start_and_stop_match_their_events() {
+        let start = Awaited::start_provider(&StartProviderCommand {
+            provider_id: "lc".into(),
+            provider_ref: "file:///p.par.gz".into(),
+            host_id: HOST.into(),
+            ..Default::default()
+        });
+        let started = json!({"host_id": HOST, "image_ref": "file:///p.par.gz",
+            "provider_id": "lc", "annotations": {}});
+        assert_eq!(
+            start.outcome(&event("provider_started", started)),
+            Outcome::Succeeded
+        );
+        let failed = json!({"provider_ref": "file:///p.par.gz", "provider_id": "lc",
+            "host_id": HOST, "error": "failed to read provider archive", "link_name": "default"});
+        assert_eq!(
+            start.outcome(&event("provider_start_failed", failed)),
+            Outcome::Failed("failed to read provider archive".into())
+        );
+        let stop = Awaited::stop_provider(&StopProviderCommand {
+            host_id: HOST.into(),
+            provider_id: "lc".into(),
+        });
+        let stopped = json!({"host_id": HOST, "provider_id": "lc", "annotations": {},
+            "reason": "stop", "instance_id": "lc", "public_key": "lc", "link_name": "default"});
+        assert_eq!(
+            stop.outcome(&event("provider_stopped", stopped)),
+            Outcome::Succeeded
+        );
+        // stop has no failure event: a start failure is not its business
+        assert_eq!(
+            stop.outcome(&event(
+                "provider_start_failed",
+                json!({"provider_id": "lc"})
+            )),
+            Outcome::Unrelated
+        );
+        assert_eq!(stop.types(), vec!["provider_stopped".to_string()]);
+        assert_eq!(
+            start.types(),
+            vec![
+                "provider_started".to_string(),
+                "provider_start_failed".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn timeout_message_says_what_was_last_seen() {
+        let w = scale(2);
+        let m = w.timeout_message(Duration::from_millis(250), None);
+        assert!(
+            m.contains("`component_scaled` or `component_scale_failed`")
+                && m.contains("`echo`")
+                && m.contains(HOST)
+                && m.contains("250 ms")
+                && m.contains("no such event was seen"),
+            "{m}"
+        );
+        let other = event(
+            "component_scale_failed",
+            json!({"component_id": "x", "host_id": HOST, "max_instances": 4,
+                   "error": "private detail"}),
+        );
+        let m = w.timeout_message(Duration::from_millis(250), Some(&other));
+        assert!(
+            m.contains("last seen: component_scale_failed for component_id `x`")
+                && m.contains("(max_instances 4)")
+                && !m.contains("private detail"),
+            "{m}"
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_timeout_and_bad_commands_fail_before_traffic() {
+        let nats = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect("127.0.0.1:1")
+            .await
+            .unwrap();
+        let c = crate::ctl::ClientBuilder::new(nats).build();
+        let cmd = ScaleComponentCommand {
+            component_ref: "r".into(),
+            component_id: "c".into(),
+            host_id: HOST.into(),
+            ..Default::default()
+        };
+        let bound = Duration::from_millis(500);
+        let e = tokio::time::timeout(bound, c.scale_component_and_wait(cmd, Duration::ZERO))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind(), CtlErrorKind::InvalidArgument);
+        assert!(e.message().contains("timeout"), "{e}");
+        let e = tokio::time::timeout(
+            bound,
+            c.start_provider_and_wait(StartProviderCommand::default(), Duration::from_secs(1)),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(e.kind(), CtlErrorKind::InvalidArgument);
+        let e = tokio::time::timeout(
+            bound,
+            c.stop_provider_and_wait(StopProviderCommand::default(), Duration::from_secs(1)),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(e.kind(), CtlErrorKind::InvalidArgument);
+    }
+}
