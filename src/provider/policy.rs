@@ -167,7 +167,9 @@ pub enum PolicyError {
     #[error("invalid link policy: `allow` names unknown operations: {}", .0.join(", "))]
     UnknownOperations(Vec<String>),
     /// A policy key is present but lists nothing.
-    #[error("invalid link policy: `{0}` is set but empty (remove the key to lift the restriction)")]
+    #[error(
+        "invalid link policy: `{0}` is set but empty (remove the key to lift the restriction)"
+    )]
     Empty(&'static str),
     /// An `allowed_hosts` label rule is not `label:key=value`.
     #[error("invalid link policy: `allowed_hosts` rule `{0}` is not `label:key=value`")]
@@ -219,7 +221,10 @@ enum HostRule {
 enum Allow {
     All,
     /// Read-only operations, plus the listed ones.
-    List { read_only: bool, ops: BTreeSet<Operation> },
+    List {
+        read_only: bool,
+        ops: BTreeSet<Operation>,
+    },
 }
 
 /// A link's policy. Build it with [`Policy::from_settings`].
@@ -235,7 +240,10 @@ impl Default for Policy {
     /// The least-privilege default: read-only, no further restriction.
     fn default() -> Self {
         Policy {
-            allow: Allow::List { read_only: true, ops: BTreeSet::new() },
+            allow: Allow::List {
+                read_only: true,
+                ops: BTreeSet::new(),
+            },
             hosts: None,
             references: None,
             config_prefixes: None,
@@ -245,7 +253,11 @@ impl Default for Policy {
 
 /// Splits a comma list, trimming and dropping empty items; `None` when nothing is left.
 fn items(value: &str) -> Option<Vec<&str>> {
-    let v: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let v: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     (!v.is_empty()).then_some(v)
 }
 
@@ -276,7 +288,10 @@ impl Policy {
             return Err(PolicyError::UnknownKey((*key).clone()));
         }
         let allow = match list(settings, KEY_ALLOW)? {
-            None => Allow::List { read_only: true, ops: BTreeSet::new() },
+            None => Allow::List {
+                read_only: true,
+                ops: BTreeSet::new(),
+            },
             Some(names) if names.contains(&"all") => Allow::All,
             Some(names) => {
                 let mut read_only = false;
@@ -298,7 +313,12 @@ impl Policy {
             }
         };
         let hosts = list(settings, KEY_ALLOWED_HOSTS)?
-            .map(|rules| rules.into_iter().map(parse_host_rule).collect::<Result<_, _>>())
+            .map(|rules| {
+                rules
+                    .into_iter()
+                    .map(parse_host_rule)
+                    .collect::<Result<_, _>>()
+            })
             .transpose()?;
         Ok(Policy {
             allow,
@@ -324,7 +344,9 @@ impl Policy {
     /// Whether checking `op` on host `host_id` needs the host's labels: only when a label
     /// rule could decide it, so the handler fetches labels only then.
     pub fn needs_host_labels(&self, op: Operation, host_id: &str) -> bool {
-        let Some(rules) = &self.hosts else { return false };
+        let Some(rules) = &self.hosts else {
+            return false;
+        };
         self.allows(op)
             && !op.is_read_only()
             && op.host_scope() == HostScope::One
@@ -336,13 +358,20 @@ impl Policy {
 
     /// Checks a call; the error names the rule that refuses it.
     pub fn check(&self, op: Operation, target: &Target<'_>) -> Result<(), Denied> {
-        let deny = |rule: String| Err(Denied { operation: op, rule });
+        let deny = |rule: String| {
+            Err(Denied {
+                operation: op,
+                rule,
+            })
+        };
         if !self.allows(op) {
             return deny(format!("allow={} forbids {op}", self.describe_allow()));
         }
         if let Some(prefixes) = &self.config_prefixes {
             if let Some(name) = target.config_names.iter().find(|n| !covered(prefixes, n)) {
-                return deny(format!("allowed_config_prefixes does not cover config `{name}`"));
+                return deny(format!(
+                    "allowed_config_prefixes does not cover config `{name}`"
+                ));
             }
         }
         if op.is_read_only() {
@@ -365,9 +394,15 @@ impl Policy {
         }
         if let (Some(prefixes), true) = (&self.references, op.runs_image()) {
             if target.references.is_empty() {
-                return deny(format!("allowed_references is set and this {op} names no reference"));
+                return deny(format!(
+                    "allowed_references is set and this {op} names no reference"
+                ));
             }
-            if let Some(r) = target.references.iter().find(|r| !reference_allowed(prefixes, r)) {
+            if let Some(r) = target
+                .references
+                .iter()
+                .find(|r| !reference_allowed(prefixes, r))
+            {
                 return deny(format!("allowed_references does not cover `{r}`"));
             }
         }
@@ -441,9 +476,10 @@ fn reference_allowed(prefixes: &[String], reference: &str) -> bool {
 fn host_allowed(rules: &[HostRule], host: HostRef<'_>) -> bool {
     rules.iter().any(|rule| match rule {
         HostRule::IdPrefix(p) => host.id.starts_with(p.as_str()),
-        HostRule::Label { key, value } => {
-            host.labels.and_then(|l| l.get(key)).is_some_and(|v| v == value)
-        }
+        HostRule::Label { key, value } => host
+            .labels
+            .and_then(|l| l.get(key))
+            .is_some_and(|v| v == value),
     })
 }
 
@@ -453,12 +489,18 @@ mod tests {
     use Operation::*;
 
     fn policy(pairs: &[(&str, &str)]) -> Result<Policy, PolicyError> {
-        let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Policy::from_settings(&map)
     }
 
     fn host(id: &str) -> Target<'_> {
-        Target { host: Some(HostRef { id, labels: None }), ..Target::default() }
+        Target {
+            host: Some(HostRef { id, labels: None }),
+            ..Target::default()
+        }
     }
 
     #[test]
@@ -478,16 +520,25 @@ mod tests {
         assert_eq!(p, Policy::default());
         assert_eq!(p.describe(), "read-only");
         for op in Operation::ALL {
-            assert_eq!(p.check(*op, &Target::default()).is_ok(), op.is_read_only(), "{op}");
+            assert_eq!(
+                p.check(*op, &Target::default()).is_ok(),
+                op.is_read_only(),
+                "{op}"
+            );
         }
         let denied = p.check(ScaleComponent, &Target::default()).unwrap_err();
-        assert_eq!(denied.to_string(), "allow=read-only forbids scale-component");
+        assert_eq!(
+            denied.to_string(),
+            "allow=read-only forbids scale-component"
+        );
     }
 
     #[test]
     fn all_allows_everything() {
         let p = policy(&[("allow", " all ")]).unwrap();
-        assert!(Operation::ALL.iter().all(|op| p.check(*op, &Target::default()).is_ok()));
+        assert!(Operation::ALL
+            .iter()
+            .all(|op| p.check(*op, &Target::default()).is_ok()));
         assert_eq!(p.describe(), "all");
     }
 
@@ -511,9 +562,15 @@ mod tests {
     fn bad_settings_are_errors_never_allow_all() {
         assert_eq!(
             policy(&[("allow", "get-hosts,scale,nuke")]),
-            Err(PolicyError::UnknownOperations(vec!["scale".into(), "nuke".into()]))
+            Err(PolicyError::UnknownOperations(vec![
+                "scale".into(),
+                "nuke".into()
+            ]))
         );
-        assert_eq!(policy(&[("allow", " , ")]), Err(PolicyError::Empty("allow")));
+        assert_eq!(
+            policy(&[("allow", " , ")]),
+            Err(PolicyError::Empty("allow"))
+        );
         assert_eq!(
             policy(&[("allow", "all"), ("allowed_references", "")]),
             Err(PolicyError::Empty("allowed_references"))
@@ -522,7 +579,10 @@ mod tests {
             policy(&[("allow", "all"), ("allowed_host", "N")]),
             Err(PolicyError::UnknownKey("allowed_host".into()))
         );
-        assert!(matches!(policy(&[("ALLOW", "all")]), Err(PolicyError::UnknownKey(_))));
+        assert!(matches!(
+            policy(&[("ALLOW", "all")]),
+            Err(PolicyError::UnknownKey(_))
+        ));
         for bad in ["label:", "label:=x", "label:novalue"] {
             assert_eq!(
                 policy(&[("allowed_hosts", bad)]),
@@ -542,7 +602,11 @@ mod tests {
         assert_eq!(e.rule, "allowed_hosts does not cover host NCCC");
         // Fail closed when a host command names no host, or changes every host.
         assert!(p.check(PutLabel, &Target::default()).is_err());
-        assert!(p.check(PutRegistries, &Target::default()).unwrap_err().rule.contains("every host"));
+        assert!(p
+            .check(PutRegistries, &Target::default())
+            .unwrap_err()
+            .rule
+            .contains("every host"));
         // Reads and lattice-wide data are not host-restricted.
         assert!(p.check(GetHostInventory, &host("NCCC")).is_ok());
         assert!(p.check(PutLink, &Target::default()).is_ok());
@@ -554,47 +618,89 @@ mod tests {
         let p = policy(&[("allow", "all"), ("allowed_hosts", "NAAA,label:zone=edge")]).unwrap();
         assert!(p.needs_host_labels(StopHost, "NCCC"));
         assert!(!p.needs_host_labels(StopHost, "NAAA1"), "id rule decides");
-        assert!(!p.needs_host_labels(GetHostInventory, "NCCC"), "reads are not restricted");
+        assert!(
+            !p.needs_host_labels(GetHostInventory, "NCCC"),
+            "reads are not restricted"
+        );
         assert!(!p.needs_host_labels(PutRegistries, "NCCC"));
         let edge: BTreeMap<_, _> = [("zone".to_string(), "edge".to_string())].into();
         let core: BTreeMap<_, _> = [("zone".to_string(), "core".to_string())].into();
         let with = |labels| Target {
-            host: Some(HostRef { id: "NCCC", labels: Some(labels) }),
+            host: Some(HostRef {
+                id: "NCCC",
+                labels: Some(labels),
+            }),
             ..Target::default()
         };
         assert!(p.check(ScaleComponent, &with(&edge)).is_ok());
         assert!(p.check(ScaleComponent, &with(&core)).is_err());
-        assert!(p.check(ScaleComponent, &host("NCCC")).is_err(), "labels unknown: refused");
+        assert!(
+            p.check(ScaleComponent, &host("NCCC")).is_err(),
+            "labels unknown: refused"
+        );
         let ro = policy(&[("allowed_hosts", "label:zone=edge")]).unwrap();
-        assert!(!ro.needs_host_labels(StopHost, "NCCC"), "not allowed anyway");
+        assert!(
+            !ro.needs_host_labels(StopHost, "NCCC"),
+            "not allowed anyway"
+        );
         assert_eq!(ro.describe(), "read-only; allowed_hosts=label:zone=edge");
     }
 
     #[test]
     fn reference_prefixes() {
-        let p = policy(&[("allow", "all"), ("allowed_references", "ghcr.io/acme/,file:///srv/")])
-            .unwrap();
-        let refs = |r| Target { references: vec![r], ..Target::default() };
-        assert!(p.check(ScaleComponent, &refs("ghcr.io/acme/app:1.0")).is_ok());
-        assert!(p.check(StartProviderAndWait, &refs("file:///srv/p.par.gz")).is_ok());
-        let e = p.check(UpdateComponent, &refs("ghcr.io/evil/app:1")).unwrap_err();
-        assert_eq!(e.rule, "allowed_references does not cover `ghcr.io/evil/app:1`");
-        assert!(p.check(StartProvider, &refs("file:///srv/../etc/p.par.gz")).is_err());
-        assert!(p.check(ScaleComponent, &Target::default()).is_err(), "no reference: refused");
+        let p = policy(&[
+            ("allow", "all"),
+            ("allowed_references", "ghcr.io/acme/,file:///srv/"),
+        ])
+        .unwrap();
+        let refs = |r| Target {
+            references: vec![r],
+            ..Target::default()
+        };
+        assert!(p
+            .check(ScaleComponent, &refs("ghcr.io/acme/app:1.0"))
+            .is_ok());
+        assert!(p
+            .check(StartProviderAndWait, &refs("file:///srv/p.par.gz"))
+            .is_ok());
+        let e = p
+            .check(UpdateComponent, &refs("ghcr.io/evil/app:1"))
+            .unwrap_err();
+        assert_eq!(
+            e.rule,
+            "allowed_references does not cover `ghcr.io/evil/app:1`"
+        );
+        assert!(p
+            .check(StartProvider, &refs("file:///srv/../etc/p.par.gz"))
+            .is_err());
+        assert!(
+            p.check(ScaleComponent, &Target::default()).is_err(),
+            "no reference: refused"
+        );
         // Auctions only ask; stop-provider names no image.
-        assert!(p.check(PerformComponentAuction, &refs("ghcr.io/evil/x")).is_ok());
+        assert!(p
+            .check(PerformComponentAuction, &refs("ghcr.io/evil/x"))
+            .is_ok());
         assert!(p.check(StopProvider, &Target::default()).is_ok());
     }
 
     #[test]
     fn config_prefixes_apply_to_reads_too() {
         let p = policy(&[("allow", "all"), ("allowed_config_prefixes", "app-")]).unwrap();
-        let cfg = |names| Target { config_names: names, ..Target::default() };
+        let cfg = |names| Target {
+            config_names: names,
+            ..Target::default()
+        };
         assert!(p.check(PutConfig, &cfg(vec!["app-db"])).is_ok());
         assert!(p.check(PutLink, &cfg(vec!["app-a", "app-b"])).is_ok());
         let e = p.check(GetConfig, &cfg(vec!["secret-db"])).unwrap_err();
-        assert_eq!(e.rule, "allowed_config_prefixes does not cover config `secret-db`");
-        assert!(p.check(ScaleComponent, &cfg(vec!["app-x", "other"])).is_err());
+        assert_eq!(
+            e.rule,
+            "allowed_config_prefixes does not cover config `secret-db`"
+        );
+        assert!(p
+            .check(ScaleComponent, &cfg(vec!["app-x", "other"]))
+            .is_err());
         assert_eq!(p.describe(), "all; allowed_config_prefixes=app-");
     }
 }
