@@ -1,0 +1,32 @@
+//! Real-lattice test fixture for the lattice-control provider.
+//!
+//! Everything here runs real parts: a `nats-server` child process ([`nats`]), in-process
+//! `wasmcloud-host` 0.27.1 hosts on a per-test lattice ([`lattice`]), a tiny component
+//! ([`component`]), the provider packed into a PAR ([`par`]) and started through a host
+//! ([`provider`]).
+//!
+//! Typical test:
+//! ```no_run
+//! # async fn t() -> anyhow::Result<()> {
+//! use lattice_control_e2e::{shared_nats, TestLattice};
+//! let lattice = TestLattice::start(shared_nats()?, 1).await?;
+//! let hosts = lattice.ctl().get_hosts().await?;
+//! assert_eq!(hosts.len(), 1);
+//! # Ok(()) }
+//! ```
+//! Tests should use `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]`: the hosts
+//! run on the test's runtime and need room.
+
+pub mod component;
+pub mod lattice;
+pub mod nats;
+pub mod par;
+pub mod provider;
+pub mod util;
+
+pub use component::{noop_component, noop_component_ref};
+pub use lattice::TestLattice;
+pub use nats::{shared_nats, Nats};
+pub use par::{pack_par, provider_bin, provider_par, provider_par_ref};
+pub use provider::{start_provider, stop_provider, wait_provider_ready};
+pub use util::{bounded, retry, CALL_TIMEOUT};

