@@ -17,15 +17,19 @@
 //! Tests should use `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]`: the hosts
 //! run on the test's runtime and need room.
 
+pub mod caller;
 pub mod component;
 pub mod lattice;
+pub mod link;
 pub mod nats;
 pub mod par;
 pub mod provider;
 pub mod util;
 
+pub use caller::Caller;
 pub use component::{noop_component, noop_component_ref};
 pub use lattice::TestLattice;
+pub use link::{delete_provider_link, put_config, put_provider_link};
 pub use nats::{shared_nats, Nats};
 pub use par::{pack_par, provider_bin, provider_par, provider_par_ref};
 pub use provider::{start_provider, stop_provider, wait_provider_ready};
