@@ -2,6 +2,11 @@
 //!
 //! * [`ctl`]: a wasmCloud control-interface client (wire-compatible with
 //!   `wasmcloud-control-interface` 3.0.1), with no WIT or SDK types in it.
+//! * [`provider`]: the capability provider exporting `wasmcloud:lattice-control@1.0.0`.
+//! * [`convert`]: WIT <-> control-client conversions.
 
+pub mod convert;
 pub mod ctl;
 pub mod provider;
+
+pub use provider::run;

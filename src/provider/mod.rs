@@ -1,3 +1,136 @@
-//! The capability provider: per-link settings, policy and the exported handler.
+//! The capability provider: per-link settings, connections, policy and the exported handler.
 
+pub mod bindings;
+pub mod config;
+pub mod connections;
+pub mod handler;
 pub mod policy;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tracing::{info, warn};
+use wasmcloud_provider_sdk::{
+    get_connection, initialize_observability, load_host_data, run_provider, serve_provider_exports,
+    LinkConfig, LinkDeleteInfo, Provider, ProviderConfigUpdate, ProviderInitConfig,
+};
+
+use config::{secret_strings, ProviderDefaults};
+use connections::{LinkKey, Links};
+
+/// Name the provider registers with (logs, NATS connection name, OTEL service).
+pub const PROVIDER_NAME: &str = "lattice-control-provider";
+
+/// The lattice-control capability provider. Cheap to clone: clones share every link.
+#[derive(Clone, Default)]
+pub struct LatticeControlProvider {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    links: Links,
+    shut_down: AtomicBool,
+}
+
+impl LatticeControlProvider {
+    /// A provider whose links default to `defaults`.
+    #[must_use]
+    pub fn new(defaults: ProviderDefaults) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                links: Links::new(defaults),
+                shut_down: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The provider's links.
+    #[must_use]
+    pub fn links(&self) -> &Links {
+        &self.inner.links
+    }
+}
+
+/// Runs the provider under a wasmCloud host: registers through the SDK, serves
+/// `wasmcloud:lattice-control/lattice-control` over wRPC until the host shuts it down.
+pub async fn run() -> anyhow::Result<()> {
+    initialize_observability!(
+        PROVIDER_NAME,
+        std::env::var_os("PROVIDER_LATTICE_CONTROL_FLAMEGRAPH_PATH")
+    );
+    let host_data = load_host_data().context("failed to load host data")?;
+    let defaults = ProviderDefaults::from_host_data(
+        &host_data.lattice_rpc_prefix,
+        &host_data.lattice_rpc_url,
+        &host_data.lattice_rpc_user_jwt,
+        &host_data.lattice_rpc_user_seed,
+        &host_data.config,
+        &host_data.secrets,
+    );
+    let provider = LatticeControlProvider::new(defaults);
+    let shutdown = run_provider(provider.clone(), PROVIDER_NAME)
+        .await
+        .context("failed to run provider")?;
+    let connection = get_connection();
+    let wrpc = connection
+        .get_wrpc_client(connection.provider_key())
+        .await
+        .context("failed to get wRPC client")?;
+    serve_provider_exports(&wrpc, provider, shutdown, bindings::serve)
+        .await
+        .context("failed to serve provider exports")
+}
+
+impl Provider for LatticeControlProvider {
+    async fn init(&self, config: impl ProviderInitConfig) -> anyhow::Result<()> {
+        info!(
+            provider_id = config.get_provider_id(),
+            "lattice-control provider starting"
+        );
+        Ok(())
+    }
+
+    async fn receive_link_config_as_target(&self, link: LinkConfig<'_>) -> anyhow::Result<()> {
+        let key = LinkKey::new(link.source_id, link.link_name);
+        let secrets = secret_strings(link.secrets);
+        match self.links().put(key.clone(), link.config.clone(), secrets) {
+            Ok(()) => {
+                // connect now so the first call is fast; a failure is kept and retried per call
+                if let Err(e) = self.links().get(&key).await {
+                    warn!(source_id = %key.source_id, link_name = %key.link_name, error = %e, "link stored; its connection is not up yet");
+                }
+                info!(source_id = %key.source_id, link_name = %key.link_name, "link received");
+            }
+            Err(e) => {
+                warn!(source_id = %key.source_id, link_name = %key.link_name, error = %e, "link stored with invalid settings; its calls will fail");
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_link_as_target(&self, info: impl LinkDeleteInfo) -> anyhow::Result<()> {
+        let key = LinkKey::new(info.get_source_id(), info.get_link_name());
+        let existed = self.links().remove(&key);
+        info!(source_id = %key.source_id, link_name = %key.link_name, existed, "link deleted");
+        Ok(())
+    }
+
+    async fn on_config_update(&self, update: impl ProviderConfigUpdate) -> anyhow::Result<()> {
+        let mut defaults = self.links().defaults();
+        defaults.config = update.get_values().clone();
+        self.links().set_defaults(defaults);
+        info!("provider config updated; links re-resolved");
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> anyhow::Result<()> {
+        // the SDK may call this twice; the host kills the process right after
+        if !self.inner.shut_down.swap(true, Ordering::SeqCst) {
+            self.links().clear();
+            info!("lattice-control provider shut down");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,511 @@
+//! The exported `lattice-control` handler: one small function per WIT function.
+//!
+//! Every call runs in [`LatticeControlProvider::call`]: find the caller's link, refuse what
+//! the policy does not grant, then the handler converts the arguments (bad ones fail before
+//! any traffic), resolves host arguments, calls the control client and converts back. The
+//! tracing span of a call carries operation, source component, link name, lattice, outcome
+//! and latency, never arguments (they may carry credentials).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, field, info, info_span, Instrument as _, Span};
+use wasmcloud_provider_sdk::Context;
+
+use super::bindings::exports::wasmcloud::lattice_control::lattice_control::Handler;
+use super::bindings::wasmcloud::lattice_control::types as wit;
+use super::connections::{LinkError, LinkHandle, LinkKey};
+use super::policy::{HostRef, Operation, Target};
+use super::LatticeControlProvider;
+use crate::convert::{self, hash_from_wit, millis, registries_from_wit};
+use crate::ctl;
+
+type Reply<T> = anyhow::Result<Result<T, wit::CtlError>>;
+type Outcome<T> = Result<T, wit::CtlError>;
+
+const NO_SOURCE: &str =
+    "the call named no source component (no `source-id` header); only linked components may call";
+
+impl From<LinkError> for wit::CtlError {
+    fn from(e: LinkError) -> Self {
+        let m = e.to_string();
+        match e {
+            LinkError::NotLinked(_) => Self::NotLinked(m),
+            LinkError::Invalid(_) => Self::InvalidArgument(m),
+            LinkError::Transport(_) => Self::Transport(m),
+        }
+    }
+}
+
+/// The caller's component id (if the call said) and link name (`default` if it did not).
+fn caller(cx: Option<&Context>) -> (Option<String>, String) {
+    match cx {
+        Some(c) => (c.component.clone(), c.link_name().to_string()),
+        None => (None, "default".to_string()),
+    }
+}
+
+impl LatticeControlProvider {
+    /// The wrapper of every call: the span, the caller's link key, outcome and latency.
+    async fn traced<T, F, Fut>(&self, cx: Option<Context>, op: Operation, f: F) -> Reply<T>
+    where
+        F: FnOnce(LinkKey) -> Fut,
+        Fut: Future<Output = Outcome<T>>,
+    {
+        let started = Instant::now();
+        let (source, link_name) = caller(cx.as_ref());
+        let span = info_span!(
+            "lattice_control",
+            operation = op.name(),
+            source_component = source.as_deref().unwrap_or(""),
+            link_name = link_name.as_str(),
+            lattice = field::Empty,
+            outcome = field::Empty,
+            latency_ms = field::Empty,
+        );
+        let result = async {
+            wasmcloud_provider_sdk::propagate_trace_for_ctx!(cx);
+            match source {
+                Some(source) => f(LinkKey::new(source, link_name)).await,
+                None => Err(wit::CtlError::NotLinked(NO_SOURCE.to_string())),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => convert::error_kind(e),
+        };
+        span.record("outcome", outcome);
+        span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+        span.in_scope(|| match &result {
+            Ok(_) => debug!("lattice-control call done"),
+            Err(_) => info!("lattice-control call failed"),
+        });
+        Ok(result)
+    }
+
+    /// [`Self::traced`] with the caller's link connected and `op` granted by its policy.
+    async fn call<T, F, Fut>(&self, cx: Option<Context>, op: Operation, f: F) -> Reply<T>
+    where
+        F: FnOnce(LinkHandle) -> Fut,
+        Fut: Future<Output = Outcome<T>>,
+    {
+        self.traced(cx, op, |key| async move {
+            let link = self.links().get(&key).await?;
+            Span::current().record("lattice", link.lattice());
+            // refuse before any traffic; restrictions on hosts, references and configs are
+            // checked by the handler once its arguments are known
+            if !link.policy.allows(op) {
+                let denied = link.policy.check(op, &Target::default());
+                return Err(not_permitted(op, denied.err()));
+            }
+            f(link).await
+        })
+        .await
+    }
+}
+
+fn not_permitted(op: Operation, denied: Option<super::policy::Denied>) -> wit::CtlError {
+    wit::CtlError::NotPermitted(match denied {
+        Some(d) => d.to_string(),
+        None => format!("the link's policy forbids {op}"),
+    })
+}
+
+/// Checks `op` against the link's policy restrictions for what the call touches. Host
+/// labels are fetched only when a label rule decides.
+async fn permit(
+    link: &LinkHandle,
+    op: Operation,
+    host: Option<&str>,
+    references: &[&str],
+    config_names: &[&str],
+) -> Outcome<()> {
+    let labels = match host {
+        Some(h) if link.policy.needs_host_labels(op, h) => {
+            Some(link.client.get_host_inventory(h).await?.labels)
+        }
+        _ => None,
+    };
+    let target = Target {
+        host: host.map(|id| HostRef {
+            id,
+            labels: labels.as_ref(),
+        }),
+        references: references.to_vec(),
+        config_names: config_names.to_vec(),
+    };
+    link.policy
+        .check(op, &target)
+        .map_err(|d| not_permitted(op, Some(d)))
+}
+
+/// A host id from a full id, unique prefix or friendly name, then the policy check of a
+/// command addressed to it.
+async fn to_host(
+    link: &LinkHandle,
+    op: Operation,
+    spec: &str,
+    references: &[&str],
+    config_names: &[&str],
+) -> Outcome<String> {
+    let host = link.client.resolve_host(spec).await?;
+    permit(link, op, Some(&host), references, config_names).await?;
+    Ok(host)
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn wit_list<C, W: From<C>>(items: Vec<C>) -> Vec<W> {
+    items.into_iter().map(W::from).collect()
+}
+
+/// THE ONE PLACE for the `*-and-wait` functions until lattice events convert to WIT
+/// (`src/convert/events.rs`, events helper): they answer before any traffic.
+fn wait_forms_pending(op: Operation, wait: &wit::WaitOptions) -> wit::CtlError {
+    let _bound = Duration::from_millis(u64::from(wait.timeout_ms));
+    wit::CtlError::InvalidArgument(format!(
+        "{op} is not available yet in this provider version"
+    ))
+}
+
+impl Handler<Option<Context>> for LatticeControlProvider {
+    async fn get_hosts(&self, cx: Option<Context>, query: wit::HostQuery) -> Reply<Vec<wit::Host>> {
+        self.call(cx, Operation::GetHosts, |link| async move {
+            Ok(wit_list(link.client.get_hosts_with(query.into()).await?))
+        })
+        .await
+    }
+
+    async fn get_host_inventory(
+        &self,
+        cx: Option<Context>,
+        host_id: String,
+    ) -> Reply<wit::HostInventory> {
+        self.call(cx, Operation::GetHostInventory, |link| async move {
+            let host = link.client.resolve_host(&host_id).await?;
+            Ok(link.client.get_host_inventory(&host).await?.into())
+        })
+        .await
+    }
+
+    async fn get_claims(
+        &self,
+        cx: Option<Context>,
+        options: wit::QueryOptions,
+    ) -> Reply<Vec<wit::StringMap>> {
+        self.call(cx, Operation::GetClaims, |link| async move {
+            let claims = link
+                .client_within(millis(options.timeout_ms))
+                .get_claims()
+                .await?;
+            Ok(claims.iter().map(convert::map_to_wit).collect())
+        })
+        .await
+    }
+
+    async fn perform_component_auction(
+        &self,
+        cx: Option<Context>,
+        request: wit::ComponentAuctionRequest,
+        options: wit::QueryOptions,
+    ) -> Reply<Vec<wit::ComponentAuctionAck>> {
+        self.call(cx, Operation::PerformComponentAuction, |link| async move {
+            let within = millis(options.timeout_ms).unwrap_or(link.settings.client.scatter_timeout);
+            let acks = link
+                .client
+                .perform_component_auction_within(request.into(), within)
+                .await?;
+            Ok(wit_list(acks))
+        })
+        .await
+    }
+
+    async fn perform_provider_auction(
+        &self,
+        cx: Option<Context>,
+        request: wit::ProviderAuctionRequest,
+        options: wit::QueryOptions,
+    ) -> Reply<Vec<wit::ProviderAuctionAck>> {
+        self.call(cx, Operation::PerformProviderAuction, |link| async move {
+            let within = millis(options.timeout_ms).unwrap_or(link.settings.client.scatter_timeout);
+            let acks = link
+                .client
+                .perform_provider_auction_within(request.into(), within)
+                .await?;
+            Ok(wit_list(acks))
+        })
+        .await
+    }
+
+    async fn scale_component(
+        &self,
+        cx: Option<Context>,
+        command: wit::ScaleComponentCommand,
+    ) -> Reply<wit::Ack> {
+        let op = Operation::ScaleComponent;
+        self.call(cx, op, |link| async move {
+            let mut cmd = ctl::ScaleComponentCommand::from(command).normalize()?;
+            let refs = [cmd.component_ref.as_str()];
+            cmd.host_id = to_host(&link, op, &cmd.host_id, &refs, &strs(&cmd.config)).await?;
+            Ok(link.client.scale_component(cmd).await?.into())
+        })
+        .await
+    }
+
+    async fn scale_component_and_wait(
+        &self,
+        cx: Option<Context>,
+        command: wit::ScaleComponentCommand,
+        wait: wit::WaitOptions,
+    ) -> Reply<wit::LatticeEvent> {
+        let op = Operation::ScaleComponentAndWait;
+        self.call(cx, op, |_link| async move {
+            let _ = command;
+            Err(wait_forms_pending(op, &wait))
+        })
+        .await
+    }
+
+    async fn update_component(
+        &self,
+        cx: Option<Context>,
+        command: wit::UpdateComponentCommand,
+    ) -> Reply<wit::Ack> {
+        let op = Operation::UpdateComponent;
+        self.call(cx, op, |link| async move {
+            let mut cmd = ctl::UpdateComponentCommand::from(command).normalize()?;
+            let refs = [cmd.new_component_ref.as_str()];
+            cmd.host_id = to_host(&link, op, &cmd.host_id, &refs, &[]).await?;
+            Ok(link.client.update_component(cmd).await?.into())
+        })
+        .await
+    }
+
+    async fn start_provider(
+        &self,
+        cx: Option<Context>,
+        command: wit::StartProviderCommand,
+    ) -> Reply<wit::Ack> {
+        let op = Operation::StartProvider;
+        self.call(cx, op, |link| async move {
+            let mut cmd = ctl::StartProviderCommand::from(command).normalize()?;
+            let refs = [cmd.provider_ref.as_str()];
+            cmd.host_id = to_host(&link, op, &cmd.host_id, &refs, &strs(&cmd.config)).await?;
+            Ok(link.client.start_provider(cmd).await?.into())
+        })
+        .await
+    }
+
+    async fn start_provider_and_wait(
+        &self,
+        cx: Option<Context>,
+        command: wit::StartProviderCommand,
+        wait: wit::WaitOptions,
+    ) -> Reply<wit::LatticeEvent> {
+        let op = Operation::StartProviderAndWait;
+        self.call(cx, op, |_link| async move {
+            let _ = command;
+            Err(wait_forms_pending(op, &wait))
+        })
+        .await
+    }
+
+    async fn stop_provider(
+        &self,
+        cx: Option<Context>,
+        command: wit::StopProviderCommand,
+    ) -> Reply<wit::Ack> {
+        let op = Operation::StopProvider;
+        self.call(cx, op, |link| async move {
+            let mut cmd = ctl::StopProviderCommand::from(command).normalize()?;
+            cmd.host_id = to_host(&link, op, &cmd.host_id, &[], &[]).await?;
+            Ok(link.client.stop_provider(cmd).await?.into())
+        })
+        .await
+    }
+
+    async fn stop_provider_and_wait(
+        &self,
+        cx: Option<Context>,
+        command: wit::StopProviderCommand,
+        wait: wit::WaitOptions,
+    ) -> Reply<wit::LatticeEvent> {
+        let op = Operation::StopProviderAndWait;
+        self.call(cx, op, |_link| async move {
+            let _ = command;
+            Err(wait_forms_pending(op, &wait))
+        })
+        .await
+    }
+
+    async fn stop_host(
+        &self,
+        cx: Option<Context>,
+        command: wit::StopHostCommand,
+    ) -> Reply<wit::Ack> {
+        let op = Operation::StopHost;
+        self.call(cx, op, |link| async move {
+            let mut cmd = ctl::StopHostCommand::from(command).normalize()?;
+            cmd.host_id = to_host(&link, op, &cmd.host_id, &[], &[]).await?;
+            Ok(link.client.stop_host(cmd).await?.into())
+        })
+        .await
+    }
+
+    async fn put_link(&self, cx: Option<Context>, link_def: wit::Link) -> Reply<wit::Ack> {
+        let op = Operation::PutLink;
+        self.call(cx, op, |link| async move {
+            let def = ctl::Link::from(link_def);
+            def.validate()?;
+            let configs: Vec<&str> = def
+                .source_config
+                .iter()
+                .chain(&def.target_config)
+                .map(String::as_str)
+                .collect();
+            permit(&link, op, None, &[], &configs).await?;
+            Ok(link.client.put_link(def).await?.into())
+        })
+        .await
+    }
+
+    async fn delete_link(
+        &self,
+        cx: Option<Context>,
+        request: wit::DeleteLinkRequest,
+    ) -> Reply<wit::Ack> {
+        let op = Operation::DeleteLink;
+        self.call(cx, op, |link| async move {
+            let req = ctl::DeleteInterfaceLinkDefinitionRequest::from(request).normalize()?;
+            permit(&link, op, None, &[], &[]).await?;
+            Ok(link.client.delete_link(req).await?.into())
+        })
+        .await
+    }
+
+    async fn get_links(
+        &self,
+        cx: Option<Context>,
+        options: wit::QueryOptions,
+    ) -> Reply<Vec<wit::Link>> {
+        self.call(cx, Operation::GetLinks, |link| async move {
+            Ok(wit_list(
+                link.client_within(millis(options.timeout_ms))
+                    .get_links()
+                    .await?,
+            ))
+        })
+        .await
+    }
+
+    async fn put_config(
+        &self,
+        cx: Option<Context>,
+        name: String,
+        values: wit::StringMap,
+    ) -> Reply<wit::Ack> {
+        let op = Operation::PutConfig;
+        self.call(cx, op, |link| async move {
+            permit(&link, op, None, &[], &[&name]).await?;
+            Ok(link
+                .client
+                .put_config(&name, hash_from_wit(values))
+                .await?
+                .into())
+        })
+        .await
+    }
+
+    async fn get_config(&self, cx: Option<Context>, name: String) -> Reply<Option<wit::StringMap>> {
+        let op = Operation::GetConfig;
+        self.call(cx, op, |link| async move {
+            permit(&link, op, None, &[], &[&name]).await?;
+            let values = link.client.get_config(&name).await?;
+            Ok(values.as_ref().map(convert::map_to_wit))
+        })
+        .await
+    }
+
+    async fn delete_config(&self, cx: Option<Context>, name: String) -> Reply<wit::Ack> {
+        let op = Operation::DeleteConfig;
+        self.call(cx, op, |link| async move {
+            permit(&link, op, None, &[], &[&name]).await?;
+            Ok(link.client.delete_config(&name).await?.into())
+        })
+        .await
+    }
+
+    async fn put_label(
+        &self,
+        cx: Option<Context>,
+        host_id: String,
+        key: String,
+        value: String,
+    ) -> Reply<wit::Ack> {
+        let op = Operation::PutLabel;
+        self.call(cx, op, |link| async move {
+            let host = to_host(&link, op, &host_id, &[], &[]).await?;
+            Ok(link.client.put_label(&host, &key, &value).await?.into())
+        })
+        .await
+    }
+
+    async fn delete_label(
+        &self,
+        cx: Option<Context>,
+        host_id: String,
+        key: String,
+    ) -> Reply<wit::Ack> {
+        let op = Operation::DeleteLabel;
+        self.call(cx, op, |link| async move {
+            let host = to_host(&link, op, &host_id, &[], &[]).await?;
+            Ok(link.client.delete_label(&host, &key).await?.into())
+        })
+        .await
+    }
+
+    async fn put_registries(
+        &self,
+        cx: Option<Context>,
+        registries: Vec<(String, wit::RegistryCredential)>,
+    ) -> Reply<wit::Ack> {
+        let op = Operation::PutRegistries;
+        self.call(cx, op, |link| async move {
+            permit(&link, op, None, &[], &[]).await?;
+            let map = registries_from_wit(registries);
+            Ok(link.client.put_registries(map).await?.into())
+        })
+        .await
+    }
+
+    async fn provider_info(
+        &self,
+        cx: Option<Context>,
+        options: wit::QueryOptions,
+    ) -> Reply<wit::LinkInfo> {
+        // answered locally: the options only keep the call's parameters non-empty
+        let _ = options;
+        self.traced(cx, Operation::ProviderInfo, |key| async move {
+            let (settings, policy) = self.links().settings(&key)?;
+            Span::current().record("lattice", settings.client.lattice.as_str());
+            Ok(wit::LinkInfo {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                lattice: settings.client.lattice.clone(),
+                source_id: key.source_id,
+                link_name: key.link_name,
+                policy: policy.describe(),
+                allowed_operations: Operation::ALL
+                    .iter()
+                    .filter(|op| policy.allows(**op))
+                    .map(|op| op.name().to_string())
+                    .collect(),
+                event_subscriptions: Vec::new(),
+            })
+        })
+        .await
+    }
+}
