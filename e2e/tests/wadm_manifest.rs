@@ -20,7 +20,9 @@ const PACKAGE: &str = "lattice-control";
 const INTERFACE: &str = "lattice-control";
 
 fn repo_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(name)
 }
 
 fn read(name: &str) -> Result<Vec<u8>> {
@@ -72,7 +74,11 @@ async fn manifests_validate_with_wadm_rules() -> Result<()> {
     for name in ["wadm.yaml", "wadm.local.yaml"] {
         let (manifest, failures) = validate(&read(name)?).await?;
         assert!(failures.valid(), "{name}: {:?}", failures.errors());
-        assert_eq!(unexpected_warnings(&failures), Vec::<String>::new(), "{name}");
+        assert_eq!(
+            unexpected_warnings(&failures),
+            Vec::<String>::new(),
+            "{name}"
+        );
         assert_eq!(manifest.capability_providers().count(), 1, "{name}");
         assert_eq!(manifest.wasm_components().count(), 1, "{name}");
     }
@@ -85,18 +91,30 @@ async fn local_manifest_is_the_published_one_with_file_references() -> Result<()
     let (mut local, _) = validate(&read("wadm.local.yaml")?).await?;
     for (p, l) in published.components().zip(local.components()) {
         let (p_image, l_image) = (image(&p.properties), image(&l.properties));
-        assert!(p_image.is_some_and(|i| !i.starts_with("file://")), "{p_image:?}");
-        assert!(l_image.is_some_and(|i| i.starts_with("file://")), "{l_image:?}");
+        assert!(
+            p_image.is_some_and(|i| !i.starts_with("file://")),
+            "{p_image:?}"
+        );
+        assert!(
+            l_image.is_some_and(|i| i.starts_with("file://")),
+            "{l_image:?}"
+        );
     }
     // Apart from the images, both deploy the same application.
-    for (l, p) in local.spec.components.iter_mut().zip(&published.spec.components) {
+    for (l, p) in local
+        .spec
+        .components
+        .iter_mut()
+        .zip(&published.spec.components)
+    {
         match (&mut l.properties, &p.properties) {
             (Properties::Component { properties: l }, Properties::Component { properties: p }) => {
                 l.image.clone_from(&p.image)
             }
-            (Properties::Capability { properties: l }, Properties::Capability { properties: p }) => {
-                l.image.clone_from(&p.image)
-            }
+            (
+                Properties::Capability { properties: l },
+                Properties::Capability { properties: p },
+            ) => l.image.clone_from(&p.image),
             _ => bail!("component kinds differ between the manifests"),
         }
     }
@@ -117,22 +135,35 @@ async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
     let lookup = manifest.component_lookup();
     let source = lookup.get(&source.to_string()).context("link source")?;
     assert!(matches!(source.properties, Properties::Component { .. }));
-    let target = lookup.get(&link.target.name).context("link target is not in the manifest")?;
+    let target = lookup
+        .get(&link.target.name)
+        .context("link target is not in the manifest")?;
     assert!(matches!(target.properties, Properties::Capability { .. }));
 
     // Config and secrets are this link's connection settings in the provider.
     let mut lattice = None;
     for config in &link.target.config {
-        let props = config.properties.as_ref().context("link config without properties")?;
+        let props = config
+            .properties
+            .as_ref()
+            .context("link config without properties")?;
         for (key, value) in props {
-            assert!(PROVIDER_CONFIG_KEYS.contains(&key.as_str()), "unknown config key {key}");
+            assert!(
+                PROVIDER_CONFIG_KEYS.contains(&key.as_str()),
+                "unknown config key {key}"
+            );
             if key == "lattice" {
                 lattice = Some(value.as_str());
             }
         }
     }
     assert_eq!(lattice, Some("default"));
-    let secrets: Vec<_> = link.target.secrets.iter().map(|s| s.name.as_str()).collect();
+    let secrets: Vec<_> = link
+        .target
+        .secrets
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(secrets, PROVIDER_SECRET_KEYS);
     Ok(())
 }
@@ -151,7 +182,11 @@ async fn errors_after(edit: impl FnOnce(&mut Value) -> Option<()>) -> Result<Vec
     let mut yaml: Value = serde_yaml::from_slice(&read("wadm.yaml")?)?;
     edit(&mut yaml).context("the edit did not find its place in the manifest")?;
     let (_, failures) = validate(serde_yaml::to_string(&yaml)?.as_bytes()).await?;
-    Ok(failures.errors().into_iter().map(|e| e.msg.clone()).collect())
+    Ok(failures
+        .errors()
+        .into_iter()
+        .map(|e| e.msg.clone())
+        .collect())
 }
 
 /// The `properties` of the link trait of the first component.
@@ -177,7 +212,9 @@ async fn broken_manifests_fail_validation() -> Result<()> {
     })
     .await?;
     assert!(
-        missing_target.iter().any(|e| e.contains("no-such-provider")),
+        missing_target
+            .iter()
+            .any(|e| e.contains("no-such-provider")),
         "{missing_target:?}"
     );
 
@@ -188,18 +225,25 @@ async fn broken_manifests_fail_validation() -> Result<()> {
     })
     .await?;
     assert!(
-        bad_trait.iter().any(|e| e.contains("Link trait deserialized as custom trait")),
+        bad_trait
+            .iter()
+            .any(|e| e.contains("Link trait deserialized as custom trait")),
         "{bad_trait:?}"
     );
 
     let unknown_policy = errors_after(|y| {
-        let secret = link_props(y)?.get_mut("target")?.get_mut("secrets")?.get_mut(0)?;
+        let secret = link_props(y)?
+            .get_mut("target")?
+            .get_mut("secrets")?
+            .get_mut(0)?;
         *secret.get_mut("properties")?.get_mut("policy")? = "no-such-policy".into();
         Some(())
     })
     .await?;
     assert!(
-        unknown_policy.iter().any(|e| e.contains("unknown policy 'no-such-policy'")),
+        unknown_policy
+            .iter()
+            .any(|e| e.contains("unknown policy 'no-such-policy'")),
         "{unknown_policy:?}"
     );
     Ok(())
