@@ -24,6 +24,9 @@
 //! * `allowed_config_prefixes` applies to every config name a call carries (put/get/delete
 //!   config, link source/target configs, configs given to scale or start).
 //!
+//! Order: [`Policy::precheck`] runs before any traffic; host rules need the resolved host id
+//! (a host argument may be a prefix or friendly name), so [`Policy::check`] runs after that read.
+//!
 //! `provider-info` is always allowed: it never reaches the lattice and reports the policy.
 //! A `scale-component` grant also covers `scale-component-and-wait` (same change, it only
 //! waits for the outcome); likewise for start/stop provider.
@@ -358,6 +361,21 @@ impl Policy {
 
     /// Checks a call; the error names the rule that refuses it.
     pub fn check(&self, op: Operation, target: &Target<'_>) -> Result<(), Denied> {
+        self.check_rules(op, target, true)
+    }
+
+    /// Every rule of [`Policy::check`] except the per-host one: run it before any traffic,
+    /// then resolve the host argument (a read) and run [`Policy::check`].
+    pub fn precheck(&self, op: Operation, target: &Target<'_>) -> Result<(), Denied> {
+        self.check_rules(op, target, false)
+    }
+
+    fn check_rules(
+        &self,
+        op: Operation,
+        target: &Target<'_>,
+        with_host: bool,
+    ) -> Result<(), Denied> {
         let deny = |rule: String| {
             Err(Denied {
                 operation: op,
@@ -377,21 +395,6 @@ impl Policy {
         if op.is_read_only() {
             return Ok(());
         }
-        if let Some(rules) = &self.hosts {
-            match (op.host_scope(), target.host) {
-                (HostScope::None, _) => {}
-                (HostScope::Every, _) => {
-                    return deny(format!("allowed_hosts is set and {op} changes every host"))
-                }
-                (HostScope::One, None) => {
-                    return deny(format!("allowed_hosts is set and this {op} names no host"))
-                }
-                (HostScope::One, Some(host)) if !host_allowed(rules, host) => {
-                    return deny(format!("allowed_hosts does not cover host {}", host.id))
-                }
-                (HostScope::One, Some(_)) => {}
-            }
-        }
         if let (Some(prefixes), true) = (&self.references, op.runs_image()) {
             if target.references.is_empty() {
                 return deny(format!(
@@ -404,6 +407,22 @@ impl Policy {
                 .find(|r| !reference_allowed(prefixes, r))
             {
                 return deny(format!("allowed_references does not cover `{r}`"));
+            }
+        }
+        if let Some(rules) = &self.hosts {
+            match (op.host_scope(), target.host) {
+                (HostScope::None, _) => {}
+                (HostScope::Every, _) => {
+                    return deny(format!("allowed_hosts is set and {op} changes every host"))
+                }
+                (HostScope::One, _) if !with_host => {}
+                (HostScope::One, None) => {
+                    return deny(format!("allowed_hosts is set and this {op} names no host"))
+                }
+                (HostScope::One, Some(host)) if !host_allowed(rules, host) => {
+                    return deny(format!("allowed_hosts does not cover host {}", host.id))
+                }
+                (HostScope::One, Some(_)) => {}
             }
         }
         Ok(())
@@ -602,6 +621,11 @@ mod tests {
         assert_eq!(e.rule, "allowed_hosts does not cover host NCCC");
         // Fail closed when a host command names no host, or changes every host.
         assert!(p.check(PutLabel, &Target::default()).is_err());
+        assert!(
+            p.precheck(PutLabel, &Target::default()).is_ok(),
+            "host comes later"
+        );
+        assert!(p.precheck(PutRegistries, &Target::default()).is_err());
         assert!(p
             .check(PutRegistries, &Target::default())
             .unwrap_err()
