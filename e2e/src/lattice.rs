@@ -79,11 +79,17 @@ impl TestLattice {
 
     /// Starts one more host; returns its index.
     pub async fn add_host(&mut self) -> Result<usize> {
+        self.add_host_with(|_| {}).await
+    }
+
+    /// Like [`TestLattice::add_host`], letting `configure` adjust the host's config (e.g.
+    /// `secrets_topic_prefix`, `log_level`) before it starts.
+    pub async fn add_host_with(&mut self, configure: impl FnOnce(&mut HostConfig)) -> Result<usize> {
         let index = self.hosts.len();
         let key = Arc::new(nkeys::KeyPair::new_server());
         let id = key.public_key();
         let url = wasmcloud_host::url::Url::parse(&self.nats_url).context("NATS url")?;
-        let config = HostConfig {
+        let mut config = HostConfig {
             ctl_nats_url: url.clone(),
             rpc_nats_url: url,
             lattice: Arc::from(self.lattice.as_str()),
@@ -93,6 +99,7 @@ impl TestLattice {
             labels: [("e2e.index".to_string(), index.to_string())].into(),
             ..HostConfig::default()
         };
+        configure(&mut config);
         let (host, shutdown) = bounded("starting a host", Duration::from_secs(30), Host::new(config))
             .await?
             .context("starting a wasmCloud host")?;
