@@ -1,1 +1,279 @@
 use super::*;
+
+fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn secrets(pairs: &[(&str, &str)]) -> HashMap<String, Secret> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), Secret::new(*v)))
+        .collect()
+}
+
+fn defaults() -> ProviderDefaults {
+    ProviderDefaults {
+        lattice: "home".into(),
+        rpc_url: "nats://10.0.0.1:4222".into(),
+        rpc_credentials: None,
+        config: HashMap::new(),
+        secrets: HashMap::new(),
+    }
+}
+
+fn user_seed() -> String {
+    nkeys::KeyPair::new_user()
+        .seed()
+        .expect("fresh key has a seed")
+}
+
+const JWT: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.c2ln";
+
+fn invalid_key(r: Result<LinkSettings, ConfigError>) -> String {
+    r.expect_err("settings should be refused").key
+}
+
+#[test]
+fn no_settings_use_the_providers_own_connection_and_lattice() {
+    let mut d = defaults();
+    d.rpc_credentials = Some((Secret::new(JWT), Secret::new(user_seed())));
+    let s = resolve(&HashMap::new(), &HashMap::new(), &d).unwrap();
+    assert_eq!(s.client.lattice, "home");
+    assert_eq!(s.connection.urls, vec!["nats://10.0.0.1:4222".to_string()]);
+    assert!(matches!(s.connection.auth, Auth::Jwt { .. }));
+    assert_eq!(s.client.topic_prefix, "wasmbus.ctl");
+    assert_eq!(s.client.timeout, Duration::from_millis(2000));
+    assert_eq!(s.client.scatter_timeout, Duration::from_millis(3000));
+    assert!(!s.connection.tls_first);
+}
+
+#[test]
+fn empty_provider_lattice_and_url_fall_back() {
+    let s = resolve(
+        &HashMap::new(),
+        &HashMap::new(),
+        &ProviderDefaults::default(),
+    )
+    .unwrap();
+    assert_eq!(s.client.lattice, "default");
+    assert_eq!(s.connection.urls, vec!["nats://127.0.0.1:4222".to_string()]);
+    assert_eq!(s.connection.auth, Auth::None);
+}
+
+#[test]
+fn precedence_link_secret_then_link_config_then_provider_secret_then_provider_config() {
+    let mut d = defaults();
+    d.config = map(&[("lattice", "p-config"), ("topic_prefix", "p.cfg")]);
+    d.secrets = secrets(&[("lattice", "p-secret")]);
+    let only_defaults = resolve(&HashMap::new(), &HashMap::new(), &d).unwrap();
+    assert_eq!(only_defaults.client.lattice, "p-secret");
+    assert_eq!(only_defaults.client.topic_prefix, "p.cfg");
+
+    let link_cfg = map(&[("lattice", "l-config")]);
+    let s = resolve(&link_cfg, &HashMap::new(), &d).unwrap();
+    assert_eq!(s.client.lattice, "l-config");
+
+    let s = resolve(&link_cfg, &secrets(&[("lattice", "l-secret")]), &d).unwrap();
+    assert_eq!(s.client.lattice, "l-secret");
+    assert_eq!(s.client.topic_prefix, "p.cfg");
+}
+
+#[test]
+fn keys_are_case_insensitive_and_passed_through() {
+    let cfg = map(&[
+        ("LATTICE", "blue"),
+        ("Timeout_MS", "150"),
+        ("Allow", "all"),
+        ("events", "host_*"),
+    ]);
+    let s = resolve(&cfg, &HashMap::new(), &defaults()).unwrap();
+    assert_eq!(s.client.lattice, "blue");
+    assert_eq!(s.client.timeout, Duration::from_millis(150));
+    assert_eq!(s.values.get("allow"), Some("all"));
+    assert_eq!(s.values.get("events"), Some("host_*"));
+}
+
+#[test]
+fn connection_keys_replace_the_providers_connection() {
+    let s = resolve(
+        &map(&[("nats_url", "nats://a:1, nats://b:2")]),
+        &HashMap::new(),
+        &defaults(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.connection.urls,
+        vec!["nats://a:1".to_string(), "nats://b:2".to_string()]
+    );
+    assert_eq!(s.connection.auth, Auth::None);
+
+    let s = resolve(
+        &map(&[("nats_host", "nats.local"), ("nats_port", "4333")]),
+        &HashMap::new(),
+        &defaults(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.connection.urls,
+        vec!["nats://nats.local:4333".to_string()]
+    );
+
+    let s = resolve(&map(&[("nats_port", "4333")]), &HashMap::new(), &defaults()).unwrap();
+    assert_eq!(s.connection.urls, vec!["nats://127.0.0.1:4333".to_string()]);
+
+    let s = resolve(
+        &map(&[
+            ("nats_creds_file", "/x.creds"),
+            ("tls_first", "TRUE"),
+            ("tls_ca_file", "/ca.pem"),
+        ]),
+        &HashMap::new(),
+        &defaults(),
+    )
+    .unwrap();
+    assert_eq!(s.connection.auth, Auth::CredsFile("/x.creds".into()));
+    assert!(s.connection.tls_first);
+    assert_eq!(s.connection.tls_ca_file, Some(PathBuf::from("/ca.pem")));
+    // no server key: still the provider's own server
+    assert_eq!(s.connection.urls, vec!["nats://10.0.0.1:4222".to_string()]);
+}
+
+#[test]
+fn jwt_and_seed_from_secrets() {
+    let seed = user_seed();
+    let s = resolve(
+        &map(&[("nats_url", "nats://a:1")]),
+        &secrets(&[("NATS_JWT", JWT), ("nats_seed", &seed)]),
+        &defaults(),
+    )
+    .unwrap();
+    match &s.connection.auth {
+        Auth::Jwt { jwt, seed: got } => {
+            assert_eq!(jwt.expose(), JWT);
+            assert_eq!(got.expose(), seed);
+        }
+        other => panic!("expected jwt auth, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let d = defaults();
+    let none = HashMap::new();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("timeout_ms", "soon")], TIMEOUT_MS),
+        (&[("timeout_ms", "0")], TIMEOUT_MS),
+        (&[("timeout_ms", "-5")], TIMEOUT_MS),
+        (&[("scatter_timeout_ms", "0")], SCATTER_TIMEOUT_MS),
+        (&[("scatter_timeout_ms", "9001")], SCATTER_TIMEOUT_MS),
+        (&[("tls_first", "maybe")], TLS_FIRST),
+        (&[("nats_port", "http")], NATS_PORT),
+        (&[("nats_port", "0")], NATS_PORT),
+        (&[("nats_url", " , ")], NATS_URL),
+        (&[("nats_url", "nats://a:1,::bad::")], NATS_URL),
+        (&[("lattice", "a.b")], LATTICE),
+        (&[("lattice", "a b")], LATTICE),
+        (&[("topic_prefix", "wasmbus..ctl")], TOPIC_PREFIX),
+        (&[("topic_prefix", "wasmbus.*")], TOPIC_PREFIX),
+        (&[("nats_jwt", JWT)], NATS_SEED),
+        (&[("nats_seed", "SUxxx")], NATS_JWT),
+        (
+            &[("nats_creds_file", "/c"), ("nats_jwt", JWT)],
+            NATS_CREDS_FILE,
+        ),
+    ];
+    for (cfg, key) in cases {
+        assert_eq!(invalid_key(resolve(&map(cfg), &none, &d)), *key, "{cfg:?}");
+    }
+    assert_eq!(
+        resolve(&map(&[("scatter_timeout_ms", "9000")]), &none, &d)
+            .unwrap()
+            .client
+            .scatter_timeout,
+        Duration::from_millis(9000)
+    );
+}
+
+#[test]
+fn secrets_never_show_in_debug_or_errors() {
+    let seed = user_seed();
+    let s = resolve(
+        &map(&[("nats_url", "nats://a:1"), ("allow", "all")]),
+        &secrets(&[
+            ("nats_jwt", JWT),
+            ("nats_seed", &seed),
+            ("other_secret", "hush-hush"),
+        ]),
+        &defaults(),
+    )
+    .unwrap();
+    let shown = format!(
+        "{s:?} {:?} {}",
+        s.connection.auth,
+        Secret::new(seed.clone())
+    );
+    for secret in [JWT, seed.as_str(), "hush-hush"] {
+        assert!(!shown.contains(secret), "leaked in {shown}");
+    }
+    assert!(shown.contains("nats_seed"), "keys are shown: {shown}");
+
+    let mut d = defaults();
+    d.rpc_credentials = Some((Secret::new(JWT), Secret::new(seed.clone())));
+    assert!(!format!("{d:?}").contains(&seed));
+
+    // a malformed seed: refused, the message names the key but not the value
+    let bad_seed = "SUNOTAREALSEEDATALLBUTLONGENOUGHTOLOOKLIKEONE0123456789";
+    let e = resolve(
+        &map(&[("nats_url", "nats://a:1")]),
+        &secrets(&[("nats_jwt", JWT), ("nats_seed", bad_seed)]),
+        &defaults(),
+    )
+    .unwrap_err();
+    assert_eq!(e.key, NATS_SEED);
+    assert!(!e.to_string().contains(bad_seed));
+    assert!(!e.to_string().contains(JWT));
+}
+
+#[test]
+fn url_user_info_is_not_echoed_in_errors() {
+    let e = resolve(
+        &map(&[("nats_url", "nats://user:pa ss@host:4222:9")]),
+        &HashMap::new(),
+        &defaults(),
+    )
+    .unwrap_err();
+    assert_eq!(e.key, NATS_URL);
+    assert!(!e.to_string().contains("pa ss"), "{e}");
+}
+
+#[test]
+fn secret_bytes_are_read_as_text() {
+    let raw: HashMap<String, SecretValue> = [
+        ("a".to_string(), SecretValue::Bytes(b"text".to_vec())),
+        ("b".to_string(), SecretValue::Bytes(vec![0xff, 0xfe])),
+        ("c".to_string(), SecretValue::String("s".into())),
+    ]
+    .into();
+    let got = secret_strings(&raw);
+    assert_eq!(got.get("a").map(Secret::expose), Some("text"));
+    assert!(!got.contains_key("b"));
+    assert_eq!(got.get("c").map(Secret::expose), Some("s"));
+}
+
+#[test]
+fn key_table_is_lower_case_unique_and_complete() {
+    let mut seen = std::collections::HashSet::new();
+    for spec in KEYS {
+        assert_eq!(spec.key, spec.key.to_ascii_lowercase());
+        assert!(seen.insert(spec.key), "duplicate {}", spec.key);
+        assert!(!spec.description.is_empty());
+    }
+    for key in CONNECTION_KEYS {
+        assert!(seen.contains(key), "{key} missing from KEYS");
+    }
+    let secret: Vec<&str> = KEYS.iter().filter(|s| s.secret).map(|s| s.key).collect();
+    assert_eq!(secret, [NATS_JWT, NATS_SEED]);
+}
