@@ -80,6 +80,10 @@ impl LatticeControlProvider {
         span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
         span.in_scope(|| match &result {
             Ok(_) => debug!("lattice-control call done"),
+            // the span names source and operation; the rule's text stays out of the log
+            Err(wit::CtlError::NotPermitted(_)) => {
+                info!("lattice-control call refused by link policy")
+            }
             Err(_) => info!("lattice-control call failed"),
         });
         Ok(result)
@@ -92,14 +96,15 @@ impl LatticeControlProvider {
         Fut: Future<Output = Outcome<T>>,
     {
         self.traced(cx, op, |key| async move {
-            let link = self.links().get(&key).await?;
-            Span::current().record("lattice", link.lattice());
-            // refuse before any traffic; restrictions on hosts, references and configs are
-            // checked by the handler once its arguments are known
-            if !link.policy.allows(op) {
-                let denied = link.policy.check(op, &Target::default());
+            // refuse before any traffic, even before connecting; restrictions on hosts,
+            // references and configs are checked by the handler once its arguments are known
+            let (_, policy) = self.links().settings(&key)?;
+            if !policy.allows(op) {
+                let denied = policy.check(op, &Target::default());
                 return Err(not_permitted(op, denied.err()));
             }
+            let link = self.links().get(&key).await?;
+            Span::current().record("lattice", link.lattice());
             f(link).await
         })
         .await
@@ -150,6 +155,15 @@ async fn to_host(
     references: &[&str],
     config_names: &[&str],
 ) -> Outcome<String> {
+    // every rule but the host's before resolving the host argument (a read)
+    let target = Target {
+        host: None,
+        references: references.to_vec(),
+        config_names: config_names.to_vec(),
+    };
+    link.policy
+        .precheck(op, &target)
+        .map_err(|d| not_permitted(op, Some(d)))?;
     let host = link.client.resolve_host(spec).await?;
     permit(link, op, Some(&host), references, config_names).await?;
     Ok(host)
