@@ -1,0 +1,807 @@
+//! Lattice events pushed to linked components (`lattice-events.handle-event`).
+//!
+//! A link opts in through its config: `events` (comma list of short event types, prefixes
+//! ending in `_` or `*`, or `*` for all), `event_queue` (per-link queue bound, default 256)
+//! and `event_timeout_ms` (bound of one delivery call, default 2000).
+//!
+//! Shape: ONE event subscription per (NATS connection, lattice), fanned out to the links that
+//! want the event; each link has its own bounded queue (oldest dropped first, counted, warned)
+//! and its own delivery task calling the component over wRPC with a timeout. A slow or failing
+//! component fills only its own queue. Deleting a link aborts its task and drops its queue at
+//! once; the last link of a subscription ends it (the NATS subscription is dropped).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use tracing::{debug, info, warn};
+
+use crate::convert::events::lattice_event;
+use crate::ctl::{Client, EventFilter, LatticeEvent, EVENT_TYPE_PREFIX};
+use crate::provider::bindings::wasmcloud::lattice_control::{lattice_events, types as wit};
+
+/// Link config key: which event types the link receives (none or empty: no events).
+pub const EVENTS_KEY: &str = "events";
+/// Link config key: bound of the link's event queue.
+pub const EVENT_QUEUE_KEY: &str = "event_queue";
+/// Link config key: timeout of one `handle-event` call, in ms.
+pub const EVENT_TIMEOUT_KEY: &str = "event_timeout_ms";
+/// Default of [`EVENT_QUEUE_KEY`].
+pub const DEFAULT_EVENT_QUEUE: usize = 256;
+/// Default of [`EVENT_TIMEOUT_KEY`].
+pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_millis(2000);
+/// Largest accepted [`EVENT_QUEUE_KEY`].
+pub const MAX_EVENT_QUEUE: usize = 65_536;
+/// Largest accepted [`EVENT_TIMEOUT_KEY`] (one minute).
+pub const MAX_EVENT_TIMEOUT_MS: u64 = 60_000;
+
+/// How long a subscription waits before retrying after NATS refused it.
+const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
+
+/// A bad event setting of a link; names the key and why, never echoes other keys.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("link config `{key}`: {reason}")]
+pub struct EventConfigError {
+    /// The offending config key.
+    pub key: &'static str,
+    /// What is wrong with its value.
+    pub reason: String,
+}
+
+fn config_error(key: &'static str, reason: impl Into<String>) -> EventConfigError {
+    EventConfigError {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// A link's event settings, parsed from its merged config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventSettings {
+    /// Normalized patterns: short names, `prefix*`, or `*`.
+    pub types: Vec<String>,
+    /// Queue bound (oldest dropped beyond it).
+    pub queue: usize,
+    /// Timeout of one delivery call.
+    pub timeout: Duration,
+}
+
+/// The value of `key` in `settings`, keys compared case-insensitively (an exact match wins).
+fn lookup<'a>(settings: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
+    settings
+        .get(key)
+        .or_else(|| {
+            settings
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
+        .map(String::as_str)
+}
+
+fn parse_bounded(key: &'static str, value: &str, max: u64) -> Result<u64, EventConfigError> {
+    let n: u64 = value
+        .trim()
+        .parse()
+        .map_err(|_| config_error(key, "must be a whole number"))?;
+    if n == 0 || n > max {
+        return Err(config_error(key, format!("must be between 1 and {max}")));
+    }
+    Ok(n)
+}
+
+/// One `events` entry in normalized form: `*`, `prefix*` or an exact short name.
+fn normalize_type(entry: &str) -> Result<String, EventConfigError> {
+    let short = entry.strip_prefix(EVENT_TYPE_PREFIX).unwrap_or(entry);
+    let (stem, wildcard) = match short.strip_suffix('*') {
+        Some(stem) => (stem, true),
+        None => (short, short.ends_with('_')),
+    };
+    if !stem
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(config_error(
+            EVENTS_KEY,
+            format!(
+                "`{entry}` is not an event type (lowercase letters, digits and `_`, \
+                 optionally ending in `*`)"
+            ),
+        ));
+    }
+    Ok(if wildcard {
+        format!("{stem}*")
+    } else {
+        stem.to_string()
+    })
+}
+
+impl EventSettings {
+    /// The link's event settings; `None` when it does not ask for events (no `events` key or
+    /// an empty list). Bad values are errors naming the key.
+    pub fn from_settings(
+        settings: &HashMap<String, String>,
+    ) -> Result<Option<Self>, EventConfigError> {
+        let queue = lookup(settings, EVENT_QUEUE_KEY)
+            .map(|v| parse_bounded(EVENT_QUEUE_KEY, v, MAX_EVENT_QUEUE as u64))
+            .transpose()?
+            .map_or(DEFAULT_EVENT_QUEUE, |n| n as usize);
+        let timeout = lookup(settings, EVENT_TIMEOUT_KEY)
+            .map(|v| parse_bounded(EVENT_TIMEOUT_KEY, v, MAX_EVENT_TIMEOUT_MS))
+            .transpose()?
+            .map_or(DEFAULT_EVENT_TIMEOUT, Duration::from_millis);
+        let mut types = Vec::new();
+        for entry in lookup(settings, EVENTS_KEY)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let t = normalize_type(entry)?;
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
+        if types.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            types,
+            queue,
+            timeout,
+        }))
+    }
+
+    fn filter(&self) -> EventFilter {
+        EventFilter::new(&self.types)
+    }
+}
+
+/// Calls one component's `handle-event`.
+pub trait EventTarget: Send + Sync {
+    /// Delivers `event`; the outer error is the transport's, the inner the component's.
+    fn handle_event(
+        &self,
+        event: wit::LatticeEvent,
+    ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>>;
+}
+
+/// Makes the [`EventTarget`] of a component id (called once per link, in its delivery task).
+pub type TargetFactory =
+    Arc<dyn Fn(String) -> BoxFuture<'static, anyhow::Result<Arc<dyn EventTarget>>> + Send + Sync>;
+
+/// The component behind the provider SDK's wRPC client (`{lattice}.{component_id}` on the
+/// provider's own lattice).
+struct ComponentTarget(wasmcloud_provider_sdk::provider::WrpcClient);
+
+impl EventTarget for ComponentTarget {
+    fn handle_event(
+        &self,
+        event: wit::LatticeEvent,
+    ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
+        Box::pin(async move { lattice_events::handle_event(&self.0, None, &event).await })
+    }
+}
+
+/// Targets reached through the provider SDK's connection. Only valid once the SDK has
+/// initialized its connection, which precedes every link callback.
+#[must_use]
+pub fn sdk_targets() -> TargetFactory {
+    Arc::new(|component_id: String| {
+        Box::pin(async move {
+            let client = wasmcloud_provider_sdk::get_connection()
+                .get_wrpc_client(&component_id)
+                .await?;
+            Ok(Arc::new(ComponentTarget(client)) as Arc<dyn EventTarget>)
+        })
+    })
+}
+
+/// A link's bounded event queue: the oldest event makes room for a new one.
+struct LinkQueue {
+    events: Mutex<VecDeque<Arc<LatticeEvent>>>,
+    capacity: usize,
+    ready: Notify,
+    dropped: AtomicU64,
+    link: String,
+}
+
+impl LinkQueue {
+    fn new(capacity: usize, link: String) -> Self {
+        Self {
+            events: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            capacity: capacity.max(1),
+            ready: Notify::new(),
+            dropped: AtomicU64::new(0),
+            link,
+        }
+    }
+
+    fn push(&self, event: Arc<LatticeEvent>) {
+        let overflow = {
+            let mut q = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+            let overflow = if q.len() >= self.capacity {
+                q.pop_front()
+            } else {
+                None
+            };
+            q.push_back(event);
+            overflow
+        };
+        if let Some(old) = overflow {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // 1, 2, 4, 8, ...: a component that stays slow does not flood the log
+            if dropped.is_power_of_two() {
+                warn!(link = %self.link, dropped, capacity = self.capacity,
+                    oldest_type = old.short_type(),
+                    "event queue full: dropped the oldest event");
+            }
+        }
+        self.ready.notify_one();
+    }
+
+    async fn pop(&self) -> Arc<LatticeEvent> {
+        loop {
+            let next = self
+                .events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front();
+            if let Some(ev) = next {
+                return ev;
+            }
+            // `notify_one` keeps a permit when nobody waits, so a push between the check
+            // above and this await is not lost
+            self.ready.notified().await;
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// A link as events see it: `(source id, link name)`.
+type LinkKey = (String, String);
+/// A subscription: `(connection key, lattice)`.
+type StreamKey = (String, String);
+
+struct Subscriber {
+    filter: EventFilter,
+    queue: Arc<LinkQueue>,
+}
+
+type Subscribers = Arc<RwLock<HashMap<LinkKey, Subscriber>>>;
+
+struct Stream {
+    subscribers: Subscribers,
+    task: AbortHandle,
+}
+
+struct LinkEntry {
+    stream: StreamKey,
+    settings: EventSettings,
+    queue: Arc<LinkQueue>,
+    task: AbortHandle,
+}
+
+#[derive(Default)]
+struct State {
+    streams: HashMap<StreamKey, Stream>,
+    links: HashMap<LinkKey, LinkEntry>,
+}
+
+/// Delivers lattice events to the links that asked for them. Cheap to clone.
+#[derive(Clone)]
+pub struct EventHub {
+    state: Arc<Mutex<State>>,
+    targets: TargetFactory,
+}
+
+impl std::fmt::Debug for EventHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("EventHub")
+            .field("subscriptions", &state.streams.len())
+            .field("links", &state.links.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EventHub {
+    fn default() -> Self {
+        Self::new(sdk_targets())
+    }
+}
+
+impl EventHub {
+    /// A hub calling components through `targets` (see [`sdk_targets`]).
+    #[must_use]
+    pub fn new(targets: TargetFactory) -> Self {
+        Self {
+            state: Arc::default(),
+            targets,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A link was put (or its settings or client changed): start, change or stop its events.
+    ///
+    /// `settings` is the link's merged config, `client` the control client of the lattice it
+    /// manages, `connection` a key of the NATS connection behind `client` (links with equal
+    /// keys and lattices share one subscription). Must run inside a Tokio runtime. Returns the
+    /// link's event settings (`None`: no events); on a bad value the link gets no events.
+    pub fn on_link_put(
+        &self,
+        source_id: &str,
+        link_name: &str,
+        settings: &HashMap<String, String>,
+        client: &Client,
+        connection: &str,
+    ) -> Result<Option<EventSettings>, EventConfigError> {
+        let key: LinkKey = (source_id.to_string(), link_name.to_string());
+        let parsed = EventSettings::from_settings(settings);
+        let wanted = match &parsed {
+            Ok(Some(s)) => s.clone(),
+            Ok(None) | Err(_) => {
+                self.on_link_deleted(source_id, link_name);
+                return parsed;
+            }
+        };
+        let stream_key: StreamKey = (connection.to_string(), client.lattice().to_string());
+        let mut state = self.lock();
+        if let Some(e) = state.links.get(&key) {
+            if e.stream == stream_key && e.settings == wanted {
+                return parsed;
+            }
+        }
+        remove_link(&mut state, &key);
+
+        let label = format!("{source_id}/{link_name}");
+        let queue = Arc::new(LinkQueue::new(wanted.queue, label.clone()));
+        let task = tokio::spawn(deliver(
+            Arc::clone(&queue),
+            Arc::clone(&self.targets),
+            source_id.to_string(),
+            client.lattice().to_string(),
+            wanted.timeout,
+        ))
+        .abort_handle();
+        let stream = state.streams.entry(stream_key.clone()).or_insert_with(|| {
+            let subscribers = Subscribers::default();
+            let task = tokio::spawn(fan_out(client.clone(), Arc::clone(&subscribers)))
+                .abort_handle();
+            Stream { subscribers, task }
+        });
+        stream
+            .subscribers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                key.clone(),
+                Subscriber {
+                    filter: wanted.filter(),
+                    queue: Arc::clone(&queue),
+                },
+            );
+        info!(link = %label, types = ?wanted.types, lattice = client.lattice(),
+            "delivering lattice events to the link");
+        state.links.insert(
+            key,
+            LinkEntry {
+                stream: stream_key,
+                settings: wanted,
+                queue,
+                task,
+            },
+        );
+        parsed
+    }
+
+    /// A link was deleted: its delivery stops now (the in-flight call is abandoned, queued
+    /// events dropped); the subscription ends with its last link.
+    pub fn on_link_deleted(&self, source_id: &str, link_name: &str) {
+        let key: LinkKey = (source_id.to_string(), link_name.to_string());
+        remove_link(&mut self.lock(), &key);
+    }
+
+    /// The event types a link receives (normalized patterns; empty: none), for `provider-info`.
+    #[must_use]
+    pub fn subscriptions(&self, source_id: &str, link_name: &str) -> Vec<String> {
+        let key: LinkKey = (source_id.to_string(), link_name.to_string());
+        self.lock()
+            .links
+            .get(&key)
+            .map(|e| e.settings.types.clone())
+            .unwrap_or_default()
+    }
+
+    /// Events dropped so far from a link's full queue.
+    #[must_use]
+    pub fn dropped(&self, source_id: &str, link_name: &str) -> u64 {
+        let key: LinkKey = (source_id.to_string(), link_name.to_string());
+        self.lock().links.get(&key).map_or(0, |e| e.queue.dropped())
+    }
+
+    /// Number of live event subscriptions (one per connection and lattice).
+    #[must_use]
+    pub fn subscription_count(&self) -> usize {
+        self.lock().streams.len()
+    }
+
+    /// Stops every delivery and subscription (provider shutdown; idempotent).
+    pub fn shutdown(&self) {
+        let mut state = self.lock();
+        let keys: Vec<LinkKey> = state.links.keys().cloned().collect();
+        for key in keys {
+            remove_link(&mut state, &key);
+        }
+    }
+}
+
+fn remove_link(state: &mut State, key: &LinkKey) {
+    let Some(entry) = state.links.remove(key) else {
+        return;
+    };
+    entry.task.abort();
+    let dropped = entry.queue.dropped();
+    if dropped > 0 {
+        warn!(link = %entry.queue.link, dropped, "link deleted; events dropped over its lifetime");
+    }
+    let last = state.streams.get(&entry.stream).is_some_and(|s| {
+        let mut subs = s.subscribers.write().unwrap_or_else(PoisonError::into_inner);
+        subs.remove(key);
+        subs.is_empty()
+    });
+    if last {
+        if let Some(s) = state.streams.remove(&entry.stream) {
+            s.task.abort();
+            debug!(lattice = %entry.stream.1, "last event link gone: unsubscribed");
+        }
+    }
+}
+
+/// Reads the lattice's events and queues each for the links whose filter passes it.
+/// Re-subscribes after a refused subscription or a closed stream.
+async fn fan_out(client: Client, subscribers: Subscribers) {
+    loop {
+        let mut events = match client.events(&[]).await {
+            Ok(events) => events,
+            Err(error) => {
+                warn!(%error, lattice = client.lattice(), "event subscription failed; retrying");
+                tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+                continue;
+            }
+        };
+        while let Some(next) = events.next().await {
+            let ev = match next {
+                Ok(ev) => Arc::new(ev),
+                Err(error) => {
+                    debug!(%error, "skipping malformed lattice event");
+                    continue;
+                }
+            };
+            let subs = subscribers.read().unwrap_or_else(PoisonError::into_inner);
+            for sub in subs.values().filter(|s| s.filter.matches(&ev)) {
+                sub.queue.push(Arc::clone(&ev));
+            }
+        }
+        warn!(
+            lattice = client.lattice(),
+            "event subscription closed; subscribing again"
+        );
+        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+    }
+}
+
+/// At most 200 characters of a component's message (it is the component's to choose).
+fn short(message: &str) -> &str {
+    message
+        .char_indices()
+        .nth(200)
+        .map_or(message, |(i, _)| &message[..i])
+}
+
+/// A link's delivery loop: one `handle-event` call at a time, each bounded by `timeout`.
+async fn deliver(
+    queue: Arc<LinkQueue>,
+    targets: TargetFactory,
+    component_id: String,
+    lattice: String,
+    timeout: Duration,
+) {
+    let target = loop {
+        match targets(component_id.clone()).await {
+            Ok(t) => break t,
+            Err(error) => {
+                warn!(link = %queue.link, %error, "cannot reach the component; retrying");
+                tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+            }
+        }
+    };
+    loop {
+        let ev = queue.pop().await;
+        let ty = ev.short_type().to_string();
+        let call = target.handle_event(lattice_event(&ev, &lattice));
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(Ok(()))) => debug!(link = %queue.link, event = %ty, "event delivered"),
+            Ok(Ok(Err(message))) => warn!(link = %queue.link, event = %ty,
+                message = %short(&message), "component returned an error for the event"),
+            Ok(Err(error)) => {
+                warn!(link = %queue.link, event = %ty, %error, "event delivery failed")
+            }
+            Err(_) => warn!(link = %queue.link, event = %ty,
+                timeout_ms = timeout.as_millis() as u64, "event delivery timed out"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctl::ClientBuilder;
+    use serde_json::json;
+    use tokio::sync::mpsc;
+
+    fn cfg(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn settings_parse_types_prefixes_and_defaults() {
+        assert_eq!(EventSettings::from_settings(&cfg(&[])), Ok(None));
+        assert_eq!(
+            EventSettings::from_settings(&cfg(&[("events", " , ")])),
+            Ok(None)
+        );
+        let s = EventSettings::from_settings(&cfg(&[(
+            "EVENTS",
+            "component_scaled, provider_,com.wasmcloud.lattice.host_*,component_scaled",
+        )]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.types, vec!["component_scaled", "provider_*", "host_*"]);
+        assert_eq!(s.queue, DEFAULT_EVENT_QUEUE);
+        assert_eq!(s.timeout, DEFAULT_EVENT_TIMEOUT);
+        let f = s.filter();
+        assert!(f.matches_name("provider_start_failed") && f.matches_name("host_heartbeat"));
+        assert!(!f.matches_name("component_scale_failed"));
+        let all = EventSettings::from_settings(&cfg(&[
+            ("events", "*"),
+            ("Event_Queue", "8"),
+            ("event_timeout_ms", "150"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(all.types, vec!["*"]);
+        assert!(all.filter().matches_name("anything_at_all"));
+        assert_eq!((all.queue, all.timeout), (8, Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn bad_settings_name_the_key() {
+        for (pairs, key) in [
+            (&[("events", "Host Started")][..], EVENTS_KEY),
+            (&[("events", "a*b")][..], EVENTS_KEY),
+            (&[("events", "*"), ("event_queue", "0")][..], EVENT_QUEUE_KEY),
+            (&[("events", "*"), ("event_queue", "lots")][..], EVENT_QUEUE_KEY),
+            (&[("events", "*"), ("event_queue", "9999999")][..], EVENT_QUEUE_KEY),
+            (&[("event_timeout_ms", "-5")][..], EVENT_TIMEOUT_KEY),
+            (&[("event_timeout_ms", "0")][..], EVENT_TIMEOUT_KEY),
+        ] {
+            let e = EventSettings::from_settings(&cfg(pairs)).unwrap_err();
+            assert_eq!(e.key, key, "{pairs:?}");
+            assert!(e.to_string().contains(key), "{e}");
+        }
+    }
+
+    fn event(ty: &str, n: u64) -> Arc<LatticeEvent> {
+        Arc::new(
+            LatticeEvent::from_value(json!({"id": n.to_string(), "source": "NH",
+                "type": format!("{EVENT_TYPE_PREFIX}{ty}"), "data": {"n": n}}))
+            .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn full_queue_drops_oldest_and_counts() {
+        let q = LinkQueue::new(3, "c/default".into());
+        for n in 0..5 {
+            q.push(event("config_set", n));
+        }
+        assert_eq!(q.dropped(), 2);
+        for want in ["2", "3", "4"] {
+            assert_eq!(q.pop().await.id, want);
+        }
+        // an empty queue waits for the next push
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), q.pop())
+                .await
+                .is_err()
+        );
+        q.push(event("config_set", 9));
+        assert_eq!(q.pop().await.id, "9");
+    }
+
+    /// Records deliveries on a channel; sleeps `delay` per call first.
+    struct Recorder {
+        tx: mpsc::UnboundedSender<wit::LatticeEvent>,
+        delay: Duration,
+    }
+
+    impl EventTarget for Recorder {
+        fn handle_event(
+            &self,
+            event: wit::LatticeEvent,
+        ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
+            Box::pin(async move {
+                tokio::time::sleep(self.delay).await;
+                let _ = self.tx.send(event);
+                Ok(Ok(()))
+            })
+        }
+    }
+
+    /// Targets by component id: `slow` sleeps 1 s per call, others answer at once.
+    fn recorders() -> (
+        TargetFactory,
+        HashMap<&'static str, mpsc::UnboundedReceiver<wit::LatticeEvent>>,
+    ) {
+        let mut senders = HashMap::new();
+        let mut receivers = HashMap::new();
+        for id in ["fast", "slow", "other"] {
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.insert(id.to_string(), tx);
+            receivers.insert(id, rx);
+        }
+        let factory: TargetFactory = Arc::new(move |id: String| {
+            let tx = senders.get(&id).cloned();
+            Box::pin(async move {
+                let tx = tx.ok_or_else(|| anyhow::anyhow!("unknown component {id}"))?;
+                let delay = if id == "slow" {
+                    Duration::from_secs(1)
+                } else {
+                    Duration::ZERO
+                };
+                Ok(Arc::new(Recorder { tx, delay }) as Arc<dyn EventTarget>)
+            })
+        });
+        (factory, receivers)
+    }
+
+    /// A real nats-server on a free port, killed on drop.
+    struct Nats(std::process::Child, u16);
+
+    impl Drop for Nats {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    async fn nats() -> (Nats, async_nats::Client) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server on PATH");
+        let server = Nats(child, port);
+        for _ in 0..100 {
+            if let Ok(Ok(c)) = tokio::time::timeout(
+                Duration::from_secs(1),
+                async_nats::connect(format!("127.0.0.1:{port}")),
+            )
+            .await
+            {
+                return (server, c);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nats-server did not come up on port {}", server.1);
+    }
+
+    async fn publish(nats: &async_nats::Client, ty: &str, n: u64) {
+        let body = serde_json::to_vec(&json!({"specversion": "1.0", "id": n.to_string(),
+            "source": "NH", "type": format!("{EVENT_TYPE_PREFIX}{ty}"),
+            "time": "2026-11-01T10:00:00Z", "data": {"n": n}}))
+        .unwrap();
+        nats.publish(format!("wasmbus.evt.lat.{ty}"), body.into())
+            .await
+            .unwrap();
+        nats.flush().await.unwrap();
+    }
+
+    async fn next(rx: &mut mpsc::UnboundedReceiver<wit::LatticeEvent>) -> wit::LatticeEvent {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("event within 5 s")
+            .expect("recorder alive")
+    }
+
+    async fn none_within(rx: &mut mpsc::UnboundedReceiver<wit::LatticeEvent>, ms: u64) {
+        if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(ms), rx.recv()).await {
+            panic!("unexpected delivery {}", ev.event_type);
+        }
+    }
+
+    /// Fan-out over a real NATS server: filters per link, a slow link does not delay a fast
+    /// one, deleting a link stops it at once, the last link ends the subscription.
+    #[tokio::test]
+    async fn hub_fans_out_filters_and_isolates_links() {
+        let (_server, nats) = nats().await;
+        let client = ClientBuilder::new(nats.clone()).lattice("lat").build();
+        let (factory, mut rx) = recorders();
+        let hub = EventHub::new(factory);
+        let put = |id: &str, events: &str, queue: &str| {
+            hub.on_link_put(
+                id,
+                "default",
+                &cfg(&[("events", events), ("event_queue", queue)]),
+                &client,
+                "conn",
+            )
+        };
+        put("fast", "component_scaled,provider_", "64").unwrap();
+        put("slow", "*", "2").unwrap();
+        put("other", "host_stopped", "2").unwrap();
+        assert_eq!(hub.subscription_count(), 1);
+        assert_eq!(
+            hub.subscriptions("fast", "default"),
+            vec!["component_scaled", "provider_*"]
+        );
+        // no lattice traffic yet: let the subscription reach the server
+        nats.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        for n in 0..5 {
+            publish(&nats, "component_scaled", n).await;
+        }
+        publish(&nats, "config_set", 5).await;
+        publish(&nats, "provider_started", 6).await;
+        let fast = rx.get_mut("fast").unwrap();
+        for n in 0..5 {
+            let ev = next(fast).await;
+            assert_eq!(ev.id, n.to_string());
+            assert_eq!(ev.lattice, "lat");
+        }
+        // provider_started arrives well before the slow link finished its first call
+        assert_eq!(next(fast).await.id, "6");
+        none_within(fast, 100).await;
+        none_within(rx.get_mut("other").unwrap(), 1).await;
+
+        // the slow link (queue 2) got all 7 events within ~0 s: at most 1 in flight + 2
+        // queued, the rest dropped oldest first; it still delivers
+        next(rx.get_mut("slow").unwrap()).await;
+        assert!(hub.dropped("slow", "default") >= 4, "{}", hub.dropped("slow", "default"));
+
+        hub.on_link_deleted("slow", "default");
+        none_within(rx.get_mut("slow").unwrap(), 1500).await;
+        assert!(hub.subscriptions("slow", "default").is_empty());
+
+        // a link put again without `events` stops too; the last one ends the subscription
+        hub.on_link_put("fast", "default", &cfg(&[]), &client, "conn")
+            .unwrap();
+        assert_eq!(hub.subscription_count(), 1);
+        hub.on_link_deleted("other", "default");
+        assert_eq!(hub.subscription_count(), 0);
+        publish(&nats, "component_scaled", 7).await;
+        none_within(rx.get_mut("fast").unwrap(), 200).await;
+    }
+}
