@@ -6,15 +6,18 @@
 //! older than its sources); without them the test says so and passes. Timings go to stderr
 //! (`--nocapture`).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::util::wait_for;
-use lattice_control_e2e::{bounded, retry, shared_nats, start_provider, TestLattice, CALL_TIMEOUT};
-use lattice_control_provider::ctl::{Link, ScaleComponentCommand};
+use lattice_control_e2e::{
+    bounded, put_config, put_provider_link, retry, shared_nats, start_provider, TestLattice,
+    CALL_TIMEOUT,
+};
+use lattice_control_provider::ctl::ScaleComponentCommand;
+use lattice_control_provider::provider::config::LATTICE;
 use serde_json::Value;
 
 mod bindings {
@@ -131,7 +134,6 @@ fn host_ids(summary: &Value) -> Vec<&str> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the provider (issue 4): src/main.rs does not serve lattice-control yet"]
 async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
     if !tool_present("node") || !tool_present("npm") {
         eprintln!(
@@ -147,23 +149,16 @@ async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
 
     // The link's target config names the lattice to manage: this test's own.
     let config_name = "js-controller-link";
-    let values = HashMap::from([("lattice".to_string(), lattice.lattice().to_string())]);
-    bounded(
-        "put_config",
-        CALL_TIMEOUT,
-        ctl.put_config(config_name, values),
-    )
-    .await??;
+    put_config(&lattice, config_name, &[(LATTICE, lattice.lattice())]).await?;
     start_provider(&lattice, 0, PROVIDER_ID, &[]).await?;
-    let link = Link::builder()
-        .source_id(COMPONENT_ID)
-        .target(PROVIDER_ID)
-        .wit_namespace("wasmcloud")
-        .wit_package("lattice-control")
-        .interfaces(["lattice-control"])
-        .target_config([config_name])
-        .build()?;
-    bounded("put_link", CALL_TIMEOUT, ctl.put_link(link)).await??;
+    put_provider_link(
+        &lattice,
+        COMPONENT_ID,
+        "default",
+        PROVIDER_ID,
+        &[config_name],
+    )
+    .await?;
 
     // The host acks a scale before compiling: its outcome is an event.
     let mut events = bounded(

@@ -5,19 +5,18 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use lattice_control_e2e::link::{
+    WIT_INTERFACE as INTERFACE, WIT_NAMESPACE as NAMESPACE, WIT_PACKAGE as PACKAGE,
+};
+use lattice_control_provider::provider::config::{KeySpec, KEYS, LATTICE};
 use serde_yaml::Value;
 use wadm_types::validation::{validate_manifest_bytes, ValidationFailure, ValidationOutput};
 use wadm_types::{LinkProperty, Manifest, Properties, TraitProperty};
 
-/// Keys of a link's target config that the provider reads.
-// TODO(eco): take these from src/provider/config.rs once it exports its key list.
-const PROVIDER_CONFIG_KEYS: &[&str] = &["lattice"];
-/// Keys of a link's secrets that the provider reads.
-const PROVIDER_SECRET_KEYS: &[&str] = &["nats_jwt", "nats_seed"];
-
-const NAMESPACE: &str = "wasmcloud";
-const PACKAGE: &str = "lattice-control";
-const INTERFACE: &str = "lattice-control";
+/// A connection setting the provider knows, and whether it must come from a secret.
+fn provider_key(key: &str) -> Option<&'static KeySpec> {
+    KEYS.iter().find(|k| k.key.eq_ignore_ascii_case(key))
+}
 
 fn repo_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -140,7 +139,8 @@ async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
         .context("link target is not in the manifest")?;
     assert!(matches!(target.properties, Properties::Capability { .. }));
 
-    // Config and secrets are this link's connection settings in the provider.
+    // Config and secrets are this link's connection settings in the provider: plain keys
+    // in config, credentials (and only those) in secrets.
     let mut lattice = None;
     for config in &link.target.config {
         let props = config
@@ -148,23 +148,24 @@ async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
             .as_ref()
             .context("link config without properties")?;
         for (key, value) in props {
-            assert!(
-                PROVIDER_CONFIG_KEYS.contains(&key.as_str()),
-                "unknown config key {key}"
-            );
-            if key == "lattice" {
+            let spec = provider_key(key).with_context(|| format!("unknown config key {key}"))?;
+            assert!(!spec.secret, "credential {key} in plain config");
+            if spec.key == LATTICE {
                 lattice = Some(value.as_str());
             }
         }
     }
     assert_eq!(lattice, Some("default"));
-    let secrets: Vec<_> = link
+    let mut secrets: Vec<_> = link
         .target
         .secrets
         .iter()
         .map(|s| s.name.as_str())
         .collect();
-    assert_eq!(secrets, PROVIDER_SECRET_KEYS);
+    secrets.sort_unstable();
+    let mut credentials: Vec<_> = KEYS.iter().filter(|k| k.secret).map(|k| k.key).collect();
+    credentials.sort_unstable();
+    assert_eq!(secrets, credentials);
     Ok(())
 }
 
