@@ -24,6 +24,7 @@ pub mod link;
 pub mod nats;
 pub mod par;
 pub mod provider;
+pub mod stress;
 pub mod util;
 
 pub use caller::Caller;

@@ -22,6 +22,8 @@ pub struct Nats {
     port: u16,
     monitor_port: u16,
     store: tempfile::TempDir,
+    /// Extra command-line arguments (cluster options).
+    extra_args: Vec<String>,
     child: Mutex<Option<Child>>,
 }
 
@@ -43,10 +45,72 @@ impl Nats {
             port: free_port()?,
             monitor_port: free_port()?,
             store,
+            extra_args: Vec::new(),
             child: Mutex::new(None),
         };
         nats.spawn()?;
         Ok(nats)
+    }
+
+    /// Starts an `n`-node cluster on loopback (cluster routes between every pair of nodes,
+    /// JetStream clustered) and waits until every node routes to all others and reports
+    /// healthy (JetStream meta leader elected). Each node can be killed and restarted alone.
+    pub async fn start_cluster(n: usize) -> Result<Vec<Nats>> {
+        let name = crate::util::unique_name("e2e-cluster");
+        let cluster_ports = (0..n).map(|_| free_port()).collect::<Result<Vec<_>>>()?;
+        let routes = cluster_ports
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = Vec::with_capacity(n);
+        for (i, cluster_port) in cluster_ports.iter().enumerate() {
+            let store = tempfile::Builder::new()
+                .prefix("lattice-control-nats-")
+                .tempdir()
+                .context("creating the JetStream store dir")?;
+            let node = Nats {
+                port: free_port()?,
+                monitor_port: free_port()?,
+                store,
+                extra_args: vec![
+                    "--name".into(),
+                    format!("{name}-n{i}"),
+                    "--cluster_name".into(),
+                    name.clone(),
+                    "--cluster".into(),
+                    format!("nats://127.0.0.1:{cluster_port}"),
+                    "--routes".into(),
+                    routes.clone(),
+                ],
+                child: Mutex::new(None),
+            };
+            node.spawn()?;
+            nodes.push(node);
+        }
+        for node in &nodes {
+            node.wait_clustered(n - 1).await?;
+        }
+        Ok(nodes)
+    }
+
+    /// Waits (bounded) until this node has `peers` routes and `/healthz` answers ok.
+    pub async fn wait_clustered(&self, peers: usize) -> Result<()> {
+        let monitor = self.monitor_url();
+        crate::util::wait_for("cluster routes and JetStream health", Duration::from_secs(30), || async {
+            let routez: serde_json::Value =
+                serde_json::from_str(&crate::util::http_get(&monitor, "/routez").await?)?;
+            let routed: std::collections::BTreeSet<&str> = routez["routes"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|r| r["remote_name"].as_str()).collect())
+                .unwrap_or_default();
+            if routed.len() < peers {
+                return Ok(None);
+            }
+            // 503 (an error here) until JetStream is current
+            Ok(crate::util::http_get(&monitor, "/healthz").await.ok().map(|_| ()))
+        })
+        .await
     }
 
     /// `nats://127.0.0.1:{port}`.
@@ -102,6 +166,7 @@ impl Nats {
             .arg(self.monitor_port.to_string())
             .arg("-sd")
             .arg(self.store.path())
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

@@ -1,0 +1,407 @@
+//! Helpers for reliability tests: a bounded CPU hog, the provider process's memory, NATS
+//! connection counts, call-outcome tallies and a "does every function still answer" probe.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+
+use crate::caller::{error_kind, lattice_control as lc, types, Caller};
+use crate::util::http_get;
+
+/// `n` busy processes (`yes > /dev/null`) competing for the CPU. Killed by pid on
+/// [`CpuHog::stop`] or drop, and at the latest after the `max` given to [`CpuHog::start`]
+/// (a watchdog thread), and with the test process (parent-death signal).
+pub struct CpuHog {
+    children: Arc<Mutex<Vec<Child>>>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl CpuHog {
+    /// Starts `n` hog processes that live at most `max`.
+    pub fn start(n: usize, max: Duration) -> Result<CpuHog> {
+        let mut children = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut cmd = Command::new("yes");
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            children.push(crate::nats::spawn_with_parent_death_signal(cmd).context("spawning `yes`")?);
+        }
+        let hog = CpuHog {
+            children: Arc::new(Mutex::new(children)),
+            stopped: Arc::new(AtomicBool::new(false)),
+        };
+        let (children, stopped) = (hog.children.clone(), hog.stopped.clone());
+        std::thread::Builder::new()
+            .name("cpu-hog-watchdog".into())
+            .spawn(move || {
+                let deadline = std::time::Instant::now() + max;
+                while std::time::Instant::now() < deadline {
+                    if stopped.load(Ordering::Acquire) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                kill_all(&children);
+            })
+            .context("spawning the hog watchdog")?;
+        Ok(hog)
+    }
+
+    /// Process ids of the hogs still running.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+        children
+            .iter_mut()
+            .filter_map(|c| matches!(c.try_wait(), Ok(None)).then(|| c.id()))
+            .collect()
+    }
+
+    /// Kills every hog by its pid and reaps it.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        kill_all(&self.children);
+    }
+}
+
+impl Drop for CpuHog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn kill_all(children: &Mutex<Vec<Child>>) {
+    let mut children = children.lock().unwrap_or_else(|p| p.into_inner());
+    for mut child in children.drain(..) {
+        // Child::kill sends SIGKILL to this child's pid only.
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Pid of the provider process the host `host_id` spawned (its binary lives in the host's
+/// cache, `$TMPDIR/wasmcloudcache/<host id>/…`).
+pub fn provider_pid(host_id: &str) -> Result<u32> {
+    let marker = format!("wasmcloudcache/{host_id}/");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").context("reading /proc")?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else {
+            continue;
+        };
+        if exe.to_string_lossy().contains(&marker) {
+            found.push(pid);
+        }
+    }
+    match found.as_slice() {
+        [pid] => Ok(*pid),
+        [] => bail!("no provider process of host {host_id}"),
+        many => bail!("several provider processes of host {host_id}: {many:?}"),
+    }
+}
+
+/// Resident set size of process `pid` in KiB (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// Client connections on the server at `monitor_url` (its `/connz`), only those whose
+/// connection name is `name` when given.
+pub async fn connection_count(monitor_url: &str, name: Option<&str>) -> Result<usize> {
+    Ok(connection_names(monitor_url).await?
+        .iter()
+        .filter(|n| name.is_none_or(|want| n.as_deref() == Some(want)))
+        .count())
+}
+
+/// The name of every client connection on the server (`None` when a client set none).
+pub async fn connection_names(monitor_url: &str) -> Result<Vec<Option<String>>> {
+    let body = http_get(monitor_url, "/connz?limit=100000").await?;
+    let connz: serde_json::Value = serde_json::from_str(&body).context("/connz is not JSON")?;
+    let list = connz["connections"]
+        .as_array()
+        .ok_or_else(|| anyhow!("/connz has no connections list"))?;
+    Ok(list
+        .iter()
+        .map(|c| c["name"].as_str().map(str::to_string))
+        .collect())
+}
+
+/// How one wRPC call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The provider answered `ok`.
+    Ok,
+    /// The provider answered with a typed `ctl-error` (its case name).
+    Typed(&'static str),
+    /// The caller's transport failed (the call never got an answer).
+    Transport(String),
+    /// No answer within the bound (a call lost in the caller's or provider's transport).
+    Lost,
+}
+
+/// Runs one call bounded by `limit` and classifies its end.
+pub async fn outcome<T>(
+    limit: Duration,
+    call: impl Future<Output = anyhow::Result<Result<T, types::CtlError>>>,
+) -> Outcome {
+    match tokio::time::timeout(limit, call).await {
+        Ok(Ok(Ok(_))) => Outcome::Ok,
+        Ok(Ok(Err(e))) => Outcome::Typed(error_kind(&e)),
+        Ok(Err(e)) => Outcome::Transport(format!("{e:#}")),
+        Err(_) => Outcome::Lost,
+    }
+}
+
+/// Counts of call outcomes, typed errors by kind.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    /// Calls answered `ok`.
+    pub ok: u64,
+    /// Typed errors by kind.
+    pub typed: BTreeMap<&'static str, u64>,
+    /// Caller transport failures, with one example message.
+    pub transport: u64,
+    /// First transport failure message seen.
+    pub transport_example: Option<String>,
+    /// Calls with no answer within their bound.
+    pub lost: u64,
+}
+
+impl Tally {
+    /// Adds one outcome.
+    pub fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Typed(k) => *self.typed.entry(k).or_default() += 1,
+            Outcome::Transport(m) => {
+                self.transport += 1;
+                self.transport_example.get_or_insert(m);
+            }
+            Outcome::Lost => self.lost += 1,
+        }
+    }
+
+    /// Adds another tally.
+    pub fn merge(&mut self, other: Tally) {
+        self.ok += other.ok;
+        for (k, n) in other.typed {
+            *self.typed.entry(k).or_default() += n;
+        }
+        self.transport += other.transport;
+        if self.transport_example.is_none() {
+            self.transport_example = other.transport_example;
+        }
+        self.lost += other.lost;
+    }
+
+    /// Calls with a typed error.
+    pub fn typed_total(&self) -> u64 {
+        self.typed.values().sum()
+    }
+
+    /// Every call counted.
+    pub fn total(&self) -> u64 {
+        self.ok + self.typed_total() + self.transport + self.lost
+    }
+}
+
+/// Runs `calls` calls made by `make(i)` with `concurrency` callers at a time, each bounded by
+/// `limit`; returns the tally.
+pub async fn run_calls<F, Fut>(calls: u64, concurrency: usize, limit: Duration, make: F) -> Tally
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send,
+{
+    use futures::StreamExt as _;
+    let make = Arc::new(make);
+    let limit_each = limit;
+    futures::stream::iter(0..calls)
+        .map(|i| {
+            let make = make.clone();
+            // bounded again here: `make` may build a call that ignores its own bound
+            async move {
+                tokio::spawn(async move {
+                    tokio::time::timeout(limit_each + Duration::from_secs(1), make(i))
+                        .await
+                        .unwrap_or(Outcome::Lost)
+                })
+                .await
+                .unwrap_or_else(|e| Outcome::Transport(format!("call task failed: {e}")))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .fold(Tally::default(), |mut t, o| async move {
+            t.add(o);
+            t
+        })
+        .await
+}
+
+/// Names of the `lattice-control` functions.
+pub const FUNCTIONS: [&str; 23] = [
+    "get-hosts",
+    "get-host-inventory",
+    "get-claims",
+    "perform-component-auction",
+    "perform-provider-auction",
+    "scale-component",
+    "scale-component-and-wait",
+    "update-component",
+    "start-provider",
+    "start-provider-and-wait",
+    "stop-provider",
+    "stop-provider-and-wait",
+    "stop-host",
+    "put-link",
+    "delete-link",
+    "get-links",
+    "put-config",
+    "get-config",
+    "delete-config",
+    "put-label",
+    "delete-label",
+    "put-registries",
+    "provider-info",
+];
+
+/// Calls function `name` once with harmless arguments addressed to `host_id` (mutating calls
+/// name a component/provider/config that does not exist, so they change nothing; a read-only
+/// link refuses them before any NATS traffic), bounded by `limit`.
+pub async fn call_function(caller: &Caller, name: &str, host_id: &str, limit: Duration) -> Result<Outcome> {
+    let (w, cx) = (caller.wrpc(), caller.cx());
+    let opts = crate::caller::no_options();
+    let wait = types::WaitOptions { timeout_ms: 500 };
+    let none = "rel-probe-absent";
+    let scale = types::ScaleComponentCommand {
+        component_ref: "file:///nonexistent/rel-probe.wasm".into(),
+        component_id: none.into(),
+        host_id: host_id.into(),
+        max_instances: 0,
+        annotations: None,
+        component_limits: None,
+        config: vec![],
+        allow_update: false,
+    };
+    let start = types::StartProviderCommand {
+        provider_id: none.into(),
+        provider_ref: "file:///nonexistent/rel-probe.par.gz".into(),
+        host_id: host_id.into(),
+        config: vec![],
+        annotations: None,
+    };
+    let stop = types::StopProviderCommand {
+        host_id: host_id.into(),
+        provider_id: none.into(),
+    };
+    let link = types::Link {
+        source_id: none.into(),
+        target: none.into(),
+        name: "rel-probe".into(),
+        wit_namespace: "rel".into(),
+        wit_package: "probe".into(),
+        interfaces: vec!["probe".into()],
+        source_config: vec![],
+        target_config: vec![],
+    };
+    let del = types::DeleteLinkRequest {
+        source_id: none.into(),
+        name: "rel-probe".into(),
+        wit_namespace: "rel".into(),
+        wit_package: "probe".into(),
+    };
+    let o = match name {
+        "get-hosts" => {
+            let q = types::HostQuery { expected: Some(1), full_wait: false, timeout_ms: Some(500) };
+            outcome(limit, lc::get_hosts(w, cx, &q)).await
+        }
+        "get-host-inventory" => outcome(limit, lc::get_host_inventory(w, cx, host_id)).await,
+        "get-claims" => outcome(limit, lc::get_claims(w, cx, &opts)).await,
+        "perform-component-auction" => {
+            let r = types::ComponentAuctionRequest {
+                component_ref: "file:///nonexistent/rel-probe.wasm".into(),
+                component_id: none.into(),
+                constraints: vec![("rel-probe".into(), "absent".into())],
+            };
+            let o = types::QueryOptions { timeout_ms: Some(200) };
+            outcome(limit, lc::perform_component_auction(w, cx, &r, &o)).await
+        }
+        "perform-provider-auction" => {
+            let r = types::ProviderAuctionRequest {
+                provider_ref: "file:///nonexistent/rel-probe.par.gz".into(),
+                provider_id: none.into(),
+                constraints: vec![("rel-probe".into(), "absent".into())],
+            };
+            let o = types::QueryOptions { timeout_ms: Some(200) };
+            outcome(limit, lc::perform_provider_auction(w, cx, &r, &o)).await
+        }
+        "scale-component" => outcome(limit, lc::scale_component(w, cx, &scale)).await,
+        "scale-component-and-wait" => outcome(limit, lc::scale_component_and_wait(w, cx, &scale, &wait)).await,
+        "update-component" => {
+            let c = types::UpdateComponentCommand {
+                component_id: none.into(),
+                host_id: host_id.into(),
+                new_component_ref: "file:///nonexistent/rel-probe.wasm".into(),
+                annotations: None,
+            };
+            outcome(limit, lc::update_component(w, cx, &c)).await
+        }
+        "start-provider" => outcome(limit, lc::start_provider(w, cx, &start)).await,
+        "start-provider-and-wait" => outcome(limit, lc::start_provider_and_wait(w, cx, &start, &wait)).await,
+        "stop-provider" => outcome(limit, lc::stop_provider(w, cx, &stop)).await,
+        "stop-provider-and-wait" => outcome(limit, lc::stop_provider_and_wait(w, cx, &stop, &wait)).await,
+        "stop-host" => {
+            // an id no host has: even an `allow=all` link cannot stop a real host with it
+            let c = types::StopHostCommand { host_id: "NREL0PROBE0ABSENT".into(), timeout: Some(1) };
+            outcome(limit, lc::stop_host(w, cx, &c)).await
+        }
+        "put-link" => outcome(limit, lc::put_link(w, cx, &link)).await,
+        "delete-link" => outcome(limit, lc::delete_link(w, cx, &del)).await,
+        "get-links" => outcome(limit, lc::get_links(w, cx, &opts)).await,
+        "put-config" => outcome(limit, lc::put_config(w, cx, "rel-probe", &[])).await,
+        "get-config" => outcome(limit, lc::get_config(w, cx, "rel-probe-absent")).await,
+        "delete-config" => outcome(limit, lc::delete_config(w, cx, "rel-probe-absent")).await,
+        "put-label" => outcome(limit, lc::put_label(w, cx, host_id, "rel-probe", "1")).await,
+        "delete-label" => outcome(limit, lc::delete_label(w, cx, host_id, "rel-probe-absent")).await,
+        "put-registries" => outcome(limit, lc::put_registries(w, cx, &[])).await,
+        "provider-info" => outcome(limit, lc::provider_info(w, cx, &opts)).await,
+        other => bail!("unknown function {other}"),
+    };
+    Ok(o)
+}
+
+/// Checks that every function of the interface still answers (an `ok` or a typed error):
+/// a wedged function (see PLATFORM-NOTES, the wRPC transport race) would not. A call lost in
+/// the caller's transport is retried up to `attempts` times. Returns each function's outcome.
+pub async fn every_function_answers(
+    caller: &Caller,
+    host_id: &str,
+    attempts: usize,
+) -> Result<Vec<(&'static str, Outcome)>> {
+    let mut out = Vec::new();
+    for name in FUNCTIONS {
+        let mut last = Outcome::Lost;
+        for _ in 0..attempts.max(1) {
+            last = call_function(caller, name, host_id, crate::CALL_TIMEOUT).await?;
+            if matches!(last, Outcome::Ok | Outcome::Typed(_)) {
+                break;
+            }
+        }
+        if !matches!(last, Outcome::Ok | Outcome::Typed(_)) {
+            bail!("function {name} does not answer after {attempts} attempts: {last:?}");
+        }
+        out.push((name, last));
+    }
+    Ok(out)
+}
