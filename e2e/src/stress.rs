@@ -405,3 +405,44 @@ pub async fn every_function_answers(
     }
     Ok(out)
 }
+
+/// Puts named config `{source_id}-{link_name}` with `settings` (when there are any) and a
+/// link from `source_id` to `provider_id` using it, then waits (bounded) until the provider
+/// has the link (`provider-info` answers `ok`). Returns the caller for that component/link.
+pub async fn linked_caller(
+    lattice: &crate::TestLattice,
+    provider_id: &str,
+    source_id: &str,
+    link_name: &str,
+    settings: &[(&str, &str)],
+) -> Result<Caller> {
+    let config = format!("{source_id}-{link_name}");
+    let configs: Vec<&str> = if settings.is_empty() {
+        vec![]
+    } else {
+        crate::put_config(lattice, &config, settings).await?;
+        vec![config.as_str()]
+    };
+    crate::put_provider_link(lattice, source_id, link_name, provider_id, &configs).await?;
+    let caller = Caller::new(lattice.nats().clone(), lattice.lattice(), provider_id)
+        .await?
+        .as_component(source_id, link_name);
+    crate::retry("the provider has the link", Duration::from_secs(20), || async {
+        match lc::provider_info(caller.wrpc(), caller.cx(), &crate::caller::no_options()).await? {
+            Ok(info) => anyhow::Ok(info),
+            Err(e) => Err(anyhow!("provider-info: {e:?}")),
+        }
+    })
+    .await?;
+    Ok(caller)
+}
+
+/// Whether `wasmbus.rpc.{lattice}.{provider_id}.health` answers healthy within 2 s.
+pub async fn provider_healthy(lattice: &crate::TestLattice, provider_id: &str) -> bool {
+    let subject = format!("wasmbus.rpc.{}.{provider_id}.health", lattice.lattice());
+    match tokio::time::timeout(Duration::from_secs(2), lattice.nats().request(subject, "".into())).await {
+        Ok(Ok(reply)) => serde_json::from_slice::<serde_json::Value>(&reply.payload)
+            .is_ok_and(|v| v["healthy"] == true),
+        _ => false,
+    }
+}
