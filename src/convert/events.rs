@@ -5,6 +5,8 @@
 //! its default, an unknown event type becomes `other`; the CloudEvent `data` always travels
 //! as JSON text in `raw`.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 
 use crate::ctl::LatticeEvent;
@@ -21,6 +23,22 @@ pub fn lattice_event(event: &LatticeEvent, lattice: &str) -> wit::LatticeEvent {
         lattice: lattice.to_string(),
         data: event_data(event),
         raw: event.data.to_string(),
+    }
+}
+
+/// Longest wait of a `*-and-wait` call: the host gives a provider 10 s to answer a call.
+pub const MAX_WAIT_MS: u32 = 9_000;
+
+/// The bound of a `*-and-wait` call: 1 to [`MAX_WAIT_MS`] ms, else `invalid-argument`.
+pub fn wait_timeout(wait: &wit::WaitOptions) -> Result<Duration, wit::CtlError> {
+    match wait.timeout_ms {
+        0 => Err(wit::CtlError::InvalidArgument(
+            "wait timeout-ms must be greater than zero".to_string(),
+        )),
+        ms if ms > MAX_WAIT_MS => Err(wit::CtlError::InvalidArgument(format!(
+            "wait timeout-ms must be at most {MAX_WAIT_MS} (the host gives a provider call 10 s)"
+        ))),
+        ms => Ok(Duration::from_millis(u64::from(ms))),
     }
 }
 
@@ -197,6 +215,22 @@ mod tests {
         p.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn wait_timeout_bounds() {
+        let w = |ms| wit::WaitOptions { timeout_ms: ms };
+        assert_eq!(wait_timeout(&w(1500)), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            wait_timeout(&w(MAX_WAIT_MS)),
+            Ok(Duration::from_millis(9000))
+        );
+        for bad in [0, MAX_WAIT_MS + 1, u32::MAX] {
+            assert!(matches!(
+                wait_timeout(&w(bad)),
+                Err(wit::CtlError::InvalidArgument(_))
+            ));
+        }
     }
 
     #[test]

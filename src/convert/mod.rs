@@ -5,6 +5,8 @@
 //! `list<tuple<string, string>>` in WIT; converting a map to WIT sorts it by key, so answers
 //! are deterministic.
 
+pub mod events;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 

@@ -20,6 +20,7 @@ use super::config::{
     self, Auth, ClientSettings, ConfigError, ConnectionSettings, LinkSettings, ProviderDefaults,
     Secret,
 };
+use super::events::{EventConfigError, EventSettings};
 use super::policy::{Policy, PolicyError};
 use crate::ctl::{self, ClientBuilder};
 
@@ -55,6 +56,9 @@ pub enum LinkConfigError {
     /// The policy settings are bad.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The event settings (`events`, `event_queue`, `event_timeout_ms`) are bad.
+    #[error(transparent)]
+    Events(#[from] EventConfigError),
 }
 
 /// Why a call cannot use its link.
@@ -129,6 +133,7 @@ fn resolve(
 ) -> Result<Resolved, LinkConfigError> {
     let settings = config::resolve(config, secrets, defaults)?;
     let policy = Policy::from_settings(settings.values.as_map())?;
+    EventSettings::from_settings(settings.values.as_map())?;
     Ok(Resolved {
         settings: Arc::new(settings),
         policy: Arc::new(policy),

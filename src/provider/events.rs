@@ -24,6 +24,9 @@ use tracing::{debug, info, warn};
 use crate::convert::events::lattice_event;
 use crate::ctl::{Client, EventFilter, LatticeEvent, EVENT_TYPE_PREFIX};
 use crate::provider::bindings::wasmcloud::lattice_control::{lattice_events, types as wit};
+use crate::provider::config::{ConnectionSettings, LinkSettings};
+use crate::provider::connections::{LinkError, LinkKey};
+use crate::provider::LatticeControlProvider;
 
 /// Link config key: which event types the link receives (none or empty: no events).
 pub const EVENTS_KEY: &str = "events";
@@ -266,8 +269,6 @@ impl LinkQueue {
     }
 }
 
-/// A link as events see it: `(source id, link name)`.
-type LinkKey = (String, String);
 /// A subscription: `(connection key, lattice)`.
 type StreamKey = (String, String);
 
@@ -347,7 +348,7 @@ impl EventHub {
         client: &Client,
         connection: &str,
     ) -> Result<Option<EventSettings>, EventConfigError> {
-        let key: LinkKey = (source_id.to_string(), link_name.to_string());
+        let key = LinkKey::new(source_id, link_name);
         let parsed = EventSettings::from_settings(settings);
         let wanted = match &parsed {
             Ok(Some(s)) => s.clone(),
@@ -377,8 +378,8 @@ impl EventHub {
         .abort_handle();
         let stream = state.streams.entry(stream_key.clone()).or_insert_with(|| {
             let subscribers = Subscribers::default();
-            let task = tokio::spawn(fan_out(client.clone(), Arc::clone(&subscribers)))
-                .abort_handle();
+            let task =
+                tokio::spawn(fan_out(client.clone(), Arc::clone(&subscribers))).abort_handle();
             Stream { subscribers, task }
         });
         stream
@@ -409,14 +410,14 @@ impl EventHub {
     /// A link was deleted: its delivery stops now (the in-flight call is abandoned, queued
     /// events dropped); the subscription ends with its last link.
     pub fn on_link_deleted(&self, source_id: &str, link_name: &str) {
-        let key: LinkKey = (source_id.to_string(), link_name.to_string());
+        let key = LinkKey::new(source_id, link_name);
         remove_link(&mut self.lock(), &key);
     }
 
     /// The event types a link receives (normalized patterns; empty: none), for `provider-info`.
     #[must_use]
     pub fn subscriptions(&self, source_id: &str, link_name: &str) -> Vec<String> {
-        let key: LinkKey = (source_id.to_string(), link_name.to_string());
+        let key = LinkKey::new(source_id, link_name);
         self.lock()
             .links
             .get(&key)
@@ -427,7 +428,7 @@ impl EventHub {
     /// Events dropped so far from a link's full queue.
     #[must_use]
     pub fn dropped(&self, source_id: &str, link_name: &str) -> u64 {
-        let key: LinkKey = (source_id.to_string(), link_name.to_string());
+        let key = LinkKey::new(source_id, link_name);
         self.lock().links.get(&key).map_or(0, |e| e.queue.dropped())
     }
 
@@ -457,7 +458,10 @@ fn remove_link(state: &mut State, key: &LinkKey) {
         warn!(link = %entry.queue.link, dropped, "link deleted; events dropped over its lifetime");
     }
     let last = state.streams.get(&entry.stream).is_some_and(|s| {
-        let mut subs = s.subscribers.write().unwrap_or_else(PoisonError::into_inner);
+        let mut subs = s
+            .subscribers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         subs.remove(key);
         subs.is_empty()
     });
@@ -544,6 +548,95 @@ async fn deliver(
     }
 }
 
+/// How long a link waits before connecting again for its events while NATS is unreachable.
+const RECONNECT_DELAY: Duration = Duration::from_secs(2);
+
+/// A key of a link's NATS connection settings: links with equal settings share a connection
+/// and so one subscription per lattice. A hash, so no credential is kept in the key.
+fn connection_key(settings: &ConnectionSettings) -> String {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    settings.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// The event types a link's settings ask for (empty: none or invalid), for `provider-info`.
+#[must_use]
+pub fn subscriptions_of(settings: &LinkSettings) -> Vec<String> {
+    match EventSettings::from_settings(settings.values.as_map()) {
+        Ok(Some(s)) => s.types,
+        _ => Vec::new(),
+    }
+}
+
+impl LatticeControlProvider {
+    /// The provider's event hub.
+    #[must_use]
+    pub fn events(&self) -> &EventHub {
+        &self.inner.events
+    }
+
+    /// Makes link `key`'s event delivery match its current settings. A link that wants
+    /// events needs its connection: while NATS is unreachable this retries in the
+    /// background until it connects or the link goes.
+    pub fn sync_link_events(&self, key: &LinkKey) {
+        let wants = match self.links().settings(key) {
+            Ok((settings, _)) => !subscriptions_of(&settings).is_empty(),
+            Err(_) => false,
+        };
+        if !wants {
+            self.events()
+                .on_link_deleted(&key.source_id, &key.link_name);
+            return;
+        }
+        let provider = self.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            loop {
+                match provider.links().get(&key).await {
+                    Ok(link) => {
+                        let put = provider.events().on_link_put(
+                            &key.source_id,
+                            &key.link_name,
+                            link.settings.values.as_map(),
+                            &link.client,
+                            &connection_key(&link.settings.connection),
+                        );
+                        if let Err(error) = put {
+                            warn!(source_id = %key.source_id, link_name = %key.link_name,
+                                %error, "link gets no events");
+                        }
+                        // the link may have gone while this ran
+                        if provider.links().settings(&key).is_err() {
+                            provider
+                                .events()
+                                .on_link_deleted(&key.source_id, &key.link_name);
+                        }
+                        return;
+                    }
+                    Err(LinkError::Transport(error)) => {
+                        warn!(source_id = %key.source_id, link_name = %key.link_name,
+                            %error, "no connection for the link's events yet; retrying");
+                        tokio::time::sleep(RECONNECT_DELAY).await;
+                    }
+                    Err(_) => {
+                        provider
+                            .events()
+                            .on_link_deleted(&key.source_id, &key.link_name);
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Stops link `key`'s events at once (the link is being deleted).
+    pub fn stop_link_events(&self, key: &LinkKey) {
+        self.events()
+            .on_link_deleted(&key.source_id, &key.link_name);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,9 +687,18 @@ mod tests {
         for (pairs, key) in [
             (&[("events", "Host Started")][..], EVENTS_KEY),
             (&[("events", "a*b")][..], EVENTS_KEY),
-            (&[("events", "*"), ("event_queue", "0")][..], EVENT_QUEUE_KEY),
-            (&[("events", "*"), ("event_queue", "lots")][..], EVENT_QUEUE_KEY),
-            (&[("events", "*"), ("event_queue", "9999999")][..], EVENT_QUEUE_KEY),
+            (
+                &[("events", "*"), ("event_queue", "0")][..],
+                EVENT_QUEUE_KEY,
+            ),
+            (
+                &[("events", "*"), ("event_queue", "lots")][..],
+                EVENT_QUEUE_KEY,
+            ),
+            (
+                &[("events", "*"), ("event_queue", "9999999")][..],
+                EVENT_QUEUE_KEY,
+            ),
             (&[("event_timeout_ms", "-5")][..], EVENT_TIMEOUT_KEY),
             (&[("event_timeout_ms", "0")][..], EVENT_TIMEOUT_KEY),
         ] {
@@ -625,11 +727,9 @@ mod tests {
             assert_eq!(q.pop().await.id, want);
         }
         // an empty queue waits for the next push
-        assert!(
-            tokio::time::timeout(Duration::from_millis(20), q.pop())
-                .await
-                .is_err()
-        );
+        assert!(tokio::time::timeout(Duration::from_millis(20), q.pop())
+            .await
+            .is_err());
         q.push(event("config_set", 9));
         assert_eq!(q.pop().await.id, "9");
     }
@@ -789,7 +889,11 @@ mod tests {
         // the slow link (queue 2) got all 7 events within ~0 s: at most 1 in flight + 2
         // queued, the rest dropped oldest first; it still delivers
         next(rx.get_mut("slow").unwrap()).await;
-        assert!(hub.dropped("slow", "default") >= 4, "{}", hub.dropped("slow", "default"));
+        assert!(
+            hub.dropped("slow", "default") >= 4,
+            "{}",
+            hub.dropped("slow", "default")
+        );
 
         hub.on_link_deleted("slow", "default");
         none_within(rx.get_mut("slow").unwrap(), 1500).await;

@@ -7,7 +7,7 @@
 //! and latency, never arguments (they may carry credentials).
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::{debug, field, info, info_span, Instrument as _, Span};
 use wasmcloud_provider_sdk::Context;
@@ -177,15 +177,6 @@ fn wit_list<C, W: From<C>>(items: Vec<C>) -> Vec<W> {
     items.into_iter().map(W::from).collect()
 }
 
-/// THE ONE PLACE for the `*-and-wait` functions until lattice events convert to WIT
-/// (`src/convert/events.rs`, events helper): they answer before any traffic.
-fn wait_forms_pending(op: Operation, wait: &wit::WaitOptions) -> wit::CtlError {
-    let _bound = Duration::from_millis(u64::from(wait.timeout_ms));
-    wit::CtlError::InvalidArgument(format!(
-        "{op} is not available yet in this provider version"
-    ))
-}
-
 impl Handler<Option<Context>> for LatticeControlProvider {
     async fn get_hosts(&self, cx: Option<Context>, query: wit::HostQuery) -> Reply<Vec<wit::Host>> {
         self.call(cx, Operation::GetHosts, |link| async move {
@@ -277,9 +268,13 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         wait: wit::WaitOptions,
     ) -> Reply<wit::LatticeEvent> {
         let op = Operation::ScaleComponentAndWait;
-        self.call(cx, op, |_link| async move {
-            let _ = command;
-            Err(wait_forms_pending(op, &wait))
+        self.call(cx, op, |link| async move {
+            let within = convert::events::wait_timeout(&wait)?;
+            let mut cmd = ctl::ScaleComponentCommand::from(command).normalize()?;
+            let refs = [cmd.component_ref.as_str()];
+            cmd.host_id = to_host(&link, op, &cmd.host_id, &refs, &strs(&cmd.config)).await?;
+            let event = link.client.scale_component_and_wait(cmd, within).await?;
+            Ok(convert::events::lattice_event(&event, link.lattice()))
         })
         .await
     }
@@ -321,9 +316,13 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         wait: wit::WaitOptions,
     ) -> Reply<wit::LatticeEvent> {
         let op = Operation::StartProviderAndWait;
-        self.call(cx, op, |_link| async move {
-            let _ = command;
-            Err(wait_forms_pending(op, &wait))
+        self.call(cx, op, |link| async move {
+            let within = convert::events::wait_timeout(&wait)?;
+            let mut cmd = ctl::StartProviderCommand::from(command).normalize()?;
+            let refs = [cmd.provider_ref.as_str()];
+            cmd.host_id = to_host(&link, op, &cmd.host_id, &refs, &strs(&cmd.config)).await?;
+            let event = link.client.start_provider_and_wait(cmd, within).await?;
+            Ok(convert::events::lattice_event(&event, link.lattice()))
         })
         .await
     }
@@ -349,9 +348,12 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         wait: wit::WaitOptions,
     ) -> Reply<wit::LatticeEvent> {
         let op = Operation::StopProviderAndWait;
-        self.call(cx, op, |_link| async move {
-            let _ = command;
-            Err(wait_forms_pending(op, &wait))
+        self.call(cx, op, |link| async move {
+            let within = convert::events::wait_timeout(&wait)?;
+            let mut cmd = ctl::StopProviderCommand::from(command).normalize()?;
+            cmd.host_id = to_host(&link, op, &cmd.host_id, &[], &[]).await?;
+            let event = link.client.stop_provider_and_wait(cmd, within).await?;
+            Ok(convert::events::lattice_event(&event, link.lattice()))
         })
         .await
     }
@@ -517,7 +519,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
                     .filter(|op| policy.allows(**op))
                     .map(|op| op.name().to_string())
                     .collect(),
-                event_subscriptions: Vec::new(),
+                event_subscriptions: super::events::subscriptions_of(&settings),
             })
         })
         .await

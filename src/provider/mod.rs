@@ -3,6 +3,7 @@
 pub mod bindings;
 pub mod config;
 pub mod connections;
+pub mod events;
 pub mod handler;
 pub mod policy;
 
@@ -31,6 +32,7 @@ pub struct LatticeControlProvider {
 #[derive(Default)]
 struct Inner {
     links: Links,
+    events: events::EventHub,
     shut_down: AtomicBool,
 }
 
@@ -41,6 +43,7 @@ impl LatticeControlProvider {
         Self {
             inner: Arc::new(Inner {
                 links: Links::new(defaults),
+                events: events::EventHub::default(),
                 shut_down: AtomicBool::new(false),
             }),
         }
@@ -107,11 +110,14 @@ impl Provider for LatticeControlProvider {
                 warn!(source_id = %key.source_id, link_name = %key.link_name, error = %e, "link stored with invalid settings; its calls will fail");
             }
         }
+        self.sync_link_events(&key);
         Ok(())
     }
 
     async fn delete_link_as_target(&self, info: impl LinkDeleteInfo) -> anyhow::Result<()> {
         let key = LinkKey::new(info.get_source_id(), info.get_link_name());
+        // before anything else: delivery to a deleted link stops now
+        self.stop_link_events(&key);
         let existed = self.links().remove(&key);
         info!(source_id = %key.source_id, link_name = %key.link_name, existed, "link deleted");
         Ok(())
@@ -128,6 +134,7 @@ impl Provider for LatticeControlProvider {
     async fn shutdown(&self) -> anyhow::Result<()> {
         // the SDK may call this twice; the host kills the process right after
         if !self.inner.shut_down.swap(true, Ordering::SeqCst) {
+            self.events().shutdown();
             self.links().clear();
             info!("lattice-control provider shut down");
         }
