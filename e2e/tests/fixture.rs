@@ -110,7 +110,6 @@ async fn par_holds_this_platform_and_claims() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the provider (src/provider) on main: `fn main() {}` never becomes healthy"]
 async fn provider_starts_from_par_and_stops() -> Result<()> {
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     lattice_control_e2e::start_provider(&lattice, 0, "lattice-control", &[]).await?;
