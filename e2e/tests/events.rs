@@ -1,12 +1,19 @@
 //! Lattice events on real hosts: the wait forms of the control client, and (through the
 //! provider) events pushed to a component stand-in that exports `handle-event`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use lattice_control_e2e::{bounded, noop_component_ref, shared_nats, TestLattice, CALL_TIMEOUT};
+use anyhow::{anyhow, Result};
+use futures::StreamExt as _;
+use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types, Caller};
+use lattice_control_e2e::{
+    bounded, delete_provider_link, noop_component_ref, put_config, put_provider_link, retry,
+    shared_nats, start_provider, TestLattice, CALL_TIMEOUT,
+};
 use lattice_control_provider::ctl::{self, CtlErrorKind};
+use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -217,5 +224,353 @@ async fn zero_wait_timeout_is_refused() -> Result<()> {
     .await?
     .expect_err("zero timeout");
     assert_eq!(err.kind(), CtlErrorKind::InvalidArgument, "{err}");
+    lattice.shutdown().await
+}
+
+/// Bindings of the `event-handler` world: what a component reacting to events exports.
+mod handler_bindings {
+    wit_bindgen_wrpc::generate!({ world: "event-handler", path: "../wit" });
+}
+
+use handler_bindings::exports::wasmcloud::lattice_control::lattice_events::Handler as EventHandler;
+use handler_bindings::wasmcloud::lattice_control::types as evt;
+
+const PROVIDER: &str = "lattice-control";
+
+/// One `handle-event` call as the stand-in saw it: the event and when the call arrived.
+type Received = (evt::LatticeEvent, Instant);
+
+/// A component stand-in: serves `handle-event` at `{lattice}.{component_id}` as the host
+/// would for a component, records each call, then takes `delay` to answer.
+#[derive(Clone)]
+struct StandIn {
+    tx: mpsc::UnboundedSender<Received>,
+    delay: Duration,
+}
+
+impl EventHandler<Option<async_nats::HeaderMap>> for StandIn {
+    async fn handle_event(
+        &self,
+        _cx: Option<async_nats::HeaderMap>,
+        event: evt::LatticeEvent,
+    ) -> anyhow::Result<Result<(), String>> {
+        let _ = self.tx.send((event, Instant::now()));
+        tokio::time::sleep(self.delay).await;
+        Ok(Ok(()))
+    }
+}
+
+/// Serves a stand-in; the returned tasks stop serving when aborted.
+async fn serve_stand_in(
+    lattice: &TestLattice,
+    component_id: &str,
+    delay: Duration,
+) -> Result<(mpsc::UnboundedReceiver<Received>, Vec<tokio::task::JoinHandle<()>>)> {
+    let wrpc = bounded(
+        "stand-in wRPC client",
+        CALL_TIMEOUT,
+        wrpc_transport_nats::Client::new(
+            lattice.nats().clone(),
+            format!("{}.{component_id}", lattice.lattice()),
+            None,
+        ),
+    )
+    .await??;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let invocations = bounded(
+        "serving handle-event",
+        CALL_TIMEOUT,
+        handler_bindings::serve(&wrpc, StandIn { tx, delay }),
+    )
+    .await??;
+    let mut tasks = Vec::new();
+    for (_, _, mut calls) in invocations {
+        let keep = wrpc.clone();
+        tasks.push(tokio::spawn(async move {
+            let _keep = keep;
+            while let Some(call) = calls.next().await {
+                if let Ok(call) = call {
+                    tokio::spawn(call);
+                }
+            }
+        }));
+    }
+    Ok((rx, tasks))
+}
+
+async fn next_event(rx: &mut mpsc::UnboundedReceiver<Received>, what: &str) -> Result<Received> {
+    bounded(what, CALL_TIMEOUT, rx.recv())
+        .await?
+        .ok_or_else(|| anyhow!("{what}: stand-in gone"))
+}
+
+/// Everything received so far without waiting.
+fn drain(rx: &mut mpsc::UnboundedReceiver<Received>) -> Vec<Received> {
+    std::iter::from_fn(|| rx.try_recv().ok()).collect()
+}
+
+async fn link_with(lattice: &TestLattice, component: &str, values: &[(&str, &str)]) -> Result<()> {
+    let config = format!("cfg-{component}");
+    put_config(lattice, &config, values).await?;
+    put_provider_link(lattice, component, "default", PROVIDER, &[config.as_str()]).await
+}
+
+async fn provider_info(caller: &Caller) -> Result<types::LinkInfo> {
+    retry("provider-info", CALL_TIMEOUT, || async {
+        lc::provider_info(caller.wrpc(), caller.cx(), &no_options())
+            .await?
+            .map_err(|e| anyhow!("{e:?}"))
+    })
+    .await
+}
+
+/// Pokes the lattice until the stand-in receives an event (its link's subscription is live).
+async fn probe<F, Fut>(rx: &mut mpsc::UnboundedReceiver<Received>, what: &str, mut poke: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        bounded(what, CALL_TIMEOUT, poke()).await??;
+        if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{what}: no event within 30 s");
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Events pushed through the provider to component stand-ins: typed delivery of
+/// `component_scaled` after a scale through the provider, per-link filters, a stuck handler
+/// not delaying another link, link deletion stopping delivery, delivery latency, and the
+/// wait forms through the provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_reach_linked_components_through_the_provider() -> Result<()> {
+    let lattice = TestLattice::start(shared_nats()?, 1).await?;
+    let host = lattice.host_id(0)?.to_string();
+    start_provider(&lattice, 0, PROVIDER, &[]).await?;
+
+    let (mut watcher, _w) = serve_stand_in(&lattice, "watcher", Duration::ZERO).await?;
+    let (mut picky, _p) = serve_stand_in(&lattice, "picky", Duration::ZERO).await?;
+    // never answers within the test: its call stays in flight, its queue overflows
+    let (mut stuck, _s) = serve_stand_in(&lattice, "stuck", Duration::from_secs(120)).await?;
+    link_with(&lattice, "watcher", &[("events", "component_scaled"), ("allow", "all")]).await?;
+    link_with(&lattice, "picky", &[("events", "config_deleted")]).await?;
+    link_with(
+        &lattice,
+        "stuck",
+        &[("events", "*"), ("event_queue", "2"), ("event_timeout_ms", "60000")],
+    )
+    .await?;
+
+    let callers = Caller::new(lattice.nats().clone(), lattice.lattice(), PROVIDER).await?;
+    let as_watcher = callers.as_component("watcher", "default");
+    assert_eq!(provider_info(&as_watcher).await?.event_subscriptions, vec!["component_scaled"]);
+    let as_picky = callers.as_component("picky", "default");
+    assert_eq!(provider_info(&as_picky).await?.event_subscriptions, vec!["config_deleted"]);
+
+    // the links' subscription is made in the background: probe until each link gets one
+    let ctl = lattice.ctl();
+    let noop = noop_component_ref()?;
+    probe(&mut watcher, "watcher subscribed", || async {
+        ctl.scale_component(scale(&host, &noop, "probe", 0)?).await?;
+        Ok(())
+    })
+    .await?;
+    probe(&mut picky, "picky subscribed", || async {
+        ctl.delete_config("probe").await?;
+        Ok(())
+    })
+    .await?;
+    next_event(&mut stuck, "stuck link's first event").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drain(&mut watcher);
+
+    // a scale through the provider (host given by a prefix of its id), waiting for its event
+    let prefix = &host[..6];
+    let cmd = types::ScaleComponentCommand {
+        component_ref: noop.clone(),
+        component_id: "subject".into(),
+        host_id: prefix.into(),
+        max_instances: 1,
+        annotations: None,
+        component_limits: None,
+        config: vec![],
+        allow_update: false,
+    };
+    let waited = bounded(
+        "scale-component-and-wait through the provider",
+        CALL_TIMEOUT,
+        lc::scale_component_and_wait(
+            as_watcher.wrpc(),
+            as_watcher.cx(),
+            &cmd,
+            &types::WaitOptions { timeout_ms: 5000 },
+        ),
+    )
+    .await??
+    .map_err(|e| anyhow!("{e:?}"))?;
+    assert_eq!(waited.event_type, "com.wasmcloud.lattice.component_scaled");
+    assert_eq!(waited.lattice, lattice.lattice());
+    match &waited.data {
+        types::EventData::ComponentScaled(c) => {
+            assert_eq!((c.component_id.as_str(), c.host_id.as_str()), ("subject", host.as_str()));
+            assert_eq!(c.max_instances, 1);
+        }
+        other => panic!("typed as {other:?}"),
+    }
+    // ...and the linked stand-in got that very event, typed
+    let (pushed, _) = next_event(&mut watcher, "component_scaled pushed").await?;
+    assert_eq!(pushed.id, waited.id);
+    match &pushed.data {
+        evt::EventData::ComponentScaled(c) => assert_eq!(c.component_id, "subject"),
+        other => panic!("typed as {other:?}"),
+    }
+    let raw: serde_json::Value = serde_json::from_str(&pushed.raw)?;
+    assert_eq!(raw["component_id"], "subject");
+
+    // latency: the test's own subscriber receives each event, the stand-in its call
+    let mut seen = bounded(
+        "test subscription",
+        CALL_TIMEOUT,
+        lattice
+            .nats()
+            .subscribe(format!("wasmbus.evt.{}.component_scaled", lattice.lattice())),
+    )
+    .await??;
+    bounded("flush", CALL_TIMEOUT, lattice.nats().flush()).await??;
+    const ROUNDS: u32 = 30;
+    let mut published: HashMap<String, Instant> = HashMap::new();
+    let mut handled: HashMap<String, Instant> = HashMap::new();
+    for n in 0..ROUNDS {
+        let ev = bounded(
+            "scale and wait",
+            CALL_TIMEOUT * 2,
+            ctl.scale_component_and_wait(scale(&host, &noop, "subject", 2 + n % 2)?, WAIT),
+        )
+        .await??;
+        while !published.contains_key(&ev.id) {
+            let msg = bounded("test subscriber", CALL_TIMEOUT, seen.next())
+                .await?
+                .ok_or_else(|| anyhow!("test subscription closed"))?;
+            let at = Instant::now();
+            let v: serde_json::Value = serde_json::from_slice(&msg.payload)?;
+            if let Some(id) = v["id"].as_str() {
+                published.insert(id.to_string(), at);
+            }
+        }
+        while !handled.contains_key(&ev.id) {
+            let (e, at) = next_event(&mut watcher, "scaled event pushed").await?;
+            assert!(matches!(e.data, evt::EventData::ComponentScaled(_)), "{:?}", e.data);
+            handled.insert(e.id, at);
+        }
+    }
+    let mut latencies: Vec<Duration> = handled
+        .iter()
+        .filter_map(|(id, h)| published.get(id).map(|p| h.saturating_duration_since(*p)))
+        .collect();
+    latencies.sort();
+    assert_eq!(latencies.len(), ROUNDS as usize);
+    println!(
+        "event delivery latency (published -> handle-event called), {} events: p50 {:?}, p90 {:?}, max {:?}",
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.9),
+        latencies[latencies.len() - 1],
+    );
+
+    // the stuck link is still in its first call: it delayed nobody, and got nothing more
+    assert!(drain(&mut stuck).is_empty(), "the stuck handler was called again");
+
+    // the picky link only ever got `config_deleted`
+    ctl.delete_config("marker").await?;
+    let mut got_marker = false;
+    while !got_marker {
+        let (e, _) = next_event(&mut picky, "config_deleted marker").await?;
+        match e.data {
+            evt::EventData::ConfigDeleted(name) => got_marker = name == "marker",
+            other => panic!("picky got an unsubscribed event: {other:?}"),
+        }
+    }
+
+    // wait forms through the provider: the host's failure message, timeout, bad bounds
+    let bad = types::StartProviderCommand {
+        provider_id: "bad-provider".into(),
+        provider_ref: "file:///nonexistent/lattice-control-e2e/missing.par.gz".into(),
+        host_id: host.clone(),
+        config: vec![],
+        annotations: None,
+    };
+    let err = bounded(
+        "start-provider-and-wait (bad reference)",
+        CALL_TIMEOUT,
+        lc::start_provider_and_wait(as_watcher.wrpc(), as_watcher.cx(), &bad, &types::WaitOptions { timeout_ms: 5000 }),
+    )
+    .await??
+    .expect_err("missing archive");
+    match &err {
+        types::CtlError::Rejected(m) => assert!(!m.is_empty() && !m.contains("without an error"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let dir = tempfile::tempdir()?;
+    let stall = StallingRef::new(dir.path(), "stall.wasm")?;
+    let stalled = types::ScaleComponentCommand {
+        component_ref: stall.reference(),
+        component_id: "stalled".into(),
+        ..cmd.clone()
+    };
+    let err = bounded(
+        "scale-component-and-wait (stalled)",
+        CALL_TIMEOUT,
+        lc::scale_component_and_wait(as_watcher.wrpc(), as_watcher.cx(), &stalled, &types::WaitOptions { timeout_ms: 300 }),
+    )
+    .await??
+    .expect_err("stalled");
+    match &err {
+        types::CtlError::Timeout(m) => assert!(m.contains("300 ms") && m.contains("stalled"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    drop(stall);
+    for ms in [0, 9001] {
+        let err = bounded(
+            "scale-component-and-wait (bad bound)",
+            CALL_TIMEOUT,
+            lc::scale_component_and_wait(as_watcher.wrpc(), as_watcher.cx(), &cmd, &types::WaitOptions { timeout_ms: ms }),
+        )
+        .await??
+        .expect_err("bad bound");
+        assert_eq!(error_kind(&err), "invalid-argument", "{err:?}");
+    }
+    // read-only links may not use the wait forms
+    let err = bounded(
+        "scale-component-and-wait (read-only link)",
+        CALL_TIMEOUT,
+        lc::scale_component_and_wait(as_picky.wrpc(), as_picky.cx(), &cmd, &types::WaitOptions { timeout_ms: 1000 }),
+    )
+    .await??
+    .expect_err("read-only");
+    assert_eq!(error_kind(&err), "not-permitted", "{err:?}");
+
+    // deleting the link stops delivery at once
+    drain(&mut watcher);
+    delete_provider_link(&lattice, "watcher", "default").await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ctl.scale_component_and_wait(scale(&host, &noop, "subject", 5)?, WAIT).await?;
+    ctl.delete_config("marker2").await?;
+    loop {
+        // picky is still served: once it has the marker, the scale's event was fanned out
+        let (e, _) = next_event(&mut picky, "second marker").await?;
+        if matches!(e.data, evt::EventData::ConfigDeleted(ref n) if n == "marker2") {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let late = drain(&mut watcher);
+    assert!(late.is_empty(), "deleted link still got {} event(s)", late.len());
     lattice.shutdown().await
 }
