@@ -53,7 +53,9 @@ fn encode_jwt(signer: &KeyPair, sub: &str, name: &str, nats: Value) -> Result<St
     let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?);
     let signing_input = format!("{header}.{body}");
-    let sig = signer.sign(signing_input.as_bytes()).context("signing a JWT")?;
+    let sig = signer
+        .sign(signing_input.as_bytes())
+        .context("signing a JWT")?;
     Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
 }
 
@@ -134,13 +136,18 @@ impl OperatorNats {
             .stdout(log.try_clone()?)
             .stderr(log);
         let child = spawn_with_parent_death_signal(cmd).context("starting nats-server")?;
-        let me = OperatorNats { port, account, _dir: dir, child };
+        let me = OperatorNats {
+            port,
+            account,
+            _dir: dir,
+            child,
+        };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(me._dir.path().join("server.log"))
-                    .unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(me._dir.path().join("server.log")).unwrap_or_default();
                 bail!("operator-mode nats-server did not start: {log}");
             }
             std::thread::sleep(Duration::from_millis(50));

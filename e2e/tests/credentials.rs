@@ -1,0 +1,357 @@
+//! Link credentials through a real secrets backend (`secrets-nats-kv`), against a NATS server
+//! in operator mode (user JWT + seed required).
+//!
+//! The provider runs on lattice A (plain NATS, with the secrets backend); links manage
+//! lattice B on the operator-mode server. Good credentials delivered as secrets work; wrong
+//! ones give `transport` on that link only; plain-config credentials work with a warning.
+//! The provider's stderr (the host's child inherits this process's fd 2, redirected to a
+//! file here) is grepped for every seed and JWT: no part of one may appear.
+
+mod support;
+
+use std::collections::HashSet;
+use std::os::fd::AsRawFd as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types};
+use lattice_control_e2e::util::{scratch_dir, unique_name, wait_for};
+use lattice_control_e2e::{
+    bounded, put_config, put_provider_link, retry, start_provider, Caller, Nats, TestLattice,
+    CALL_TIMEOUT,
+};
+use support::operator::{untrusted_user, OperatorNats, UserCreds};
+use wasmcloud_host::wasmbus::{Host, HostConfig};
+
+/// Topic prefix the hosts use to reach the secrets backend.
+const SECRETS_PREFIX: &str = "wasmcloud.secrets";
+/// Backend name in secret references (the backend listens on `{prefix}.v1alpha1.{name}`).
+const BACKEND: &str = "nats-kv";
+const SECRET_POLICY: &str =
+    r#"{"type":"properties.secret.wasmcloud.dev/v1alpha1","properties":{}}"#;
+
+/// This process's stderr redirected to a file until dropped (children inherit it).
+struct StderrCapture {
+    saved: std::os::fd::OwnedFd,
+    path: std::path::PathBuf,
+}
+
+impl StderrCapture {
+    fn start(path: std::path::PathBuf) -> Result<StderrCapture> {
+        let file = std::fs::File::create(&path)?;
+        // SAFETY: plain fd duplication; `saved` owns the duplicate.
+        let saved = unsafe {
+            let fd = libc::dup(2);
+            if fd < 0 || libc::dup2(file.as_raw_fd(), 2) < 0 {
+                bail!("redirecting stderr: {}", std::io::Error::last_os_error());
+            }
+            <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+        };
+        Ok(StderrCapture { saved, path })
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.path).unwrap_or_default()
+    }
+}
+
+impl Drop for StderrCapture {
+    fn drop(&mut self) {
+        // SAFETY: restores the saved descriptor onto fd 2.
+        unsafe { libc::dup2(self.saved.as_raw_fd(), 2) };
+    }
+}
+
+/// The pieces of a credential that must never be logged: the seed, and the JWT's claims and
+/// signature (its header is the same for every NATS JWT), each also as 12-char windows.
+fn secret_fragments(creds: &UserCreds) -> Vec<String> {
+    let mut parts: Vec<&str> = creds.jwt.split('.').skip(1).collect();
+    parts.push(&creds.seed);
+    let mut out = Vec::new();
+    for p in parts {
+        out.push(p.to_string());
+        let chars: Vec<char> = p.chars().collect();
+        out.extend(
+            chars
+                .windows(12)
+                .step_by(4)
+                .map(|w| w.iter().collect::<String>()),
+        );
+    }
+    out
+}
+
+fn assert_no_leak(what: &str, text: &str, creds: &[&UserCreds]) -> Result<()> {
+    for c in creds {
+        if let Some(f) = secret_fragments(c)
+            .iter()
+            .find(|f| text.contains(f.as_str()))
+        {
+            bail!("{what} contains a credential fragment `{}…`", &f[..4]);
+        }
+    }
+    Ok(())
+}
+
+/// Stores `value` under `key` in the backend and puts the secret reference `SECRET_{key}`
+/// that delivers it to a link as setting `setting`.
+async fn put_secret(
+    lattice: &TestLattice,
+    transit: &nkeys::XKey,
+    key: &str,
+    setting: &str,
+    value: &str,
+) -> Result<()> {
+    let request = secrets_nats_kv::PutSecretRequest {
+        key: key.to_string(),
+        string_secret: Some(value.to_string()),
+        ..Default::default()
+    };
+    bounded(
+        "put_secret",
+        CALL_TIMEOUT,
+        secrets_nats_kv::client::put_secret(lattice.nats(), SECRETS_PREFIX, transit, request),
+    )
+    .await?
+    .map_err(|e| anyhow!("put_secret {key}: {e}"))?;
+    put_config(
+        lattice,
+        &format!("SECRET_{key}"),
+        &[
+            ("name", setting),
+            ("type", "secret.wasmcloud.dev/v1alpha1"),
+            ("backend", BACKEND),
+            ("key", key),
+            ("policy", SECRET_POLICY),
+        ],
+    )
+    .await
+}
+
+/// A host on the operator-mode server, authenticated with `creds`.
+async fn managed_host(
+    server: &OperatorNats,
+    lattice: &str,
+    creds: &UserCreds,
+    host_key: Arc<nkeys::KeyPair>,
+) -> Result<(
+    Arc<Host>,
+    impl std::future::Future<Output = anyhow::Result<()>>,
+)> {
+    let url = wasmcloud_host::url::Url::parse(&server.url())?;
+    let key = Arc::new(creds.key()?);
+    let config = HostConfig {
+        ctl_nats_url: url.clone(),
+        rpc_nats_url: url,
+        ctl_jwt: Some(creds.jwt.clone()),
+        ctl_key: Some(key.clone()),
+        rpc_jwt: Some(creds.jwt.clone()),
+        rpc_key: Some(key),
+        lattice: Arc::from(lattice),
+        host_key: Some(host_key),
+        ..HostConfig::default()
+    };
+    bounded(
+        "starting the managed host",
+        Duration::from_secs(30),
+        Host::new(config),
+    )
+    .await?
+    .context("starting a host on the operator-mode server")
+}
+
+async fn host_ids(caller: &Caller) -> Result<Result<Vec<String>, types::CtlError>> {
+    let query = types::HostQuery {
+        expected: None,
+        full_wait: false,
+        timeout_ms: None,
+    };
+    let r = bounded(
+        "get-hosts",
+        CALL_TIMEOUT,
+        lc::get_hosts(caller.wrpc(), caller.cx(), &query),
+    )
+    .await??;
+    Ok(r.map(|hosts| hosts.into_iter().map(|h| h.id).collect()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn link_credentials_from_a_secrets_backend() -> Result<()> {
+    // Debug logs from the provider (the host passes RUST_LOG on): more places a leak could show.
+    std::env::set_var("RUST_LOG", "debug");
+    let capture = StderrCapture::start(scratch_dir()?.join("credentials-stderr.log"))?;
+    let outcome = run(&capture).await;
+    drop(capture);
+    outcome
+}
+
+async fn run(capture: &StderrCapture) -> Result<()> {
+    // Lattice B: operator mode, one host; the users links will present.
+    let server = OperatorNats::start()?;
+    let managed = unique_name("managed");
+    let host_b_key = Arc::new(nkeys::KeyPair::new_server());
+    let host_b_id = host_b_key.public_key();
+    let (host_b, shutdown_b) =
+        managed_host(&server, &managed, &server.new_user("host")?, host_b_key).await?;
+    let good = server.new_user("link-good")?;
+    let plain = server.new_user("link-plain")?;
+    let bad = untrusted_user()?;
+
+    // Lattice A: the provider's home, with the secrets backend.
+    let nats = Nats::start()?;
+    let mut home = TestLattice::start(&nats, 0).await?;
+    home.add_host_with(|c| c.secrets_topic_prefix = Some(SECRETS_PREFIX.to_string()))
+        .await?;
+    let server_xkey = nkeys::XKey::new();
+    let backend = secrets_nats_kv::Api::new(
+        nkeys::XKey::from_seed(&server_xkey.seed()?)?,
+        nkeys::XKey::new(),
+        home.nats().clone(),
+        SECRETS_PREFIX.to_string(),
+        BACKEND.to_string(),
+        unique_name("SECRETS"),
+        8,
+        "wasmcloud_secrets".to_string(),
+        "v1alpha1".to_string(),
+    );
+    let backend = tokio::spawn(async move { backend.run().await });
+    let transit = nkeys::XKey::from_public_key(&server_xkey.public_key())?;
+    // The backend creates its buckets, then listens; retry the first put until it does.
+    retry("first secret", Duration::from_secs(20), || {
+        put_secret(&home, &transit, "good_jwt", "nats_jwt", &good.jwt)
+    })
+    .await?;
+    put_secret(&home, &transit, "good_seed", "nats_seed", &good.seed).await?;
+    put_secret(&home, &transit, "bad_jwt", "nats_jwt", &bad.jwt).await?;
+    put_secret(&home, &transit, "bad_seed", "nats_seed", &bad.seed).await?;
+
+    // The backend hands secrets only to entities mapped to them: the provider's PAR subject.
+    let par =
+        provider_archive::ProviderArchive::try_load_file(lattice_control_e2e::provider_par()?)
+            .await
+            .map_err(|e| anyhow!("loading the PAR: {e}"))?;
+    let subject = par.claims().context("PAR has no claims")?.subject;
+    let names: HashSet<String> = ["good_jwt", "good_seed", "bad_jwt", "bad_seed"]
+        .map(String::from)
+        .into();
+    bounded(
+        "add_mapping",
+        CALL_TIMEOUT,
+        secrets_nats_kv::client::add_mapping(home.nats(), SECRETS_PREFIX, &subject, names),
+    )
+    .await?
+    .map_err(|e| anyhow!("add_mapping: {e}"))?;
+
+    let provider_id = unique_name("cred-provider");
+    start_provider(&home, 0, &provider_id, &[]).await?;
+    let b_url = server.url();
+    put_config(
+        &home,
+        "managed",
+        &[("nats_url", &b_url), ("lattice", &managed)],
+    )
+    .await?;
+    put_config(
+        &home,
+        "managed-plain",
+        &[
+            ("nats_url", &b_url),
+            ("lattice", &managed),
+            ("nats_jwt", &plain.jwt),
+            ("nats_seed", &plain.seed),
+        ],
+    )
+    .await?;
+    let links: [(&str, &[&str]); 4] = [
+        (
+            "comp-good",
+            &["managed", "SECRET_good_jwt", "SECRET_good_seed"],
+        ),
+        (
+            "comp-bad",
+            &["managed", "SECRET_bad_jwt", "SECRET_bad_seed"],
+        ),
+        ("comp-plain", &["managed-plain"]),
+        ("comp-home", &[]),
+    ];
+    let base = Caller::new(home.nats().clone(), home.lattice(), &provider_id).await?;
+    for (source, configs) in links {
+        put_provider_link(&home, source, "default", &provider_id, configs).await?;
+        let caller = base.as_component(source, "default");
+        wait_for("link delivered", Duration::from_secs(20), || async {
+            let r = bounded(
+                "provider-info",
+                CALL_TIMEOUT,
+                lc::provider_info(caller.wrpc(), caller.cx(), &no_options()),
+            )
+            .await??;
+            Ok(r.ok())
+        })
+        .await
+        .with_context(|| format!("{source}: link (with its secrets) never reached the provider"))?;
+    }
+    let call = |source: &str| base.as_component(source, "default");
+
+    // Secrets-delivered credentials work: the link sees lattice B's host.
+    let hosts = retry("good get-hosts", CALL_TIMEOUT, || async {
+        host_ids(&call("comp-good"))
+            .await?
+            .map_err(|e| anyhow!("{e:?}"))
+    })
+    .await?;
+    assert_eq!(
+        hosts,
+        vec![host_b_id.clone()],
+        "good credentials manage lattice B"
+    );
+
+    // Wrong credentials: `transport` on that link, every time (a later call retries).
+    let mut bad_messages = Vec::new();
+    for _ in 0..2 {
+        match host_ids(&call("comp-bad")).await? {
+            Err(e) if error_kind(&e) == "transport" => bad_messages.push(format!("{e:?}")),
+            other => bail!("wrong credentials: expected transport, got {other:?}"),
+        }
+    }
+
+    // Other links are unaffected: plain-config credentials (with a warning) and the home link.
+    let hosts = host_ids(&call("comp-plain"))
+        .await?
+        .map_err(|e| anyhow!("{e:?}"))?;
+    assert_eq!(hosts, vec![host_b_id.clone()], "plain-config credentials");
+    let hosts = host_ids(&call("comp-home"))
+        .await?
+        .map_err(|e| anyhow!("{e:?}"))?;
+    assert_eq!(
+        hosts,
+        home.host_ids(),
+        "a link without settings manages the home lattice"
+    );
+    let hosts = host_ids(&call("comp-good"))
+        .await?
+        .map_err(|e| anyhow!("{e:?}"))?;
+    assert_eq!(
+        hosts,
+        vec![host_b_id.clone()],
+        "good link after the bad one failed"
+    );
+
+    // Give the provider's non-blocking log writer time to flush, then grep.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let log = capture.text();
+    let all = [&good, &bad, &plain];
+    assert_no_leak("the transport errors", &bad_messages.join("\n"), &all)?;
+    assert_no_leak("the provider's log", &log, &all)?;
+    assert!(
+        log.contains("credential given in plain config"),
+        "no warning about plain-config credentials in the provider's log ({} bytes)",
+        log.len()
+    );
+
+    backend.abort();
+    home.shutdown().await?;
+    drop(host_b);
+    let _ = bounded("managed host shutdown", Duration::from_secs(10), shutdown_b).await;
+    Ok(())
+}
