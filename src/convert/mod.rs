@@ -94,258 +94,89 @@ impl From<ctl::HostQuery> for wit::HostQuery {
     }
 }
 
-impl From<ctl::Ack> for wit::Ack {
-    fn from(a: ctl::Ack) -> Self {
-        Self { message: a.message }
-    }
-}
-
-impl From<wit::Ack> for ctl::Ack {
-    fn from(a: wit::Ack) -> Self {
-        Self { message: a.message }
-    }
-}
-
-impl From<ctl::Host> for wit::Host {
-    fn from(h: ctl::Host) -> Self {
-        Self {
-            labels: map_to_wit(&h.labels),
-            id: h.id,
-            friendly_name: h.friendly_name,
-            lattice: h.lattice,
-            version: h.version,
-            uptime_seconds: h.uptime_seconds,
-            uptime_human: h.uptime_human,
-            rpc_host: h.rpc_host,
-            ctl_host: h.ctl_host,
-            js_domain: h.js_domain,
-        }
-    }
-}
-
-impl From<wit::Host> for ctl::Host {
-    fn from(h: wit::Host) -> Self {
-        Self {
-            labels: btree_from_wit(h.labels),
-            id: h.id,
-            friendly_name: h.friendly_name,
-            lattice: h.lattice,
-            version: h.version,
-            uptime_seconds: h.uptime_seconds,
-            uptime_human: h.uptime_human,
-            rpc_host: h.rpc_host,
-            ctl_host: h.ctl_host,
-            js_domain: h.js_domain,
-        }
-    }
-}
-
-impl From<ctl::ComponentDescription> for wit::ComponentDescription {
-    fn from(c: ctl::ComponentDescription) -> Self {
-        Self {
-            annotations: opt_map_to_wit(&c.annotations),
-            limits: opt_map_to_wit(&c.limits),
-            id: c.id,
-            image_ref: c.image_ref,
-            name: c.name,
-            revision: c.revision,
-            max_instances: c.max_instances,
-        }
-    }
-}
-
-impl From<wit::ComponentDescription> for ctl::ComponentDescription {
-    fn from(c: wit::ComponentDescription) -> Self {
-        Self {
-            annotations: c.annotations.map(btree_from_wit),
-            limits: c.limits.map(hash_from_wit),
-            id: c.id,
-            image_ref: c.image_ref,
-            name: c.name,
-            revision: c.revision,
-            max_instances: c.max_instances,
-        }
-    }
-}
-
-impl From<ctl::ProviderDescription> for wit::ProviderDescription {
-    fn from(p: ctl::ProviderDescription) -> Self {
-        Self {
-            annotations: opt_map_to_wit(&p.annotations),
-            id: p.id,
-            image_ref: p.image_ref,
-            name: p.name,
-            revision: p.revision,
-        }
-    }
-}
-
-impl From<wit::ProviderDescription> for ctl::ProviderDescription {
-    fn from(p: wit::ProviderDescription) -> Self {
-        Self {
-            annotations: p.annotations.map(btree_from_wit),
-            id: p.id,
-            image_ref: p.image_ref,
-            name: p.name,
-            revision: p.revision,
-        }
-    }
-}
-
-impl From<ctl::HostInventory> for wit::HostInventory {
-    fn from(i: ctl::HostInventory) -> Self {
-        Self {
-            labels: map_to_wit(&i.labels),
-            host_id: i.host_id,
-            friendly_name: i.friendly_name,
-            version: i.version,
-            uptime_human: i.uptime_human,
-            uptime_seconds: i.uptime_seconds,
-            components: i.components.into_iter().map(Into::into).collect(),
-            providers: i.providers.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-impl From<wit::HostInventory> for ctl::HostInventory {
-    fn from(i: wit::HostInventory) -> Self {
-        Self {
-            labels: btree_from_wit(i.labels),
-            host_id: i.host_id,
-            friendly_name: i.friendly_name,
-            version: i.version,
-            uptime_human: i.uptime_human,
-            uptime_seconds: i.uptime_seconds,
-            components: i.components.into_iter().map(Into::into).collect(),
-            providers: i.providers.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-/// Records whose fields are the same on both sides, apart from the naming convention.
-macro_rules! same_fields {
-    ($($wit:ident <=> $ctl:ident { $($f:ident),* $(,)? })*) => {$(
+/// Both directions for records whose fields have the same names on both sides. Field
+/// groups: `same` moves as is, `map` is a map (a sorted list in WIT), `opt_map` an optional
+/// map, `list` a list of records converted one by one.
+macro_rules! records {
+    ($($wit:ident <=> $ctl:ident {
+        same: [$($f:ident),*],
+        map: [$($m:ident),*],
+        opt_map: [$($o:ident),*],
+        list: [$($l:ident),*] $(,)?
+    })*) => {$(
         impl From<ctl::$ctl> for wit::$wit {
             fn from(v: ctl::$ctl) -> Self {
-                Self { $($f: v.$f),* }
+                Self {
+                    $($m: map_to_wit(&v.$m),)*
+                    $($o: opt_map_to_wit(&v.$o),)*
+                    $($l: v.$l.into_iter().map(Into::into).collect(),)*
+                    $($f: v.$f,)*
+                }
             }
         }
         impl From<wit::$wit> for ctl::$ctl {
             fn from(v: wit::$wit) -> Self {
-                Self { $($f: v.$f),* }
+                Self {
+                    $($m: v.$m.into_iter().collect(),)*
+                    $($o: v.$o.map(|m| m.into_iter().collect()),)*
+                    $($l: v.$l.into_iter().map(Into::into).collect(),)*
+                    $($f: v.$f,)*
+                }
             }
         }
     )*};
 }
 
-same_fields! {
+records! {
+    Ack <=> Ack { same: [message], map: [], opt_map: [], list: [] }
+    Host <=> Host {
+        same: [id, friendly_name, lattice, version, uptime_seconds, uptime_human, rpc_host, ctl_host, js_domain],
+        map: [labels], opt_map: [], list: [],
+    }
+    ComponentDescription <=> ComponentDescription {
+        same: [id, image_ref, name, revision, max_instances],
+        map: [], opt_map: [annotations, limits], list: [],
+    }
+    ProviderDescription <=> ProviderDescription {
+        same: [id, image_ref, name, revision], map: [], opt_map: [annotations], list: [],
+    }
+    HostInventory <=> HostInventory {
+        same: [host_id, friendly_name, version, uptime_human, uptime_seconds],
+        map: [labels], opt_map: [], list: [components, providers],
+    }
     Link <=> Link {
-        source_id, target, name, wit_namespace, wit_package, interfaces, source_config, target_config,
+        same: [source_id, target, name, wit_namespace, wit_package, interfaces, source_config, target_config],
+        map: [], opt_map: [], list: [],
     }
     DeleteLinkRequest <=> DeleteInterfaceLinkDefinitionRequest {
-        source_id, name, wit_namespace, wit_package,
+        same: [source_id, name, wit_namespace, wit_package], map: [], opt_map: [], list: [],
     }
-    StopProviderCommand <=> StopProviderCommand { host_id, provider_id }
-    StopHostCommand <=> StopHostCommand { host_id, timeout }
-}
-
-/// Records with one constraints map and otherwise identical fields.
-macro_rules! with_constraints {
-    ($($wit:ident <=> $ctl:ident { $($f:ident),* $(,)? })*) => {$(
-        impl From<ctl::$ctl> for wit::$wit {
-            fn from(v: ctl::$ctl) -> Self {
-                Self { constraints: map_to_wit(&v.constraints), $($f: v.$f),* }
-            }
-        }
-        impl From<wit::$wit> for ctl::$ctl {
-            fn from(v: wit::$wit) -> Self {
-                Self { constraints: btree_from_wit(v.constraints), $($f: v.$f),* }
-            }
-        }
-    )*};
-}
-
-with_constraints! {
-    ComponentAuctionRequest <=> ComponentAuctionRequest { component_ref, component_id }
-    ComponentAuctionAck <=> ComponentAuctionAck { component_ref, component_id, host_id }
-    ProviderAuctionRequest <=> ProviderAuctionRequest { provider_ref, provider_id }
-    ProviderAuctionAck <=> ProviderAuctionAck { host_id, provider_ref, provider_id }
-}
-
-impl From<wit::ScaleComponentCommand> for ctl::ScaleComponentCommand {
-    fn from(c: wit::ScaleComponentCommand) -> Self {
-        Self {
-            component_ref: c.component_ref,
-            component_id: c.component_id,
-            host_id: c.host_id,
-            max_instances: c.max_instances,
-            annotations: c.annotations.map(btree_from_wit),
-            component_limits: c.component_limits.map(hash_from_wit),
-            config: c.config,
-            allow_update: c.allow_update,
-        }
+    ComponentAuctionRequest <=> ComponentAuctionRequest {
+        same: [component_ref, component_id], map: [constraints], opt_map: [], list: [],
     }
-}
-
-impl From<ctl::ScaleComponentCommand> for wit::ScaleComponentCommand {
-    fn from(c: ctl::ScaleComponentCommand) -> Self {
-        Self {
-            annotations: opt_map_to_wit(&c.annotations),
-            component_limits: opt_map_to_wit(&c.component_limits),
-            component_ref: c.component_ref,
-            component_id: c.component_id,
-            host_id: c.host_id,
-            max_instances: c.max_instances,
-            config: c.config,
-            allow_update: c.allow_update,
-        }
+    ComponentAuctionAck <=> ComponentAuctionAck {
+        same: [component_ref, component_id, host_id], map: [constraints], opt_map: [], list: [],
     }
-}
-
-impl From<wit::UpdateComponentCommand> for ctl::UpdateComponentCommand {
-    fn from(c: wit::UpdateComponentCommand) -> Self {
-        Self {
-            component_id: c.component_id,
-            host_id: c.host_id,
-            new_component_ref: c.new_component_ref,
-            annotations: c.annotations.map(btree_from_wit),
-        }
+    ProviderAuctionRequest <=> ProviderAuctionRequest {
+        same: [provider_ref, provider_id], map: [constraints], opt_map: [], list: [],
     }
-}
-
-impl From<ctl::UpdateComponentCommand> for wit::UpdateComponentCommand {
-    fn from(c: ctl::UpdateComponentCommand) -> Self {
-        Self {
-            annotations: opt_map_to_wit(&c.annotations),
-            component_id: c.component_id,
-            host_id: c.host_id,
-            new_component_ref: c.new_component_ref,
-        }
+    ProviderAuctionAck <=> ProviderAuctionAck {
+        same: [host_id, provider_ref, provider_id], map: [constraints], opt_map: [], list: [],
     }
-}
-
-impl From<wit::StartProviderCommand> for ctl::StartProviderCommand {
-    fn from(c: wit::StartProviderCommand) -> Self {
-        Self {
-            provider_id: c.provider_id,
-            provider_ref: c.provider_ref,
-            host_id: c.host_id,
-            config: c.config,
-            annotations: c.annotations.map(btree_from_wit),
-        }
+    ScaleComponentCommand <=> ScaleComponentCommand {
+        same: [component_ref, component_id, host_id, max_instances, config, allow_update],
+        map: [], opt_map: [annotations, component_limits], list: [],
     }
-}
-
-impl From<ctl::StartProviderCommand> for wit::StartProviderCommand {
-    fn from(c: ctl::StartProviderCommand) -> Self {
-        Self {
-            annotations: opt_map_to_wit(&c.annotations),
-            provider_id: c.provider_id,
-            provider_ref: c.provider_ref,
-            host_id: c.host_id,
-            config: c.config,
-        }
+    UpdateComponentCommand <=> UpdateComponentCommand {
+        same: [component_id, host_id, new_component_ref], map: [], opt_map: [annotations], list: [],
     }
+    StartProviderCommand <=> StartProviderCommand {
+        same: [provider_id, provider_ref, host_id, config], map: [], opt_map: [annotations], list: [],
+    }
+    StopProviderCommand <=> StopProviderCommand {
+        same: [host_id, provider_id], map: [], opt_map: [], list: [],
+    }
+    StopHostCommand <=> StopHostCommand { same: [host_id, timeout], map: [], opt_map: [], list: [] }
 }
 
 impl From<wit::RegistryCredential> for ctl::RegistryCredential {

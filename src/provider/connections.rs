@@ -345,15 +345,18 @@ impl Links {
 
     /// The link's settings and policy without connecting (`provider-info`).
     pub fn settings(&self, key: &LinkKey) -> Result<(Arc<LinkSettings>, Arc<Policy>), LinkError> {
+        let r = self.resolved(key)?;
+        Ok((r.settings, r.policy))
+    }
+
+    /// The link's resolved settings, or why it has none.
+    fn resolved(&self, key: &LinkKey) -> Result<Resolved, LinkError> {
         let state = self.lock();
         let entry = state
             .links
             .get(key)
             .ok_or_else(|| LinkError::NotLinked(key.clone()))?;
-        match &entry.resolved {
-            Ok(r) => Ok((Arc::clone(&r.settings), Arc::clone(&r.policy))),
-            Err(e) => Err(LinkError::Invalid(e.clone())),
-        }
+        entry.resolved.clone().map_err(LinkError::Invalid)
     }
 
     /// The link ready for a call, connecting first (bounded by [`CONNECT_TIMEOUT`]) if it
@@ -367,17 +370,7 @@ impl Links {
         if let Some(handle) = self.try_ready(key)? {
             return Ok(handle);
         }
-        let connection = {
-            let state = self.lock();
-            let entry = state
-                .links
-                .get(key)
-                .ok_or_else(|| LinkError::NotLinked(key.clone()))?;
-            match &entry.resolved {
-                Ok(r) => r.settings.connection.clone(),
-                Err(e) => return Err(LinkError::Invalid(e.clone())),
-            }
-        };
+        let connection = self.resolved(key)?.settings.connection.clone();
         let nats = connect(&connection).await.map_err(LinkError::Transport)?;
         self.lock().connections.entry(connection).or_insert(Shared {
             value: nats,

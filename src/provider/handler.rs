@@ -169,8 +169,59 @@ async fn to_host(
     Ok(host)
 }
 
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
+/// A command addressed to one host, as the policy sees it.
+trait HostCommand: Sized {
+    /// Trims and checks the arguments as the client would, before any traffic.
+    fn checked(self) -> ctl::Result<Self>;
+    fn host_mut(&mut self) -> &mut String;
+    /// Image references the command runs.
+    fn references(&self) -> Vec<&str>;
+    /// Config names it attaches.
+    fn config_names(&self) -> Vec<&str>;
+}
+
+macro_rules! host_commands {
+    ($($ty:ident { refs: [$($r:ident),*], configs: $($c:ident)? })*) => {$(
+        impl HostCommand for ctl::$ty {
+            fn checked(self) -> ctl::Result<Self> {
+                self.normalize()
+            }
+            fn host_mut(&mut self) -> &mut String {
+                &mut self.host_id
+            }
+            fn references(&self) -> Vec<&str> {
+                vec![$(self.$r.as_str()),*]
+            }
+            fn config_names(&self) -> Vec<&str> {
+                #[allow(unused_mut)]
+                let mut names = Vec::new();
+                $(names.extend(self.$c.iter().map(String::as_str));)?
+                names
+            }
+        }
+    )*};
+}
+
+host_commands! {
+    ScaleComponentCommand { refs: [component_ref], configs: config }
+    UpdateComponentCommand { refs: [new_component_ref], configs: }
+    StartProviderCommand { refs: [provider_ref], configs: config }
+    StopProviderCommand { refs: [], configs: }
+    StopHostCommand { refs: [], configs: }
+}
+
+/// A WIT command converted and checked, its host argument resolved, and the policy's
+/// verdict on it.
+async fn prepare<C: HostCommand>(
+    link: &LinkHandle,
+    op: Operation,
+    command: impl Into<C>,
+) -> Outcome<C> {
+    let mut cmd = command.into().checked()?;
+    let spec = cmd.host_mut().clone();
+    let host = to_host(link, op, &spec, &cmd.references(), &cmd.config_names()).await?;
+    *cmd.host_mut() = host;
+    Ok(cmd)
 }
 
 fn wit_list<C, W: From<C>>(items: Vec<C>) -> Vec<W> {
@@ -253,9 +304,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::ScaleComponent;
         self.call(cx, op, |link| async move {
-            let mut cmd = ctl::ScaleComponentCommand::from(command).normalize()?;
-            let refs = [cmd.component_ref.as_str()];
-            cmd.host_id = to_host(&link, op, &cmd.host_id, &refs, &strs(&cmd.config)).await?;
+            let cmd: ctl::ScaleComponentCommand = prepare(&link, op, command).await?;
             Ok(link.client.scale_component(cmd).await?.into())
         })
         .await
@@ -270,9 +319,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         let op = Operation::ScaleComponentAndWait;
         self.call(cx, op, |link| async move {
             let within = convert::events::wait_timeout(&wait)?;
-            let mut cmd = ctl::ScaleComponentCommand::from(command).normalize()?;
-            let refs = [cmd.component_ref.as_str()];
-            cmd.host_id = to_host(&link, op, &cmd.host_id, &refs, &strs(&cmd.config)).await?;
+            let cmd: ctl::ScaleComponentCommand = prepare(&link, op, command).await?;
             let event = link.client.scale_component_and_wait(cmd, within).await?;
             Ok(convert::events::lattice_event(&event, link.lattice()))
         })
@@ -286,9 +333,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::UpdateComponent;
         self.call(cx, op, |link| async move {
-            let mut cmd = ctl::UpdateComponentCommand::from(command).normalize()?;
-            let refs = [cmd.new_component_ref.as_str()];
-            cmd.host_id = to_host(&link, op, &cmd.host_id, &refs, &[]).await?;
+            let cmd: ctl::UpdateComponentCommand = prepare(&link, op, command).await?;
             Ok(link.client.update_component(cmd).await?.into())
         })
         .await
@@ -301,9 +346,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::StartProvider;
         self.call(cx, op, |link| async move {
-            let mut cmd = ctl::StartProviderCommand::from(command).normalize()?;
-            let refs = [cmd.provider_ref.as_str()];
-            cmd.host_id = to_host(&link, op, &cmd.host_id, &refs, &strs(&cmd.config)).await?;
+            let cmd: ctl::StartProviderCommand = prepare(&link, op, command).await?;
             Ok(link.client.start_provider(cmd).await?.into())
         })
         .await
@@ -318,9 +361,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         let op = Operation::StartProviderAndWait;
         self.call(cx, op, |link| async move {
             let within = convert::events::wait_timeout(&wait)?;
-            let mut cmd = ctl::StartProviderCommand::from(command).normalize()?;
-            let refs = [cmd.provider_ref.as_str()];
-            cmd.host_id = to_host(&link, op, &cmd.host_id, &refs, &strs(&cmd.config)).await?;
+            let cmd: ctl::StartProviderCommand = prepare(&link, op, command).await?;
             let event = link.client.start_provider_and_wait(cmd, within).await?;
             Ok(convert::events::lattice_event(&event, link.lattice()))
         })
@@ -334,8 +375,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::StopProvider;
         self.call(cx, op, |link| async move {
-            let mut cmd = ctl::StopProviderCommand::from(command).normalize()?;
-            cmd.host_id = to_host(&link, op, &cmd.host_id, &[], &[]).await?;
+            let cmd: ctl::StopProviderCommand = prepare(&link, op, command).await?;
             Ok(link.client.stop_provider(cmd).await?.into())
         })
         .await
@@ -350,8 +390,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         let op = Operation::StopProviderAndWait;
         self.call(cx, op, |link| async move {
             let within = convert::events::wait_timeout(&wait)?;
-            let mut cmd = ctl::StopProviderCommand::from(command).normalize()?;
-            cmd.host_id = to_host(&link, op, &cmd.host_id, &[], &[]).await?;
+            let cmd: ctl::StopProviderCommand = prepare(&link, op, command).await?;
             let event = link.client.stop_provider_and_wait(cmd, within).await?;
             Ok(convert::events::lattice_event(&event, link.lattice()))
         })
@@ -365,8 +404,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::StopHost;
         self.call(cx, op, |link| async move {
-            let mut cmd = ctl::StopHostCommand::from(command).normalize()?;
-            cmd.host_id = to_host(&link, op, &cmd.host_id, &[], &[]).await?;
+            let cmd: ctl::StopHostCommand = prepare(&link, op, command).await?;
             Ok(link.client.stop_host(cmd).await?.into())
         })
         .await
