@@ -212,6 +212,7 @@ impl Client {
         timeout: Duration,
         send: impl Future<Output = Result<Ack>>,
     ) -> Result<LatticeEvent> {
+        check_timeout(timeout)?;
         let deadline = Instant::now() + timeout;
         let mut events = self.events(&awaited.types()).await?;
         tokio::time::timeout_at(deadline, send)
@@ -233,7 +234,6 @@ impl Client {
         command: ScaleComponentCommand,
         timeout: Duration,
     ) -> Result<LatticeEvent> {
-        check_timeout(timeout)?;
         let command = command.normalize()?;
         let awaited = Awaited::scale(&command);
         self.send_and_wait(awaited, timeout, self.scale_component(command))
@@ -247,7 +247,6 @@ impl Client {
         command: StartProviderCommand,
         timeout: Duration,
     ) -> Result<LatticeEvent> {
-        check_timeout(timeout)?;
         let command = command.normalize()?;
         let awaited = Awaited::start_provider(&command);
         self.send_and_wait(awaited, timeout, self.start_provider(command))
@@ -260,7 +259,6 @@ impl Client {
         command: StopProviderCommand,
         timeout: Duration,
     ) -> Result<LatticeEvent> {
-        check_timeout(timeout)?;
         let command = command.normalize()?;
         let awaited = Awaited::stop_provider(&command);
         self.send_and_wait(awaited, timeout, self.stop_provider(command))
