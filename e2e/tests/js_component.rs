@@ -13,11 +13,12 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
-    bounded, put_config, put_provider_link, retry, shared_nats, start_provider, TestLattice,
-    CALL_TIMEOUT,
+    bounded, delete_provider_link, put_config, put_provider_link, retry, shared_nats,
+    start_provider, TestLattice, CALL_TIMEOUT,
 };
 use lattice_control_provider::ctl::ScaleComponentCommand;
 use lattice_control_provider::provider::config::LATTICE;
+use lattice_control_provider::provider::policy::KEY_ALLOW;
 use serde_json::Value;
 
 mod bindings {
@@ -111,14 +112,23 @@ async fn js_component() -> Result<PathBuf> {
     Ok(wasm)
 }
 
-/// Calls `summary.list-hosts` on the component; wRPC failures are retried (the call is a read),
-/// an error answered by the component is returned as is.
-async fn list_hosts(wrpc: &wrpc_transport_nats::Client, probe: &str) -> Result<Value> {
-    let answer = retry("summary.list-hosts", CALL_RETRY, || {
+/// Calls `summary.list-hosts` on the component; wRPC failures are retried (the call is a
+/// read). Returns the component's own answer: JSON text, or its error.
+async fn call_list_hosts(
+    wrpc: &wrpc_transport_nats::Client,
+    probe: &str,
+) -> Result<std::result::Result<String, String>> {
+    retry("summary.list-hosts", CALL_RETRY, || {
         summary::list_hosts(wrpc, None, probe)
     })
-    .await?
-    .map_err(|e| anyhow!("the component answered an error: {e}"))?;
+    .await
+}
+
+/// [`call_list_hosts`], expecting a summary.
+async fn list_hosts(wrpc: &wrpc_transport_nats::Client, probe: &str) -> Result<Value> {
+    let answer = call_list_hosts(wrpc, probe)
+        .await?
+        .map_err(|e| anyhow!("the component answered an error: {e}"))?;
     serde_json::from_str(&answer).with_context(|| format!("answer is not JSON: {answer}"))
 }
 
@@ -247,6 +257,35 @@ async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
         Ok((host_ids(&summary) == expected).then_some(()))
     })
     .await?;
+
+    // A link whose policy leaves out get-hosts: the provider refuses with a typed error and
+    // the component reports it. (With no link at all the host itself refuses the import, so
+    // the provider's `not-linked` cannot be seen through a host-run component.)
+    delete_provider_link(&lattice, COMPONENT_ID, "default").await?;
+    let narrow = "js-controller-narrow";
+    put_config(
+        &lattice,
+        narrow,
+        &[
+            (LATTICE, lattice.lattice()),
+            (KEY_ALLOW, "get-host-inventory"),
+        ],
+    )
+    .await?;
+    put_provider_link(&lattice, COMPONENT_ID, "default", PROVIDER_ID, &[narrow]).await?;
+    let refusal = wait_for("a not-permitted refusal", CALL_RETRY, || async {
+        Ok(call_list_hosts(&wrpc, "narrow").await?.err())
+    })
+    .await?;
+    let refusal: Value =
+        serde_json::from_str(&refusal).with_context(|| format!("error is not JSON: {refusal}"))?;
+    assert_eq!(refusal["error"], "not-permitted", "{refusal}");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("get-hosts")),
+        "{refusal}"
+    );
 
     lattice.shutdown().await
 }

@@ -9,11 +9,13 @@ use lattice_control_e2e::link::{
     WIT_INTERFACE as INTERFACE, WIT_NAMESPACE as NAMESPACE, WIT_PACKAGE as PACKAGE,
 };
 use lattice_control_provider::provider::config::{KeySpec, KEYS, LATTICE};
+use lattice_control_provider::provider::policy::KEY_ALLOW;
 use serde_yaml::Value;
 use wadm_types::validation::{validate_manifest_bytes, ValidationFailure, ValidationOutput};
 use wadm_types::{LinkProperty, Manifest, Properties, TraitProperty};
 
-/// A connection setting the provider knows, and whether it must come from a secret.
+/// A connection setting the provider knows, and whether it must come from a secret
+/// (policy keys are checked apart).
 fn provider_key(key: &str) -> Option<&'static KeySpec> {
     KEYS.iter().find(|k| k.key.eq_ignore_ascii_case(key))
 }
@@ -142,12 +144,17 @@ async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
     // Config and secrets are this link's connection settings in the provider: plain keys
     // in config, credentials (and only those) in secrets.
     let mut lattice = None;
+    let mut allow = None;
     for config in &link.target.config {
         let props = config
             .properties
             .as_ref()
             .context("link config without properties")?;
         for (key, value) in props {
+            if key == KEY_ALLOW {
+                allow = Some(value.as_str());
+                continue;
+            }
             let spec = provider_key(key).with_context(|| format!("unknown config key {key}"))?;
             assert!(!spec.secret, "credential {key} in plain config");
             if spec.key == LATTICE {
@@ -155,6 +162,8 @@ async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
             }
         }
     }
+    // The example only queries: the manifest grants no more than that.
+    assert_eq!(allow, Some("read-only"));
     assert_eq!(lattice, Some("default"));
     let mut secrets: Vec<_> = link
         .target
@@ -202,50 +211,47 @@ fn link_props(yaml: &mut Value) -> Option<&mut Value> {
         .get_mut("properties")
 }
 
+/// Applies `edit` to the published manifest; wadm must then report an error containing `expected`.
+async fn assert_refused(edit: impl FnOnce(&mut Value) -> Option<()>, expected: &str) -> Result<()> {
+    let errors = errors_after(edit).await?;
+    assert!(
+        errors.iter().any(|e| e.contains(expected)),
+        "expected an error with {expected:?}, got {errors:?}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn broken_manifests_fail_validation() -> Result<()> {
     // Sanity: no edit, no error.
     assert_eq!(errors_after(|_| Some(())).await?, Vec::<String>::new());
 
-    let missing_target = errors_after(|y| {
-        *link_props(y)?.get_mut("target")?.get_mut("name")? = "no-such-provider".into();
-        Some(())
-    })
+    // The link points at a component the manifest does not have.
+    assert_refused(
+        |y| {
+            *link_props(y)?.get_mut("target")?.get_mut("name")? = "no-such-provider".into();
+            Some(())
+        },
+        "no-such-provider",
+    )
     .await?;
-    assert!(
-        missing_target
-            .iter()
-            .any(|e| e.contains("no-such-provider")),
-        "{missing_target:?}"
-    );
-
     // A link trait without `package` no longer parses as a link: wadm refuses it.
-    let bad_trait = errors_after(|y| {
-        link_props(y)?.as_mapping_mut()?.remove("package")?;
-        Some(())
-    })
+    assert_refused(
+        |y| link_props(y)?.as_mapping_mut()?.remove("package").map(drop),
+        "Link trait deserialized as custom trait",
+    )
     .await?;
-    assert!(
-        bad_trait
-            .iter()
-            .any(|e| e.contains("Link trait deserialized as custom trait")),
-        "{bad_trait:?}"
-    );
-
-    let unknown_policy = errors_after(|y| {
-        let secret = link_props(y)?
-            .get_mut("target")?
-            .get_mut("secrets")?
-            .get_mut(0)?;
-        *secret.get_mut("properties")?.get_mut("policy")? = "no-such-policy".into();
-        Some(())
-    })
-    .await?;
-    assert!(
-        unknown_policy
-            .iter()
-            .any(|e| e.contains("unknown policy 'no-such-policy'")),
-        "{unknown_policy:?}"
-    );
-    Ok(())
+    // A secret names a policy the manifest does not define.
+    assert_refused(
+        |y| {
+            let secret = link_props(y)?
+                .get_mut("target")?
+                .get_mut("secrets")?
+                .get_mut(0)?;
+            *secret.get_mut("properties")?.get_mut("policy")? = "no-such-policy".into();
+            Some(())
+        },
+        "unknown policy 'no-such-policy'",
+    )
+    .await
 }
