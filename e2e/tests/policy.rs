@@ -7,10 +7,11 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types};
-use lattice_control_e2e::util::{unique_name, wait_for};
+use lattice_control_e2e::stress::linked_caller;
+use lattice_control_e2e::util::unique_name;
 use lattice_control_e2e::{
-    bounded, noop_component, noop_component_ref, put_config, put_provider_link, retry, shared_nats,
-    start_provider, Caller, TestLattice, CALL_TIMEOUT,
+    bounded, noop_component, noop_component_ref, retry, shared_nats, start_provider, TestLattice,
+    CALL_TIMEOUT,
 };
 
 /// A call's answer: the provider's `Ok` or the `ctl-error` case name and message.
@@ -35,20 +36,6 @@ macro_rules! call {
             .await?,
         )
     }};
-}
-
-/// Waits until the provider has this caller's link (provider-info answers).
-async fn linked(caller: &Caller) -> Result<types::LinkInfo> {
-    wait_for("link delivered", CALL_TIMEOUT, || async {
-        let r = bounded(
-            "provider-info",
-            CALL_TIMEOUT,
-            lc::provider_info(caller.wrpc(), caller.cx(), &no_options()),
-        )
-        .await??;
-        Ok(r.ok())
-    })
-    .await
 }
 
 fn expect_refused<T: std::fmt::Debug>(what: &str, a: Answer<T>, rule: &str) -> Result<()> {
@@ -111,20 +98,15 @@ async fn link_policies_through_a_real_host() -> Result<()> {
             vec![("allow", "all"), ("allowed_hosts", "label:e2e.index=1")],
         ),
     ];
-    let base = Caller::new(lattice.nats().clone(), lattice.lattice(), &provider_id).await?;
     let mut callers = std::collections::HashMap::new();
     for (name, values) in &policies {
         let source = format!("comp-{name}");
-        let mut configs = Vec::new();
-        if !values.is_empty() {
-            let config = format!("policy-{name}");
-            put_config(&lattice, &config, values).await?;
-            configs.push(config);
-        }
-        let configs: Vec<&str> = configs.iter().map(String::as_str).collect();
-        put_provider_link(&lattice, &source, "default", &provider_id, &configs).await?;
-        let caller = base.as_component(&source, "default");
-        let info = linked(&caller).await?;
+        let caller = linked_caller(&lattice, &provider_id, &source, "default", values).await?;
+        let opts = no_options();
+        let info = call!("provider-info", caller, |w, cx| lc::provider_info(
+            w, cx, &opts
+        ))
+        .map_err(|e| anyhow::anyhow!("provider-info: {e:?}"))?;
         callers.insert(*name, (caller, info));
     }
 
