@@ -10,9 +10,11 @@
 //! let caller = Caller::new(lattice.nats().clone(), lattice.lattice(), "lattice-control")
 //!     .await?
 //!     .as_component("my-component", "default");
-//! let query = types::HostQuery { expected: None, full_wait: false, timeout_ms: None };
 //! // Outer `?`: transport (bounded, retried); inner `Result`: the provider's answer.
-//! let hosts = retry("get-hosts", CALL_TIMEOUT, || lc::get_hosts(caller.wrpc(), caller.cx(), &query)).await?;
+//! let hosts = retry("get-hosts", CALL_TIMEOUT, || {
+//!     lc::get_hosts(caller.wrpc(), caller.cx(), &lattice_control_e2e::caller::HOST_QUERY)
+//! })
+//! .await?;
 //! # Ok(()) }
 //! ```
 //! Every call must be bounded ([`crate::bounded`] / [`crate::retry`]): with
@@ -86,10 +88,20 @@ impl Caller {
     }
 }
 
+/// A `query-options` with no override (a constant, so `&NO_OPTIONS` is `'static`).
+pub const NO_OPTIONS: types::QueryOptions = types::QueryOptions { timeout_ms: None };
+
 /// A `query-options` with no override.
 pub fn no_options() -> types::QueryOptions {
-    types::QueryOptions { timeout_ms: None }
+    NO_OPTIONS
 }
+
+/// A `host-query` with the provider's defaults.
+pub const HOST_QUERY: types::HostQuery = types::HostQuery {
+    expected: None,
+    full_wait: false,
+    timeout_ms: None,
+};
 
 /// The error case's name (`not-linked`, `invalid-argument`, …), for assertions.
 pub fn error_kind(err: &types::CtlError) -> &'static str {
