@@ -1,0 +1,703 @@
+//! `lattice-bench`: the provider's performance, side by side with the upstream client, on a
+//! real lattice (nats-server on loopback, three in-process hosts, the provider started from
+//! its PAR). Run it through `scripts/bench.sh`, which builds release binaries and sets
+//! `LATTICE_CONTROL_PROVIDER_BIN`.
+//!
+//! ```text
+//! lattice-bench [--out FILE] [--calls N] [--churn N] [--quick]
+//! ```
+//! Prints a markdown report and writes it to `FILE` (default `bench-results.md` in the repo).
+//! Every network call is bounded ([`stats::CALL_BOUND`]); calls without an answer are
+//! counted as lost, never waited on.
+
+#[path = "bench/report.rs"]
+mod report;
+#[path = "bench/stats.rs"]
+mod stats;
+#[path = "bench/sys.rs"]
+mod sys;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use report::{
+    ChurnResult, ColdStart, HostsResult, LatencyResult, MemoryResult, ProfileResult, Report,
+    ThroughputResult,
+};
+use stats::{timed, Outcome, Rate, CALL_BOUND};
+use lattice_control_e2e::caller::{lattice_control as lc, no_options, types, Caller};
+use lattice_control_e2e::link::{delete_provider_link, put_config, put_provider_link};
+use lattice_control_e2e::{bounded, Nats, TestLattice, CALL_TIMEOUT};
+use lattice_control_provider::ctl;
+
+/// Provider id of the provider under test.
+const PROVIDER_ID: &str = "lattice-control";
+/// The component the bench calls as (the link's source).
+const SOURCE: &str = "bench-component";
+const LINK: &str = "default";
+/// Concurrency levels of the throughput table.
+const CONCURRENCY: [usize; 3] = [1, 16, 64];
+
+/// Command-line settings.
+struct Args {
+    out: std::path::PathBuf,
+    calls: usize,
+    warmup: usize,
+    churn: usize,
+    window: Duration,
+    rounds: usize,
+}
+
+impl Args {
+    fn parse() -> Result<Args> {
+        let mut args = Args {
+            out: lattice_control_e2e::par::product_root().join("bench-results.md"),
+            calls: 3000,
+            warmup: 300,
+            churn: 10_000,
+            window: Duration::from_millis(1000),
+            rounds: 2,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(a) = it.next() {
+            let mut value = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value"));
+            match a.as_str() {
+                "--out" => args.out = value("--out")?.into(),
+                "--calls" => args.calls = value("--calls")?.parse().context("--calls")?,
+                "--churn" => args.churn = value("--churn")?.parse().context("--churn")?,
+                "--quick" => {
+                    args.calls = 300;
+                    args.warmup = 50;
+                    args.churn = 500;
+                    args.window = Duration::from_millis(300);
+                    args.rounds = 1;
+                }
+                "-h" | "--help" => {
+                    println!("lattice-bench [--out FILE] [--calls N] [--churn N] [--quick]");
+                    std::process::exit(0);
+                }
+                other => bail!("unknown argument {other}"),
+            }
+        }
+        Ok(args)
+    }
+}
+
+/// The two reads measured three ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    Inventory,
+    Links,
+}
+
+impl Read {
+    pub fn name(self) -> &'static str {
+        match self {
+            Read::Inventory => "get-host-inventory",
+            Read::Links => "get-links",
+        }
+    }
+}
+
+/// One way of getting an answer, for the throughput table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Way {
+    /// Through the provider over wRPC, as the host routes a component's call.
+    Provider(Read),
+    /// The upstream 3.0.1 client, straight to the hosts.
+    Direct(Read),
+    /// The unavoidable hops: `provider-info` over wRPC, then the direct call.
+    Floor(Read),
+    /// `provider-info` alone: a wRPC call that never reaches the lattice.
+    NoOp,
+}
+
+impl Way {
+    pub fn label(self) -> String {
+        match self {
+            Way::Provider(r) => format!("{} via provider (wRPC)", r.name()),
+            Way::Direct(r) => format!("{} direct (upstream 3.0.1)", r.name()),
+            Way::Floor(r) => format!("{} floor (provider-info + direct)", r.name()),
+            Way::NoOp => "provider-info (no-op wRPC)".into(),
+        }
+    }
+
+    async fn run(self, b: &Bench) -> Result<(), String> {
+        match self {
+            Way::Provider(r) => b.provider(r).await,
+            Way::Direct(r) => b.direct(r).await,
+            Way::Floor(r) => {
+                b.noop().await?;
+                b.direct(r).await
+            }
+            Way::NoOp => b.noop().await,
+        }
+    }
+}
+
+/// The clients of the measured ways, each on its own NATS connection.
+struct Bench {
+    caller: Caller,
+    upstream: wasmcloud_control_interface::Client,
+    host_id: String,
+}
+
+impl Bench {
+    /// A read through the provider; checks the answer is the one asked for.
+    async fn provider(&self, read: Read) -> Result<(), String> {
+        let (wrpc, cx) = (self.caller.wrpc(), self.caller.cx());
+        match read {
+            Read::Inventory => {
+                let inv = lc::get_host_inventory(wrpc, cx, &self.host_id)
+                    .await
+                    .map_err(|e| format!("transport: {e:#}"))?
+                    .map_err(|e| format!("{e:?}"))?;
+                if inv.host_id != self.host_id {
+                    return Err(format!("inventory of {} instead of {}", inv.host_id, self.host_id));
+                }
+            }
+            Read::Links => {
+                let links = lc::get_links(wrpc, cx, &no_options())
+                    .await
+                    .map_err(|e| format!("transport: {e:#}"))?
+                    .map_err(|e| format!("{e:?}"))?;
+                if !links.iter().any(|l| l.source_id == SOURCE) {
+                    return Err("the bench's own link is missing".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The same read with the upstream client.
+    async fn direct(&self, read: Read) -> Result<(), String> {
+        match read {
+            Read::Inventory => {
+                let r = self.upstream.get_host_inventory(&self.host_id).await.map_err(|e| e.to_string())?;
+                let inv = r.data().ok_or_else(|| format!("refused: {}", r.message()))?;
+                if inv.host_id() != self.host_id {
+                    return Err("inventory of another host".into());
+                }
+            }
+            Read::Links => {
+                let r = self.upstream.get_links().await.map_err(|e| e.to_string())?;
+                let links = r.data().ok_or_else(|| format!("refused: {}", r.message()))?;
+                if !links.iter().any(|l| l.source_id() == SOURCE) {
+                    return Err("the bench's own link is missing".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `provider-info`: answered by the provider without lattice traffic.
+    async fn noop(&self) -> Result<(), String> {
+        let info = lc::provider_info(self.caller.wrpc(), self.caller.cx(), &no_options())
+            .await
+            .map_err(|e| format!("transport: {e:#}"))?
+            .map_err(|e| format!("{e:?}"))?;
+        if info.source_id != SOURCE {
+            return Err(format!("provider-info names {}", info.source_id));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() -> Result<()> {
+    let args = Args::parse()?;
+    let provider_bin = std::env::var_os(lattice_control_e2e::par::PROVIDER_BIN_ENV)
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| {
+            anyhow!(
+                "set {} to a release provider binary (scripts/bench.sh does)",
+                lattice_control_e2e::par::PROVIDER_BIN_ENV
+            )
+        })?;
+    let machine = sys::Machine::describe(&lattice_control_e2e::par::product_root());
+    let started = Instant::now();
+    let mut report = Report::new(machine, &provider_bin, args.calls);
+
+    let nats = Nats::start()?;
+    let mut lattice = TestLattice::start(&nats, 3).await?;
+    let host_id = lattice.host_id(0)?.to_string();
+    progress(started, "lattice up (3 hosts)");
+
+    // the link first: links put before a provider starts arrive right after its init
+    put_provider_link(&lattice, SOURCE, LINK, PROVIDER_ID, &[]).await?;
+    lattice_control_e2e::start_provider(&lattice, 0, PROVIDER_ID, &[]).await?;
+    let caller = Caller::new(nats.connect().await?, lattice.lattice(), PROVIDER_ID)
+        .await?
+        .as_component(SOURCE, LINK);
+    let info = lattice_control_e2e::retry("provider-info", CALL_TIMEOUT, || async {
+        lc::provider_info(caller.wrpc(), caller.cx(), &no_options())
+            .await?
+            .map_err(|e| anyhow!("{e:?}"))
+    })
+    .await?;
+    report.provider_version = info.version.clone();
+    report.provider_policy = info.policy.clone();
+    let pid = sys::provider_pid(&host_id)?;
+    let rss_idle = sys::rss_kib(pid)?;
+    progress(started, &format!("provider {} ready, pid {pid}", info.version));
+
+    let upstream = wasmcloud_control_interface::ClientBuilder::new(nats.connect().await?)
+        .lattice(lattice.lattice())
+        .build();
+    let b = Arc::new(Bench {
+        caller,
+        upstream,
+        host_id: host_id.clone(),
+    });
+    // both ways must agree before they are timed
+    for read in [Read::Inventory, Read::Links] {
+        lattice_control_e2e::retry(read.name(), CALL_TIMEOUT, || async {
+            b.provider(read).await.map_err(|e| anyhow!(e))?;
+            b.direct(read).await.map_err(|e| anyhow!(e))
+        })
+        .await?;
+    }
+
+    report.latency = latency(&b, args.warmup, args.calls).await;
+    progress(started, "latency done");
+    report.throughput = throughput(&b, args.window, args.rounds).await?;
+    progress(started, "throughput done");
+    report.hosts = get_hosts(&b, &lattice).await?;
+    progress(started, "get-hosts done");
+    report.profile = profile(&b, &lattice, pid, args.window).await?;
+    progress(started, "profile done");
+    let rss_after_load = sys::rss_kib(pid)?;
+
+    report.cold_starts = cold_starts(&lattice, &nats, 2, 5).await?;
+    progress(started, "cold starts done");
+    report.memory = memory(&lattice, &nats, pid, args.churn).await?;
+    report.memory.idle_kib = rss_idle;
+    report.memory.after_load_kib = rss_after_load;
+    // the provider must still answer its original caller after all that
+    b.noop().await.map_err(|e| anyhow!("provider-info after the churn: {e}"))?;
+    progress(started, "memory done");
+
+    report.load_after = sys::load_average();
+    report.total = started.elapsed();
+    let text = report.render();
+    println!("{text}");
+    std::fs::write(&args.out, &text).with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!("wrote {}", args.out.display());
+
+    // stop the extra hosts first; shutdown stops the provider with host 0
+    for i in [2, 1] {
+        let _ = lattice.stop_host(i).await;
+    }
+    lattice.shutdown().await
+}
+
+fn progress(started: Instant, what: &str) {
+    eprintln!("[{:>6.1} s] {what}", started.elapsed().as_secs_f64());
+}
+
+/// (1) Latency, interleaved: per iteration and read, the provider call, then `provider-info`
+/// and the direct call back to back (the floor), alternating which comes first.
+async fn latency(b: &Bench, warmup: usize, calls: usize) -> Vec<LatencyResult> {
+    let reads = [Read::Inventory, Read::Links];
+    let mut results: Vec<LatencyResult> = reads.iter().map(|r| LatencyResult::new(*r)).collect();
+    for i in 0..warmup + calls {
+        for (k, read) in reads.iter().enumerate() {
+            let provider_first = i % 2 == 0;
+            let mut p = None;
+            if provider_first {
+                p = Some(timed(b.provider(*read)).await);
+            }
+            let n = timed(b.noop()).await;
+            let d = timed(b.direct(*read)).await;
+            if !provider_first {
+                p = Some(timed(b.provider(*read)).await);
+            }
+            if i < warmup {
+                continue;
+            }
+            let r = &mut results[k];
+            r.provider.record(p.unwrap_or(Outcome::Lost));
+            let n = r.noop.record(n);
+            let d = r.direct.record(d);
+            match (n, d) {
+                (Some(n), Some(d)) => r.floor.push(n + d),
+                _ => r.floor.lost += 1,
+            }
+        }
+    }
+    results
+}
+
+/// Successful calls of `way` by `tasks` concurrent callers over `window`.
+async fn rate(b: &Arc<Bench>, way: Way, tasks: usize, window: Duration) -> Result<Rate> {
+    let start = Instant::now();
+    let deadline = start + window;
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                let mut r = Rate::default();
+                while Instant::now() < deadline {
+                    match timed(way.run(&b)).await {
+                        Outcome::Done(_) if Instant::now() <= deadline => r.ok += 1,
+                        Outcome::Done(_) => {}
+                        Outcome::Failed(_) => r.failed += 1,
+                        Outcome::Lost => r.lost += 1,
+                    }
+                }
+                r
+            })
+        })
+        .collect();
+    let joined = bounded(
+        "throughput tasks",
+        window + CALL_BOUND * 2 + Duration::from_secs(1),
+        futures::future::join_all(handles),
+    )
+    .await?;
+    let mut total = Rate {
+        elapsed: window,
+        ..Rate::default()
+    };
+    for r in joined {
+        let r = r.context("throughput task panicked")?;
+        total.ok += r.ok;
+        total.failed += r.failed;
+        total.lost += r.lost;
+    }
+    Ok(total)
+}
+
+/// (2) Throughput: every way at every concurrency, round-robin over `rounds` rounds so
+/// load drift hits all ways alike.
+async fn throughput(b: &Arc<Bench>, window: Duration, rounds: usize) -> Result<Vec<ThroughputResult>> {
+    let mut ways = vec![Way::NoOp];
+    for r in [Read::Inventory, Read::Links] {
+        ways.extend([Way::Provider(r), Way::Direct(r), Way::Floor(r)]);
+    }
+    let mut results: Vec<ThroughputResult> = ways
+        .iter()
+        .map(|w| ThroughputResult {
+            way: *w,
+            rates: vec![Rate::default(); CONCURRENCY.len()],
+        })
+        .collect();
+    for _ in 0..rounds {
+        for (c, tasks) in CONCURRENCY.iter().enumerate() {
+            for res in results.iter_mut() {
+                let r = rate(b, res.way, *tasks, window).await?;
+                res.rates[c].add(r);
+                // let stragglers of this window drain before the next starts
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// (3) `get-hosts` on the 3-host lattice: through the provider (default query) vs the
+/// upstream client's full scatter, interleaved; both must return the lattice's host set.
+async fn get_hosts(b: &Bench, lattice: &TestLattice) -> Result<HostsResult> {
+    let mut expected = lattice.host_ids();
+    expected.sort();
+    let query = types::HostQuery {
+        expected: None,
+        full_wait: false,
+        timeout_ms: None,
+    };
+    let mut res = HostsResult::default();
+    let upstream = lattice.upstream();
+    for _ in 0..3 {
+        for _ in 0..10 {
+            let start = Instant::now();
+            let got = bounded(
+                "get-hosts via provider",
+                CALL_TIMEOUT,
+                lc::get_hosts(b.caller.wrpc(), b.caller.cx(), &query),
+            )
+            .await;
+            let elapsed = start.elapsed();
+            let ids = match got {
+                Ok(Ok(Ok(hosts))) => hosts.into_iter().map(|h| h.id).collect(),
+                Ok(Ok(Err(e))) => {
+                    res.ours.record(Outcome::Failed(format!("{e:?}")));
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    res.ours.record(Outcome::Failed(format!("transport: {e:#}")));
+                    continue;
+                }
+                Err(_) => {
+                    res.ours.record(Outcome::Lost);
+                    continue;
+                }
+            };
+            if sorted(ids) == expected {
+                res.ours.push(elapsed);
+            } else {
+                res.ours_mismatch += 1;
+            }
+        }
+        let start = Instant::now();
+        match bounded("upstream get_hosts", Duration::from_secs(15), upstream.get_hosts()).await {
+            Ok(Ok(replies)) => {
+                let elapsed = start.elapsed();
+                let ids = replies
+                    .into_iter()
+                    .filter_map(|r| r.into_data())
+                    .map(|h| h.id().to_string())
+                    .collect();
+                if sorted(ids) == expected {
+                    res.upstream.push(elapsed);
+                } else {
+                    res.upstream_mismatch += 1;
+                }
+            }
+            Ok(Err(e)) => {
+                res.upstream.record(Outcome::Failed(e.to_string()));
+            }
+            Err(_) => {
+                res.upstream.record(Outcome::Lost);
+            }
+        }
+    }
+    res.hosts = expected.len();
+    Ok(res)
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// (6) Where the provider's time goes: its CPU time per call for the no-op and the two
+/// reads, a `perf` profile under inventory load, and the JSON decode alone.
+async fn profile(
+    b: &Arc<Bench>,
+    lattice: &TestLattice,
+    pid: u32,
+    window: Duration,
+) -> Result<ProfileResult> {
+    let mut res = ProfileResult::default();
+    let load = window * 2;
+    for way in [Way::NoOp, Way::Provider(Read::Inventory), Way::Provider(Read::Links)] {
+        let before = sys::cpu_time(pid)?;
+        let r = rate(b, way, 16, load).await?;
+        let cpu = sys::cpu_time(pid)?.saturating_sub(before);
+        let attempts = (r.ok + r.failed + r.lost).max(1);
+        res.cpu_per_call.push((way, cpu / attempts as u32, r.per_second()));
+    }
+
+    let data = lattice_control_e2e::util::scratch_dir()?.join("provider.perf.data");
+    if let Some(recording) = sys::PerfRecording::start(pid, &data) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r = rate(b, Way::Provider(Read::Inventory), 16, load).await?;
+        res.perf_calls = r.ok;
+        match tokio::task::spawn_blocking(move || recording.finish()).await? {
+            Ok(rows) => res.perf = rows,
+            Err(e) => res.perf_error = Some(format!("{e:#}")),
+        }
+        let _ = std::fs::remove_file(&data);
+    } else {
+        res.perf_error = Some("perf is not available".into());
+    }
+
+    res.json = Some(json_decode_cost(lattice, &b.host_id).await?);
+    Ok(res)
+}
+
+/// JSON decode time of a real `host.get` reply into our ctl types, per decode.
+async fn json_decode_cost(lattice: &TestLattice, host_id: &str) -> Result<(usize, Duration)> {
+    #[derive(serde::Deserialize)]
+    struct Reply {
+        #[allow(dead_code)]
+        success: bool,
+        response: Option<ctl::HostInventory>,
+    }
+    let subject = format!("wasmbus.ctl.v1.{}.host.get.{host_id}", lattice.lattice());
+    let msg = bounded("host.get", CALL_TIMEOUT, lattice.nats().request(subject, "".into())).await??;
+    let payload = msg.payload;
+    const N: u32 = 20_000;
+    let start = Instant::now();
+    for _ in 0..N {
+        let r: Reply = serde_json::from_slice(&payload).context("decoding the inventory")?;
+        std::hint::black_box(r.response);
+    }
+    Ok((payload.len(), start.elapsed() / N))
+}
+
+/// (4) Cold start on host `host_index`: `start_provider` sent → health answers, and →
+/// first wRPC call answered. Each provider gets its own id and is stopped afterwards.
+async fn cold_starts(
+    lattice: &TestLattice,
+    nats: &Nats,
+    host_index: usize,
+    n: usize,
+) -> Result<Vec<ColdStart>> {
+    let client = nats.connect().await?;
+    let host_id = lattice.host_id(host_index)?.to_string();
+    let par = lattice_control_e2e::provider_par_ref()?;
+    let mut out = Vec::new();
+    for i in 0..n {
+        let id = format!("bench-cold-{i}");
+        let source = format!("bench-cold-src-{i}");
+        put_provider_link(lattice, &source, LINK, &id, &[]).await?;
+        let caller = Caller::new(client.clone(), lattice.lattice(), &id)
+            .await?
+            .as_component(&source, LINK);
+        let health_subject = format!("wasmbus.rpc.{}.{id}.health", lattice.lattice());
+        let cmd = ctl::StartProviderCommand::builder()
+            .host_id(host_id.clone())
+            .provider_ref(par.clone())
+            .provider_id(id.clone())
+            .build()?;
+
+        let start = Instant::now();
+        bounded("start_provider", CALL_TIMEOUT, lattice.ctl().start_provider(cmd))
+            .await?
+            .context("start_provider refused")?;
+        let limit = start + Duration::from_secs(60);
+        let health = loop {
+            if Instant::now() > limit {
+                bail!("{id}: no healthy answer within 60 s");
+            }
+            let reply = tokio::time::timeout(
+                Duration::from_millis(250),
+                client.request(health_subject.clone(), "".into()),
+            )
+            .await;
+            if let Ok(Ok(msg)) = reply {
+                let v: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap_or_default();
+                if v["healthy"] == true {
+                    break start.elapsed();
+                }
+            }
+            // no responders comes back at once: poll again shortly
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        let first_call = loop {
+            if Instant::now() > limit {
+                break None;
+            }
+            let r = tokio::time::timeout(
+                Duration::from_millis(250),
+                lc::provider_info(caller.wrpc(), caller.cx(), &no_options()),
+            )
+            .await;
+            if let Ok(Ok(Ok(_))) = r {
+                break Some(start.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        out.push(ColdStart { health, first_call });
+        lattice_control_e2e::stop_provider(lattice, host_index, &id).await?;
+        delete_provider_link(lattice, &source, LINK).await?;
+    }
+    Ok(out)
+}
+
+/// (5) Resident memory: with 100 links to distinct lattices (one control client each, all
+/// used once), then after `churn` link put/delete cycles.
+async fn memory(lattice: &TestLattice, nats: &Nats, pid: u32, churn: usize) -> Result<MemoryResult> {
+    const LINKS: usize = 100;
+    let mut res = MemoryResult {
+        links: LINKS,
+        ..MemoryResult::default()
+    };
+    let base = Caller::new(nats.connect().await?, lattice.lattice(), PROVIDER_ID).await?;
+    for i in 0..LINKS {
+        let config = format!("bench-rss-{i}");
+        let managed = format!("bench-rss-lattice-{i}");
+        put_config(lattice, &config, &[("lattice", managed.as_str())]).await?;
+        let source = format!("bench-rss-src-{i}");
+        put_provider_link(lattice, &source, LINK, PROVIDER_ID, &[config.as_str()]).await?;
+    }
+    // one call per link makes the provider build its client (clients are made lazily)
+    for i in 0..LINKS {
+        let caller = base.as_component(&format!("bench-rss-src-{i}"), LINK);
+        use_link(&caller, &format!("bench-rss-lattice-{i}")).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    res.with_links_kib = sys::rss_kib(pid)?;
+
+    res.churn = churn_links(lattice, &base, churn).await?;
+    // deletes reach the provider a few ms after their ack
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    res.after_churn_kib = sys::rss_kib(pid)?;
+
+    for i in 0..LINKS {
+        delete_provider_link(lattice, &format!("bench-rss-src-{i}"), LINK).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    res.links_removed_kib = sys::rss_kib(pid)?;
+    Ok(res)
+}
+
+/// Waits until the provider has the caller's link for `lattice`, then makes one call that
+/// needs its control client (its lattice has no hosts: an error answer is expected).
+async fn use_link(caller: &Caller, lattice: &str) -> Result<()> {
+    let info = lattice_control_e2e::retry("link delivered", CALL_TIMEOUT, || async {
+        lc::provider_info(caller.wrpc(), caller.cx(), &no_options())
+            .await?
+            .map_err(|e| anyhow!("{e:?}"))
+    })
+    .await?;
+    if info.lattice != lattice {
+        bail!("link manages {} instead of {lattice}", info.lattice);
+    }
+    let options = types::QueryOptions { timeout_ms: Some(200) };
+    let _ = bounded("get-links", CALL_BOUND, lc::get_links(caller.wrpc(), caller.cx(), &options)).await?;
+    Ok(())
+}
+
+/// `cycles` link put/delete cycles by 8 concurrent workers (one source each), rotating
+/// over 10 configs with distinct lattices; every 7th cycle calls through the link first, so
+/// control clients are made and released too.
+async fn churn_links(lattice: &TestLattice, base: &Caller, cycles: usize) -> Result<ChurnResult> {
+    const WORKERS: usize = 8;
+    const CONFIGS: usize = 10;
+    // coprime with CONFIGS, so the calls go through every config's client in turn
+    const CALL_EVERY: usize = 7;
+    for k in 0..CONFIGS {
+        let managed = format!("bench-churn-lattice-{k}");
+        put_config(lattice, &format!("bench-churn-{k}"), &[("lattice", managed.as_str())]).await?;
+    }
+    let start = Instant::now();
+    let work = (0..WORKERS).map(|w| async move {
+        let source = format!("bench-churn-src-{w}");
+        let caller = base.as_component(&source, LINK);
+        let mut failed = 0usize;
+        let mut first_error = None;
+        for j in (w..cycles).step_by(WORKERS) {
+            let k = (j / WORKERS) % CONFIGS;
+            let config = format!("bench-churn-{k}");
+            let r = async {
+                put_provider_link(lattice, &source, LINK, PROVIDER_ID, &[config.as_str()]).await?;
+                if (j / WORKERS) % CALL_EVERY == 0 {
+                    use_link(&caller, &format!("bench-churn-lattice-{k}")).await?;
+                }
+                delete_provider_link(lattice, &source, LINK).await
+            }
+            .await;
+            if let Err(e) = r {
+                failed += 1;
+                first_error.get_or_insert(format!("{e:#}"));
+            }
+        }
+        (failed, first_error)
+    });
+    let results = futures::future::join_all(work).await;
+    let mut res = ChurnResult {
+        cycles,
+        elapsed: start.elapsed(),
+        ..ChurnResult::default()
+    };
+    for (failed, e) in results {
+        res.failed += failed;
+        if res.first_error.is_none() {
+            res.first_error = e;
+        }
+    }
+    Ok(res)
+}

@@ -1,0 +1,493 @@
+//! The measured figures and their markdown report, with each target met or missed.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::stats::{fmt_duration, median, Rate, Series};
+use crate::sys::{bucket, Machine};
+use crate::{Read, Way, CONCURRENCY};
+
+/// (1) One read measured three ways.
+#[derive(Debug)]
+pub struct LatencyResult {
+    pub read: Read,
+    pub provider: Series,
+    pub direct: Series,
+    /// `provider-info` + direct, measured back to back.
+    pub floor: Series,
+    pub noop: Series,
+}
+
+impl LatencyResult {
+    pub fn new(read: Read) -> Self {
+        LatencyResult {
+            read,
+            provider: Series::default(),
+            direct: Series::default(),
+            floor: Series::default(),
+            noop: Series::default(),
+        }
+    }
+}
+
+/// (2) One way at each of [`CONCURRENCY`].
+#[derive(Debug)]
+pub struct ThroughputResult {
+    pub way: Way,
+    pub rates: Vec<Rate>,
+}
+
+/// (3) `get-hosts` through the provider vs upstream's full scatter.
+#[derive(Debug, Default)]
+pub struct HostsResult {
+    pub hosts: usize,
+    pub ours: Series,
+    pub upstream: Series,
+    pub ours_mismatch: usize,
+    pub upstream_mismatch: usize,
+}
+
+/// (4) One cold start.
+#[derive(Debug)]
+pub struct ColdStart {
+    pub health: Duration,
+    pub first_call: Option<Duration>,
+}
+
+/// Link put/delete churn.
+#[derive(Debug, Default)]
+pub struct ChurnResult {
+    pub cycles: usize,
+    pub elapsed: Duration,
+    pub failed: usize,
+    pub first_error: Option<String>,
+}
+
+/// (5) Resident memory of the provider process, KiB.
+#[derive(Debug, Default)]
+pub struct MemoryResult {
+    pub links: usize,
+    pub idle_kib: u64,
+    pub after_load_kib: u64,
+    pub with_links_kib: u64,
+    pub after_churn_kib: u64,
+    pub links_removed_kib: u64,
+    pub churn: ChurnResult,
+}
+
+/// (6) Where the provider's time goes.
+#[derive(Debug, Default)]
+pub struct ProfileResult {
+    /// Provider CPU time per call and calls/s, at 16 concurrent callers.
+    pub cpu_per_call: Vec<(Way, Duration, f64)>,
+    /// `perf report` rows: self-time percentage, symbol.
+    pub perf: Vec<(f64, String)>,
+    pub perf_calls: u64,
+    pub perf_error: Option<String>,
+    /// Bytes of a real inventory reply and the time to decode it once.
+    pub json: Option<(usize, Duration)>,
+}
+
+/// Everything one run measured.
+pub struct Report {
+    pub machine: Machine,
+    pub provider_bin: String,
+    pub provider_bin_size: u64,
+    pub calls: usize,
+    pub provider_version: String,
+    pub provider_policy: String,
+    pub latency: Vec<LatencyResult>,
+    pub throughput: Vec<ThroughputResult>,
+    pub hosts: HostsResult,
+    pub profile: ProfileResult,
+    pub cold_starts: Vec<ColdStart>,
+    pub memory: MemoryResult,
+    pub load_after: String,
+    pub total: Duration,
+}
+
+/// A target's verdict for the summary table.
+struct Verdict {
+    target: String,
+    figure: String,
+    met: Option<bool>,
+}
+
+impl Report {
+    pub fn new(machine: Machine, provider_bin: &Path, calls: usize) -> Report {
+        Report {
+            machine,
+            provider_bin: provider_bin.display().to_string(),
+            provider_bin_size: std::fs::metadata(provider_bin).map_or(0, |m| m.len()),
+            calls,
+            provider_version: String::new(),
+            provider_policy: String::new(),
+            latency: Vec::new(),
+            throughput: Vec::new(),
+            hosts: HostsResult::default(),
+            profile: ProfileResult::default(),
+            cold_starts: Vec::new(),
+            memory: MemoryResult::default(),
+            load_after: String::new(),
+            total: Duration::ZERO,
+        }
+    }
+
+    /// The whole report as markdown.
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let mut verdicts = Vec::new();
+        self.header(&mut o);
+        self.render_latency(&mut o, &mut verdicts);
+        self.render_throughput(&mut o, &mut verdicts);
+        self.render_hosts(&mut o, &mut verdicts);
+        self.render_cold(&mut o, &mut verdicts);
+        self.render_memory(&mut o, &mut verdicts);
+        self.render_profile(&mut o);
+
+        let _ = writeln!(o, "### Targets\n\n| target | measured | met |\n|---|---|---|");
+        for v in &verdicts {
+            let met = match v.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "n/a",
+            };
+            let _ = writeln!(o, "| {} | {} | {met} |", v.target, v.figure);
+        }
+        let _ = writeln!(o, "\nWhole run: {:.0} s.", self.total.as_secs_f64());
+        o
+    }
+
+    fn header(&self, o: &mut String) {
+        let m = &self.machine;
+        let _ = writeln!(
+            o,
+            "## Benchmarks\n\n\
+             Produced by `scripts/bench.sh` (`e2e/src/bin/bench.rs`) on {date}.\n\n\
+             - Machine: {cpus} CPUs ({model}), {ram} RAM, {kernel}; load average {before} before, {after} after.\n\
+             - Software: {rustc}, {nats}, wasmcloud-host 0.27.1 (in process), wasmcloud-control-interface 3.0.1, \
+             provider {ver} at commit {commit} (release build, {size:.1} MB binary, started from its PAR).\n\
+             - Setup: one `nats-server` on loopback, three hosts on one lattice, the provider on host 0, the bench \
+             process calling over wRPC as a linked component does (headers `source-id`, `link-name`; link policy \
+             `{policy}`). Each way of calling has its own NATS connection. Every call is bounded by 2 s; \
+             a call without an answer counts as lost.\n",
+            date = m.date,
+            cpus = m.cpus,
+            model = m.cpu_model,
+            ram = m.ram,
+            kernel = m.kernel,
+            before = m.load_before,
+            after = self.load_after,
+            rustc = m.rustc,
+            nats = m.nats_server,
+            ver = self.provider_version,
+            commit = m.commit,
+            size = self.provider_bin_size as f64 / 1e6,
+            policy = self.provider_policy,
+        );
+    }
+
+    fn render_latency(&self, o: &mut String, verdicts: &mut Vec<Verdict>) {
+        let _ = writeln!(
+            o,
+            "### 1. Latency ({} calls per way and read, interleaved)\n\n\
+             The floor is `provider-info` over wRPC (answered by the provider, no lattice traffic) plus the \
+             direct call, measured back to back: the two hops any provider call makes.\n\n\
+             | read | way | p50 | p90 | p99 | failed | lost |\n|---|---|---|---|---|---|---|",
+            self.calls
+        );
+        for r in &self.latency {
+            for (label, s) in [
+                ("via provider (wRPC)", &r.provider),
+                ("direct (upstream 3.0.1)", &r.direct),
+                ("floor (provider-info + direct)", &r.floor),
+                ("provider-info alone", &r.noop),
+            ] {
+                let (p50, p90, p99) = match s.percentiles() {
+                    Some(p) => (fmt_duration(p.p50), fmt_duration(p.p90), fmt_duration(p.p99)),
+                    None => ("-".into(), "-".into(), "-".into()),
+                };
+                let _ = writeln!(
+                    o,
+                    "| {} | {label} | {p50} | {p90} | {p99} | {} | {} |",
+                    r.read.name(),
+                    s.failed,
+                    s.lost
+                );
+            }
+        }
+        let _ = writeln!(o, "\n| read | provider/floor p50 | provider/floor p99 | provider/direct p50 | provider/direct p99 |\n|---|---|---|---|---|");
+        for r in &self.latency {
+            let (Some(p), Some(f), Some(d)) =
+                (r.provider.percentiles(), r.floor.percentiles(), r.direct.percentiles())
+            else {
+                continue;
+            };
+            let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+            let (f50, f99) = (ratio(p.p50, f.p50), ratio(p.p99, f.p99));
+            let _ = writeln!(
+                o,
+                "| {} | {f50:.2}× | {f99:.2}× | {:.2}× | {:.2}× |",
+                r.read.name(),
+                ratio(p.p50, d.p50),
+                ratio(p.p99, d.p99)
+            );
+            verdicts.push(Verdict {
+                target: format!("{} p50 ≤ 1.1× floor", r.read.name()),
+                figure: format!("{f50:.2}× ({} vs {})", fmt_duration(p.p50), fmt_duration(f.p50)),
+                met: Some(f50 <= 1.1),
+            });
+            verdicts.push(Verdict {
+                target: format!("{} p99 ≤ 1.5× floor", r.read.name()),
+                figure: format!("{f99:.2}× ({} vs {})", fmt_duration(p.p99), fmt_duration(f.p99)),
+                met: Some(f99 <= 1.5),
+            });
+        }
+        for r in &self.latency {
+            for (label, s) in [("provider", &r.provider), ("direct", &r.direct), ("provider-info", &r.noop)] {
+                if let Some(e) = &s.first_error {
+                    let _ = writeln!(o, "\nFirst failure ({}, {label}): `{e}`", r.read.name());
+                }
+            }
+        }
+        o.push('\n');
+    }
+
+    fn render_throughput(&self, o: &mut String, verdicts: &mut Vec<Verdict>) {
+        let _ = write!(o, "### 2. Throughput (successful calls/s; concurrent callers)\n\n| way |");
+        for c in CONCURRENCY {
+            let _ = write!(o, " {c} |");
+        }
+        let _ = write!(o, " failed | lost |\n|---|");
+        for _ in CONCURRENCY {
+            o.push_str("---|");
+        }
+        o.push_str("---|---|\n");
+        for t in &self.throughput {
+            let _ = write!(o, "| {} |", t.way.label());
+            for r in &t.rates {
+                let _ = write!(o, " {:.0} |", r.per_second());
+            }
+            let failed: u64 = t.rates.iter().map(|r| r.failed).sum();
+            let lost: u64 = t.rates.iter().map(|r| r.lost).sum();
+            let _ = writeln!(o, " {failed} | {lost} |");
+        }
+        let at64 = |way: Way| {
+            self.throughput
+                .iter()
+                .find(|t| t.way == way)
+                .and_then(|t| t.rates.last())
+                .map(Rate::per_second)
+        };
+        if let Some(noop) = at64(Way::NoOp) {
+            for read in [Read::Inventory, Read::Links] {
+                if let Some(p) = at64(Way::Provider(read)) {
+                    let ratio = p / noop.max(1e-9);
+                    verdicts.push(Verdict {
+                        target: format!("{} at 64 callers ≥ 0.9× no-op wRPC", read.name()),
+                        figure: format!("{ratio:.2}× ({p:.0} vs {noop:.0} calls/s)"),
+                        met: Some(ratio >= 0.9),
+                    });
+                }
+                if let (Some(p), Some(d)) = (at64(Way::Provider(read)), at64(Way::Direct(read))) {
+                    verdicts.push(Verdict {
+                        target: format!("{} at 64 callers beats the direct client", read.name()),
+                        figure: format!("{:.2}× ({p:.0} vs {d:.0} calls/s)", p / d.max(1e-9)),
+                        met: Some(p > d),
+                    });
+                }
+            }
+        }
+        let _ = writeln!(
+            o,
+            "\nReads answered from state kept current by lattice events: none. Every \
+             `get-host-inventory` and `get-links` through the provider makes a host round trip, so it \
+             cannot beat the direct client: it is the direct call plus a wRPC hop. Both could be \
+             answered locally: `host_heartbeat` events carry a host's whole inventory and \
+             `component_scaled`/`provider_started`/`provider_stopped`/`labels_changed` update it; \
+             `linkdef_set`/`linkdef_deleted` carry every link change after one initial `get-links`. \
+             Only the host table behind `get-hosts` and host-id resolution is kept from events today.\n"
+        );
+    }
+
+    fn render_hosts(&self, o: &mut String, verdicts: &mut Vec<Verdict>) {
+        let h = &self.hosts;
+        let _ = writeln!(
+            o,
+            "### 3. `get-hosts` on a {}-host lattice\n\n\
+             | way | calls | median | min | max | host set equal | failed / lost |\n|---|---|---|---|---|---|---|",
+            h.hosts
+        );
+        for (label, s, mismatch) in [
+            ("via provider (default query)", &h.ours, h.ours_mismatch),
+            ("upstream 3.0.1 `get_hosts` (full scatter, default settings)", &h.upstream, h.upstream_mismatch),
+        ] {
+            let p = s.percentiles();
+            let f = |d: Option<Duration>| d.map_or("-".into(), fmt_duration);
+            let _ = writeln!(
+                o,
+                "| {label} | {} | {} | {} | {} | {}/{} | {} / {} |",
+                s.len() + mismatch + s.failed + s.lost,
+                f(p.map(|p| p.p50)),
+                f(p.map(|p| p.min)),
+                f(p.map(|p| p.max)),
+                s.len(),
+                s.len() + mismatch,
+                s.failed,
+                s.lost
+            );
+        }
+        if let (Some(ours), Some(up)) = (h.ours.percentiles(), h.upstream.percentiles()) {
+            let fraction = ours.p50.as_secs_f64() / up.p50.as_secs_f64().max(1e-9);
+            verdicts.push(Verdict {
+                target: "get-hosts ≤ 1/50 of upstream's time, same host set".into(),
+                figure: format!(
+                    "1/{:.0} ({} vs {}), sets equal in {}/{} and {}/{} calls",
+                    1.0 / fraction.max(1e-9),
+                    fmt_duration(ours.p50),
+                    fmt_duration(up.p50),
+                    h.ours.len(),
+                    h.ours.len() + h.ours_mismatch,
+                    h.upstream.len(),
+                    h.upstream.len() + h.upstream_mismatch
+                ),
+                met: Some(fraction <= 1.0 / 50.0 && h.ours_mismatch == 0 && h.upstream_mismatch == 0),
+            });
+        }
+        o.push('\n');
+    }
+
+    fn render_cold(&self, o: &mut String, verdicts: &mut Vec<Verdict>) {
+        let _ = writeln!(
+            o,
+            "### 4. Cold start (release binary, `start_provider` sent → …)\n\n\
+             | start | health answers | first wRPC call answered |\n|---|---|---|"
+        );
+        for (i, c) in self.cold_starts.iter().enumerate() {
+            let note = if i == 0 { " (host unpacks the PAR)" } else { " (PAR cached by the host)" };
+            let _ = writeln!(
+                o,
+                "| {}{note} | {} | {} |",
+                i + 1,
+                fmt_duration(c.health),
+                c.first_call.map_or("none in 60 s".into(), fmt_duration)
+            );
+        }
+        let health: Vec<Duration> = self.cold_starts.iter().map(|c| c.health).collect();
+        if let Some(m) = median(&health) {
+            let calls: Vec<Duration> = self.cold_starts.iter().filter_map(|c| c.first_call).collect();
+            let _ = writeln!(
+                o,
+                "| median of {} | {} | {} |",
+                health.len(),
+                fmt_duration(m),
+                median(&calls).map_or("-".into(), fmt_duration)
+            );
+            verdicts.push(Verdict {
+                target: "cold start ≤ 300 ms (median of 5)".into(),
+                figure: fmt_duration(m),
+                met: Some(m <= Duration::from_millis(300)),
+            });
+        }
+        o.push('\n');
+    }
+
+    fn render_memory(&self, o: &mut String, verdicts: &mut Vec<Verdict>) {
+        let m = &self.memory;
+        let mb = |kib: u64| format!("{:.1} MB", kib as f64 * 1024.0 / 1e6);
+        let c = &m.churn;
+        let _ = writeln!(
+            o,
+            "### 5. Resident memory of the provider process (VmRSS)\n\n\
+             | state | RSS |\n|---|---|\n\
+             | idle, one link, right after start | {} |\n\
+             | after the latency/throughput/profile load | {} |\n\
+             | {} more links to distinct lattices (one control client each, each used once) | {} |\n\
+             | after {} link put/delete cycles ({} failed, {:.0} cycles/s) | {} |\n\
+             | after deleting the {} links | {} |\n",
+            mb(m.idle_kib),
+            mb(m.after_load_kib),
+            m.links,
+            mb(m.with_links_kib),
+            c.cycles,
+            c.failed,
+            c.cycles as f64 / c.elapsed.as_secs_f64().max(1e-9),
+            mb(m.after_churn_kib),
+            m.links,
+            mb(m.links_removed_kib),
+        );
+        if let Some(e) = &c.first_error {
+            let _ = writeln!(o, "First churn failure: `{e}`\n");
+        }
+        verdicts.push(Verdict {
+            target: format!("RSS ≤ 30 MB with {} links", m.links),
+            figure: mb(m.with_links_kib),
+            met: Some(m.with_links_kib * 1024 <= 30_000_000),
+        });
+        let growth = m.after_churn_kib as i64 - m.with_links_kib as i64;
+        verdicts.push(Verdict {
+            target: format!("no RSS growth after {} link cycles (≤ 1 MB noise)", c.cycles),
+            figure: format!("{:+.1} MB", growth as f64 * 1024.0 / 1e6),
+            met: Some(growth * 1024 <= 1_000_000 && c.failed == 0),
+        });
+    }
+
+    fn render_profile(&self, o: &mut String) {
+        let p = &self.profile;
+        let _ = writeln!(
+            o,
+            "### 6. Where the provider's time goes\n\n\
+             Provider process CPU time per call (from `/proc/<pid>/stat`, 16 concurrent callers):\n\n\
+             | call | provider CPU per call | calls/s |\n|---|---|---|"
+        );
+        for (way, cpu, rate) in &p.cpu_per_call {
+            let _ = writeln!(o, "| {} | {} | {rate:.0} |", way.label(), fmt_duration(*cpu));
+        }
+        if let Some((bytes, d)) = p.json {
+            let _ = writeln!(
+                o,
+                "\nDecoding one real `host.get` reply ({bytes} bytes) into our ctl types takes {} (release, this process).",
+                fmt_duration(d)
+            );
+        }
+        if p.perf.is_empty() {
+            let _ = writeln!(
+                o,
+                "\nNo perf profile: {}.\n",
+                p.perf_error.as_deref().unwrap_or("unknown reason")
+            );
+            return;
+        }
+        let mut buckets: Vec<(&'static str, f64)> = Vec::new();
+        for (pct, sym) in &p.perf {
+            let b = bucket(sym);
+            match buckets.iter_mut().find(|(n, _)| *n == b) {
+                Some((_, v)) => *v += pct,
+                None => buckets.push((b, *pct)),
+            }
+        }
+        buckets.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let _ = writeln!(
+            o,
+            "\n`perf record -e cpu-clock` of the provider process over {} `get-host-inventory` calls \
+             (16 callers), self time by area (symbols bucketed by crate; release code inlines across \
+             crates, so the split is approximate):\n\n| area | share of provider CPU |\n|---|---|",
+            p.perf_calls
+        );
+        for (b, pct) in &buckets {
+            let _ = writeln!(o, "| {b} | {pct:.1}% |");
+        }
+        let _ = writeln!(o, "\nTop symbols:\n\n| self | symbol |\n|---|---|");
+        for (pct, sym) in p.perf.iter().take(15) {
+            let mut s: String = sym.replace('|', "\\|");
+            if s.len() > 110 {
+                let cut = (0..=110).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+                s.truncate(cut);
+                s.push('…');
+            }
+            let _ = writeln!(o, "| {pct:.1}% | `{s}` |");
+        }
+        o.push('\n');
+    }
+}

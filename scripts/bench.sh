@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Benchmarks (issue 8): builds the release provider binary and the bench, runs the bench on a
+# real lattice (nats-server on loopback, three in-process hosts), prints a markdown report and
+# writes it to bench-results.md.
+#   scripts/bench.sh [--quick] [--out FILE] [--calls N] [--churn N]
+# Needs `nats-server` on PATH (or $NATS_SERVER_BIN); `perf` is used for the profile if present.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$here"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$here/target}"
+
+start=$SECONDS
+"$here/scripts/prepare-host.sh"
+echo "==> building the release provider binary" >&2
+cargo build --release --quiet --bin lattice-control-provider
+echo "==> building the bench (release)" >&2
+(cd e2e && cargo build --release --quiet --bin lattice-bench)
+echo "==> built in $((SECONDS - start)) s; running" >&2
+
+out="$here/bench-results.md"
+args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --out) out="$2"; shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+LATTICE_CONTROL_PROVIDER_BIN="$CARGO_TARGET_DIR/release/lattice-control-provider" \
+  "$CARGO_TARGET_DIR/release/lattice-bench" --out "$out" "${args[@]}"
+echo "==> done in $((SECONDS - start)) s" >&2
