@@ -15,7 +15,7 @@ echo "==> building the release provider binary" >&2
 cargo build --release --quiet --bin lattice-control-provider
 echo "==> building the bench (release)" >&2
 (cd e2e && cargo build --release --quiet --bin lattice-bench)
-echo "==> built in $((SECONDS - start)) s; running" >&2
+echo "==> built in $((SECONDS - start)) s" >&2
 
 out="$here/bench-results.md"
 args=()
@@ -25,6 +25,13 @@ while [[ $# -gt 0 ]]; do
     *) args+=("$1"); shift ;;
   esac
 done
-LATTICE_CONTROL_PROVIDER_BIN="$CARGO_TARGET_DIR/release/lattice-control-provider" \
-  "$CARGO_TARGET_DIR/release/lattice-bench" --out "$out" "${args[@]}"
+# stderr carries the hosts' and the provider's logs: keep them out of the report
+log="$CARGO_TARGET_DIR/lattice-bench.log"
+echo "==> running the bench (logs: $log)" >&2
+if ! LATTICE_CONTROL_PROVIDER_BIN="$CARGO_TARGET_DIR/release/lattice-control-provider" \
+  "$CARGO_TARGET_DIR/release/lattice-bench" --out "$out" "${args[@]}" 2>"$log"; then
+  echo "bench failed; last lines of $log:" >&2
+  tail -n 30 "$log" >&2
+  exit 1
+fi
 echo "==> done in $((SECONDS - start)) s" >&2

@@ -283,7 +283,7 @@ async fn main() -> Result<()> {
     let text = report.render();
     println!("{text}");
     std::fs::write(&args.out, &text).with_context(|| format!("writing {}", args.out.display()))?;
-    eprintln!("wrote {}", args.out.display());
+    println!("wrote {}", args.out.display());
 
     // stop the extra hosts first; shutdown stops the provider with host 0
     for i in [2, 1] {
@@ -292,8 +292,9 @@ async fn main() -> Result<()> {
     lattice.shutdown().await
 }
 
+/// Progress on stdout: stderr carries the hosts' and the provider's logs.
 fn progress(started: Instant, what: &str) {
-    eprintln!("[{:>6.1} s] {what}", started.elapsed().as_secs_f64());
+    println!("[{:>6.1} s] {what}", started.elapsed().as_secs_f64());
 }
 
 /// (1) Latency, interleaved: per iteration and read, the provider call, then `provider-info`
@@ -637,15 +638,18 @@ async fn memory(lattice: &TestLattice, nats: &Nats, pid: u32, churn: usize) -> R
 /// Waits until the provider has the caller's link for `lattice`, then makes one call that
 /// needs its control client (its lattice has no hosts: an error answer is expected).
 async fn use_link(caller: &Caller, lattice: &str) -> Result<()> {
-    let info = lattice_control_e2e::retry("link delivered", CALL_TIMEOUT, || async {
-        lc::provider_info(caller.wrpc(), caller.cx(), &no_options())
+    // retried until the provider has this link, not a previous one of the same key whose
+    // deletion it has not seen yet
+    lattice_control_e2e::retry("link delivered", CALL_TIMEOUT, || async {
+        let info = lc::provider_info(caller.wrpc(), caller.cx(), &no_options())
             .await?
-            .map_err(|e| anyhow!("{e:?}"))
+            .map_err(|e| anyhow!("{e:?}"))?;
+        if info.lattice != lattice {
+            bail!("link manages {} instead of {lattice}", info.lattice);
+        }
+        Ok(())
     })
     .await?;
-    if info.lattice != lattice {
-        bail!("link manages {} instead of {lattice}", info.lattice);
-    }
     let options = types::QueryOptions { timeout_ms: Some(200) };
     let _ = bounded("get-links", CALL_BOUND, lc::get_links(caller.wrpc(), caller.cx(), &options)).await?;
     Ok(())

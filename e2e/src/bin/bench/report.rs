@@ -92,7 +92,6 @@ pub struct ProfileResult {
 /// Everything one run measured.
 pub struct Report {
     pub machine: Machine,
-    pub provider_bin: String,
     pub provider_bin_size: u64,
     pub calls: usize,
     pub provider_version: String,
@@ -118,7 +117,6 @@ impl Report {
     pub fn new(machine: Machine, provider_bin: &Path, calls: usize) -> Report {
         Report {
             machine,
-            provider_bin: provider_bin.display().to_string(),
             provider_bin_size: std::fs::metadata(provider_bin).map_or(0, |m| m.len()),
             calls,
             provider_version: String::new(),
@@ -243,6 +241,23 @@ impl Report {
                 figure: format!("{f99:.2}× ({} vs {})", fmt_duration(p.p99), fmt_duration(f.p99)),
                 met: Some(f99 <= 1.5),
             });
+        }
+        for r in &self.latency {
+            if let (Some(p), Some(n), Some(d)) =
+                (r.provider.percentiles(), r.noop.percentiles(), r.direct.percentiles())
+            {
+                let us = |x: Duration| x.as_secs_f64() * 1e6;
+                let _ = writeln!(
+                    o,
+                    "\n{}: at p50 the provider call minus a no-op wRPC call leaves {:.0} µs for the \
+                     provider's own work and its host round trip; the same round trip from the bench \
+                     (direct) takes {:.0} µs, so the provider adds {:.0} µs beyond the floor.",
+                    r.read.name(),
+                    us(p.p50) - us(n.p50),
+                    us(d.p50),
+                    us(p.p50) - us(n.p50) - us(d.p50)
+                );
+            }
         }
         for r in &self.latency {
             for (label, s) in [("provider", &r.provider), ("direct", &r.direct), ("provider-info", &r.noop)] {

@@ -189,8 +189,10 @@ impl PerfRecording {
             .lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| {
-                let (pct, sym) = l.trim().split_once('%')?;
-                Some((pct.trim().parse().ok()?, sym.trim().to_string()))
+                let (pct, rest) = l.trim().split_once('%')?;
+                // perf pads the symbol column and may add IPC columns after it
+                let sym = rest.trim().split("  ").next().unwrap_or_default();
+                Some((pct.trim().parse().ok()?, sym.to_string()))
             })
             .collect();
         if rows.is_empty() {
