@@ -7,8 +7,8 @@
 //! lattice-bench [--out FILE] [--calls N] [--churn N] [--quick]
 //! ```
 //! Prints a markdown report and writes it to `FILE` (default `bench-results.md` in the repo).
-//! Every network call is bounded ([`stats::CALL_BOUND`]); calls without an answer are
-//! counted as lost, never waited on.
+//! Every network call is bounded ([`stats::LATENCY_BOUND`], [`stats::LOAD_BOUND`], retries
+//! with [`ATTEMPT_BOUND`]); calls without an answer are counted as lost, never waited on.
 
 #[path = "bench/report.rs"]
 mod report;
@@ -25,7 +25,7 @@ use report::{
     ChurnResult, ColdStart, HostsResult, LatencyResult, MemoryResult, ProfileResult, Report,
     ThroughputResult,
 };
-use stats::{timed, Outcome, Rate, CALL_BOUND};
+use stats::{timed, Outcome, Rate, LATENCY_BOUND, LOAD_BOUND};
 use lattice_control_e2e::caller::{lattice_control as lc, no_options, types, Caller};
 use lattice_control_e2e::link::{delete_provider_link, put_config, put_provider_link};
 use lattice_control_e2e::{bounded, Nats, TestLattice, CALL_TIMEOUT};
@@ -38,6 +38,8 @@ const SOURCE: &str = "bench-component";
 const LINK: &str = "default";
 /// Concurrency levels of the throughput table.
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
+/// Bound of one attempt of a retried set-up call (a lost wRPC reply never comes).
+const ATTEMPT_BOUND: Duration = Duration::from_secs(1);
 
 /// Command-line settings.
 struct Args {
@@ -53,8 +55,8 @@ impl Args {
     fn parse() -> Result<Args> {
         let mut args = Args {
             out: lattice_control_e2e::par::product_root().join("bench-results.md"),
-            calls: 3000,
-            warmup: 300,
+            calls: 2000,
+            warmup: 200,
             churn: 10_000,
             window: Duration::from_millis(1000),
             rounds: 2,
@@ -230,7 +232,7 @@ async fn main() -> Result<()> {
     let caller = Caller::new(nats.connect().await?, lattice.lattice(), PROVIDER_ID)
         .await?
         .as_component(SOURCE, LINK);
-    let info = lattice_control_e2e::retry("provider-info", CALL_TIMEOUT, || async {
+    let info = retry_wrpc("provider-info", || async {
         lc::provider_info(caller.wrpc(), caller.cx(), &no_options())
             .await?
             .map_err(|e| anyhow!("{e:?}"))
@@ -252,7 +254,7 @@ async fn main() -> Result<()> {
     });
     // both ways must agree before they are timed
     for read in [Read::Inventory, Read::Links] {
-        lattice_control_e2e::retry(read.name(), CALL_TIMEOUT, || async {
+        retry_wrpc(read.name(), || async {
             b.provider(read).await.map_err(|e| anyhow!(e))?;
             b.direct(read).await.map_err(|e| anyhow!(e))
         })
@@ -263,19 +265,38 @@ async fn main() -> Result<()> {
     progress(started, "latency done");
     report.throughput = throughput(&b, args.window, args.rounds).await?;
     progress(started, "throughput done");
-    report.hosts = get_hosts(&b, &lattice).await?;
+    // from here a section that fails is reported, and the others still run
+    match get_hosts(&b, &lattice).await {
+        Ok(h) => report.hosts = h,
+        Err(e) => report.errors.push(format!("get-hosts: {e:#}")),
+    }
     progress(started, "get-hosts done");
-    report.profile = profile(&b, &lattice, pid, args.window).await?;
+    match profile(&b, &lattice, pid, args.window).await {
+        Ok(p) => report.profile = p,
+        Err(e) => report.errors.push(format!("profile: {e:#}")),
+    }
     progress(started, "profile done");
     let rss_after_load = sys::rss_kib(pid)?;
 
-    report.cold_starts = cold_starts(&lattice, &nats, 2, 5).await?;
+    match cold_starts(&lattice, &nats, 2, 5).await {
+        Ok(c) => report.cold_starts = c,
+        Err(e) => report.errors.push(format!("cold start: {e:#}")),
+    }
     progress(started, "cold starts done");
-    report.memory = memory(&lattice, &nats, pid, args.churn).await?;
+    match memory(&lattice, &nats, pid, args.churn).await {
+        Ok(m) => report.memory = m,
+        Err(e) => report.errors.push(format!("memory: {e:#}")),
+    }
     report.memory.idle_kib = rss_idle;
     report.memory.after_load_kib = rss_after_load;
     // the provider must still answer its original caller after all that
-    b.noop().await.map_err(|e| anyhow!("provider-info after the churn: {e}"))?;
+    if let Err(e) = retry_wrpc("provider-info after the churn", || async {
+        b.noop().await.map_err(|e| anyhow!(e))
+    })
+    .await
+    {
+        report.errors.push(format!("{e:#}"));
+    }
     progress(started, "memory done");
 
     report.load_after = sys::load_average();
@@ -290,6 +311,20 @@ async fn main() -> Result<()> {
         let _ = lattice.stop_host(i).await;
     }
     lattice.shutdown().await
+}
+
+/// Retries an idempotent wRPC call for [`CALL_TIMEOUT`] in total, each attempt bounded by
+/// [`ATTEMPT_BOUND`].
+async fn retry_wrpc<T, F, Fut>(what: &str, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    lattice_control_e2e::retry(what, CALL_TIMEOUT, || {
+        let fut = op();
+        async move { bounded(what, ATTEMPT_BOUND, fut).await? }
+    })
+    .await
 }
 
 /// Progress on stdout: stderr carries the hosts' and the provider's logs.
@@ -307,15 +342,19 @@ async fn latency(b: &Bench, warmup: usize, calls: usize) -> Vec<LatencyResult> {
             let provider_first = i % 2 == 0;
             let mut p = None;
             if provider_first {
-                p = Some(timed(b.provider(*read)).await);
+                p = Some(timed(LATENCY_BOUND, b.provider(*read)).await);
             }
-            let n = timed(b.noop()).await;
-            let d = timed(b.direct(*read)).await;
+            let n = timed(LATENCY_BOUND, b.noop()).await;
+            let d = timed(LATENCY_BOUND, b.direct(*read)).await;
             if !provider_first {
-                p = Some(timed(b.provider(*read)).await);
+                p = Some(timed(LATENCY_BOUND, b.provider(*read)).await);
             }
             if i < warmup {
                 continue;
+            }
+            if k == 0 && (i - warmup) % 1000 == 999 {
+                let lost: usize = results.iter().map(|r| r.provider.lost + r.noop.lost + r.direct.lost).sum();
+                println!("  latency: {} of {calls} iterations, {lost} calls lost so far", i - warmup + 1);
             }
             let r = &mut results[k];
             r.provider.record(p.unwrap_or(Outcome::Lost));
@@ -340,7 +379,7 @@ async fn rate(b: &Arc<Bench>, way: Way, tasks: usize, window: Duration) -> Resul
             tokio::spawn(async move {
                 let mut r = Rate::default();
                 while Instant::now() < deadline {
-                    match timed(way.run(&b)).await {
+                    match timed(LOAD_BOUND, way.run(&b)).await {
                         Outcome::Done(_) if Instant::now() <= deadline => r.ok += 1,
                         Outcome::Done(_) => {}
                         Outcome::Failed(_) => r.failed += 1,
@@ -353,7 +392,7 @@ async fn rate(b: &Arc<Bench>, way: Way, tasks: usize, window: Duration) -> Resul
         .collect();
     let joined = bounded(
         "throughput tasks",
-        window + CALL_BOUND * 2 + Duration::from_secs(1),
+        window + LOAD_BOUND * 2 + Duration::from_secs(1),
         futures::future::join_all(handles),
     )
     .await?;
@@ -640,7 +679,7 @@ async fn memory(lattice: &TestLattice, nats: &Nats, pid: u32, churn: usize) -> R
 async fn use_link(caller: &Caller, lattice: &str) -> Result<()> {
     // retried until the provider has this link, not a previous one of the same key whose
     // deletion it has not seen yet
-    lattice_control_e2e::retry("link delivered", CALL_TIMEOUT, || async {
+    retry_wrpc("link delivered", || async {
         let info = lc::provider_info(caller.wrpc(), caller.cx(), &no_options())
             .await?
             .map_err(|e| anyhow!("{e:?}"))?;
@@ -651,7 +690,8 @@ async fn use_link(caller: &Caller, lattice: &str) -> Result<()> {
     })
     .await?;
     let options = types::QueryOptions { timeout_ms: Some(200) };
-    let _ = bounded("get-links", CALL_BOUND, lc::get_links(caller.wrpc(), caller.cx(), &options)).await?;
+    // any answer will do (an error is expected); only a lost one is retried
+    let _ = retry_wrpc("get-links", || async { lc::get_links(caller.wrpc(), caller.cx(), &options).await }).await?;
     Ok(())
 }
 
