@@ -262,8 +262,10 @@ async fn main() -> Result<()> {
     }
 
     report.latency = latency(&b, args.warmup, args.calls).await;
+    let rss_after_latency = sys::rss_kib(pid)?;
     progress(started, "latency done");
     report.throughput = throughput(&b, args.window, args.rounds).await?;
+    let rss_after_throughput = sys::rss_kib(pid)?;
     progress(started, "throughput done");
     // from here a section that fails is reported, and the others still run
     match get_hosts(&b, &lattice).await {
@@ -289,6 +291,8 @@ async fn main() -> Result<()> {
     }
     report.memory.idle_kib = rss_idle;
     report.memory.after_load_kib = rss_after_load;
+    report.memory.after_latency_kib = rss_after_latency;
+    report.memory.after_throughput_kib = rss_after_throughput;
     // the provider must still answer its original caller after all that
     if let Err(e) = retry_wrpc("provider-info after the churn", || async {
         b.noop().await.map_err(|e| anyhow!(e))
@@ -315,12 +319,21 @@ async fn main() -> Result<()> {
 
 /// Retries an idempotent wRPC call for [`CALL_TIMEOUT`] in total, each attempt bounded by
 /// [`ATTEMPT_BOUND`].
-async fn retry_wrpc<T, F, Fut>(what: &str, mut op: F) -> Result<T>
+async fn retry_wrpc<T, F, Fut>(what: &str, op: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    lattice_control_e2e::retry(what, CALL_TIMEOUT, || {
+    retry_wrpc_within(what, CALL_TIMEOUT, op).await
+}
+
+/// [`retry_wrpc`] for `total` in all.
+async fn retry_wrpc_within<T, F, Fut>(what: &str, total: Duration, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    lattice_control_e2e::retry(what, total, || {
         let fut = op();
         async move { bounded(what, ATTEMPT_BOUND, fut).await? }
     })
@@ -656,7 +669,7 @@ async fn memory(lattice: &TestLattice, nats: &Nats, pid: u32, churn: usize) -> R
     // one call per link makes the provider build its client (clients are made lazily)
     for i in 0..LINKS {
         let caller = base.as_component(&format!("bench-rss-src-{i}"), LINK);
-        use_link(&caller, &format!("bench-rss-lattice-{i}")).await?;
+        use_link(&caller, &format!("bench-rss-lattice-{i}"), CALL_TIMEOUT).await?;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     res.with_links_kib = sys::rss_kib(pid)?;
@@ -676,10 +689,10 @@ async fn memory(lattice: &TestLattice, nats: &Nats, pid: u32, churn: usize) -> R
 
 /// Waits until the provider has the caller's link for `lattice`, then makes one call that
 /// needs its control client (its lattice has no hosts: an error answer is expected).
-async fn use_link(caller: &Caller, lattice: &str) -> Result<()> {
+async fn use_link(caller: &Caller, lattice: &str, total: Duration) -> Result<()> {
     // retried until the provider has this link, not a previous one of the same key whose
     // deletion it has not seen yet
-    retry_wrpc("link delivered", || async {
+    retry_wrpc_within("link delivered", total, || async {
         let info = lc::provider_info(caller.wrpc(), caller.cx(), &no_options())
             .await?
             .map_err(|e| anyhow!("{e:?}"))?;
@@ -719,7 +732,8 @@ async fn churn_links(lattice: &TestLattice, base: &Caller, cycles: usize) -> Res
             let r = async {
                 put_provider_link(lattice, &source, LINK, PROVIDER_ID, &[config.as_str()]).await?;
                 if (j / WORKERS) % CALL_EVERY == 0 {
-                    use_link(&caller, &format!("bench-churn-lattice-{k}")).await?;
+                    // a link that has not arrived in 2 s fails the cycle (counted)
+                    use_link(&caller, &format!("bench-churn-lattice-{k}"), Duration::from_secs(2)).await?;
                 }
                 delete_provider_link(lattice, &source, LINK).await
             }

@@ -69,6 +69,8 @@ pub struct ChurnResult {
 pub struct MemoryResult {
     pub links: usize,
     pub idle_kib: u64,
+    pub after_latency_kib: u64,
+    pub after_throughput_kib: u64,
     pub after_load_kib: u64,
     pub with_links_kib: u64,
     pub after_churn_kib: u64,
@@ -333,7 +335,9 @@ impl Report {
              answered locally: `host_heartbeat` events carry a host's whole inventory and \
              `component_scaled`/`provider_started`/`provider_stopped`/`labels_changed` update it; \
              `linkdef_set`/`linkdef_deleted` carry every link change after one initial `get-links`. \
-             Only the host table behind `get-hosts` and host-id resolution is kept from events today.\n"
+             Only the host table behind `get-hosts` and host-id resolution is kept from events today.\n\n\
+             A lost call stalls its caller for the 1 s bound, so with one caller a single loss costs \
+             half a 2 s window: read the 1-caller column together with the lost count.\n"
         );
     }
 
@@ -428,11 +432,15 @@ impl Report {
             "### 5. Resident memory of the provider process (VmRSS)\n\n\
              | state | RSS |\n|---|---|\n\
              | idle, one link, right after start | {} |\n\
-             | after the latency/throughput/profile load | {} |\n\
+             | after the latency runs (sequential calls) | {} |\n\
+             | after the throughput runs (up to 64 concurrent callers) | {} |\n\
+             | after the profile runs | {} |\n\
              | {} more links to distinct lattices (one control client each, each used once) | {} |\n\
              | after {} link put/delete cycles ({} failed, {:.0} cycles/s) | {} |\n\
              | after deleting the {} links | {} |\n",
             mb(m.idle_kib),
+            mb(m.after_latency_kib),
+            mb(m.after_throughput_kib),
             mb(m.after_load_kib),
             m.links,
             mb(m.with_links_kib),
@@ -442,6 +450,13 @@ impl Report {
             mb(m.after_churn_kib),
             m.links,
             mb(m.links_removed_kib),
+        );
+        let _ = writeln!(
+            o,
+            "A cycle puts a link (rotating over 10 configs with distinct lattices), every 7th cycle \
+             calls through it once the provider holds it (its control client is made), then deletes \
+             it; 8 workers, one link key each. A cycle fails when the provider does not hold the \
+             just-put link within 2 s.\n"
         );
         if let Some(e) = &c.first_error {
             let _ = writeln!(o, "First churn failure: `{e}`\n");
