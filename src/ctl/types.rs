@@ -356,7 +356,7 @@ impl ComponentAuctionRequest {
 
     /// Trims ids and checks them as the client does before sending.
     pub fn normalize(mut self) -> Result<Self> {
-        self.component_ref = validate::non_empty("component_ref", &self.component_ref)?;
+        self.component_ref = validate::image_ref("component_ref", &self.component_ref)?;
         self.component_id = validate::non_empty("component_id", &self.component_id)?;
         Ok(self)
     }
@@ -424,7 +424,7 @@ impl ProviderAuctionRequest {
 
     /// Trims ids and checks them as the client does before sending.
     pub fn normalize(mut self) -> Result<Self> {
-        self.provider_ref = validate::non_empty("provider_ref", &self.provider_ref)?;
+        self.provider_ref = validate::image_ref("provider_ref", &self.provider_ref)?;
         self.provider_id = validate::non_empty("provider_id", &self.provider_id)?;
         Ok(self)
     }
@@ -509,7 +509,7 @@ impl ScaleComponentCommand {
     /// Trims ids and checks them as the client does before sending.
     pub fn normalize(mut self) -> Result<Self> {
         self.host_id = validate::subject_token("host_id", &self.host_id)?;
-        self.component_ref = validate::non_empty("component_ref", &self.component_ref)?;
+        self.component_ref = validate::image_ref("component_ref", &self.component_ref)?;
         self.component_id = validate::non_empty("component_id", &self.component_id)?;
         for c in &self.config {
             validate::check_non_empty("config name", c)?;
@@ -576,7 +576,7 @@ impl UpdateComponentCommand {
     pub fn normalize(mut self) -> Result<Self> {
         self.host_id = validate::subject_token("host_id", &self.host_id)?;
         self.component_id = validate::non_empty("component_id", &self.component_id)?;
-        self.new_component_ref = validate::non_empty("new_component_ref", &self.new_component_ref)?;
+        self.new_component_ref = validate::image_ref("new_component_ref", &self.new_component_ref)?;
         Ok(self)
     }
 }
@@ -632,7 +632,7 @@ impl StartProviderCommand {
     /// Trims ids and checks them as the client does before sending.
     pub fn normalize(mut self) -> Result<Self> {
         self.host_id = validate::subject_token("host_id", &self.host_id)?;
-        self.provider_ref = validate::non_empty("provider_ref", &self.provider_ref)?;
+        self.provider_ref = validate::image_ref("provider_ref", &self.provider_ref)?;
         self.provider_id = validate::non_empty("provider_id", &self.provider_id)?;
         for c in &self.config {
             validate::check_non_empty("config name", c)?;
