@@ -9,7 +9,7 @@ mod error;
 mod events;
 pub mod subjects;
 mod types;
-mod validate;
+pub(crate) mod validate;
 mod wait;
 
 pub use client::{Client, ClientBuilder, HostQuery};

@@ -18,7 +18,7 @@ use super::connections::{LinkError, LinkHandle, LinkKey};
 use super::policy::{HostRef, Operation, Target};
 use super::LatticeControlProvider;
 use crate::convert::{self, hash_from_wit, millis, registries_from_wit};
-use crate::ctl;
+use crate::ctl::{self, validate};
 
 type Reply<T> = anyhow::Result<Result<T, wit::CtlError>>;
 type Outcome<T> = Result<T, wit::CtlError>;
@@ -164,9 +164,16 @@ async fn to_host(
     link.policy
         .precheck(op, &target)
         .map_err(|d| not_permitted(op, Some(d)))?;
-    let host = link.client.resolve_host(spec).await?;
+    let host = resolve_host(link, spec).await?;
     permit(link, op, Some(&host), references, config_names).await?;
     Ok(host)
+}
+
+/// A host id from a full id, unique prefix or friendly name; a spec that cannot name a
+/// host (blank, dots, wildcards) is refused before the lookup, which pings the lattice.
+async fn resolve_host(link: &LinkHandle, spec: &str) -> Outcome<String> {
+    let spec = validate::subject_token("host_id", spec)?;
+    Ok(link.client.resolve_host(&spec).await?)
 }
 
 /// A command addressed to one host, as the policy sees it.
@@ -242,7 +249,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         host_id: String,
     ) -> Reply<wit::HostInventory> {
         self.call(cx, Operation::GetHostInventory, |link| async move {
-            let host = link.client.resolve_host(&host_id).await?;
+            let host = resolve_host(&link, &host_id).await?;
             Ok(link.client.get_host_inventory(&host).await?.into())
         })
         .await
@@ -502,6 +509,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::PutLabel;
         self.call(cx, op, |link| async move {
+            validate::label_key(&key)?;
             let host = to_host(&link, op, &host_id, &[], &[]).await?;
             Ok(link.client.put_label(&host, &key, &value).await?.into())
         })
@@ -516,6 +524,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::DeleteLabel;
         self.call(cx, op, |link| async move {
+            validate::label_key(&key)?;
             let host = to_host(&link, op, &host_id, &[], &[]).await?;
             Ok(link.client.delete_label(&host, &key).await?.into())
         })
