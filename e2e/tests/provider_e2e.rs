@@ -12,7 +12,7 @@ use futures::StreamExt as _;
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, types, Caller, HOST_QUERY, NO_OPTIONS};
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
-    bounded, delete_provider_link, noop_component_ref, provider_par_ref, put_config, put_provider_link, retry,
+    bounded, delete_provider_link, noop_component_ref, provider_par_ref, retry,
     shared_nats, start_provider, TestLattice, CALL_TIMEOUT,
 };
 
@@ -66,21 +66,11 @@ async fn upstream_inventory(
         .context("inventory without data")
 }
 
-/// Lattice with the provider on host 0, a config `{lattice, allow=all}` named `config`, and a
-/// link from `source` to the provider naming it. Returns once the link is live.
-async fn linked(lattice: &TestLattice, source: &str, managed_lattice: &str, config: &str) -> Result<Caller> {
-    put_config(lattice, config, &[("lattice", managed_lattice), ("allow", "all")]).await?;
-    put_provider_link(lattice, source, "default", PROVIDER, &[config]).await?;
-    let caller = Caller::new(lattice.nats().clone(), lattice.lattice(), PROVIDER)
-        .await?
-        .as_component(source, "default");
-    // The provider receives the link a few ms after the ack.
-    wait_for("link live", CALL_TIMEOUT, || async {
-        let info = lc::provider_info(caller.wrpc(), caller.cx(), &NO_OPTIONS).await?;
-        Ok(info.ok().filter(|i| i.lattice == managed_lattice))
-    })
-    .await?;
-    Ok(caller)
+/// A caller `source` linked to the provider with settings `{lattice, allow=all}`; returns once
+/// the provider has the link.
+async fn linked(lattice: &TestLattice, source: &str, managed_lattice: &str) -> Result<Caller> {
+    let settings = [("lattice", managed_lattice), ("allow", "all")];
+    lattice_control_e2e::stress::linked_caller(lattice, PROVIDER, source, "default", &settings).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -91,7 +81,7 @@ async fn every_function_over_wrpc_as_the_host_routes_it() -> Result<()> {
     let started = Instant::now();
     start_provider(&lattice, 0, PROVIDER, &[]).await?;
     eprintln!("TIMING start_provider -> healthy + subscribed: {:?}", started.elapsed());
-    let c = linked(&lattice, "controller", &l, "lc-own").await?;
+    let c = linked(&lattice, "controller", &l).await?;
     let (w, cx) = (c.wrpc(), || c.cx());
     let ids = lattice.host_ids();
     let (h0, h1) = (ids[0].clone(), ids[1].clone());
@@ -280,7 +270,7 @@ async fn unlinked_callers_and_bad_input() -> Result<()> {
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     let l = lattice.lattice().to_string();
     start_provider(&lattice, 0, PROVIDER, &[]).await?;
-    let linked_caller = linked(&lattice, "controller", &l, "lc-own").await?;
+    let linked_caller = linked(&lattice, "controller", &l).await?;
 
     for (who, caller) in [
         ("component with no link", linked_caller.as_component("stranger", "default")),
@@ -332,8 +322,8 @@ async fn two_links_manage_two_lattices() -> Result<()> {
     let a = TestLattice::start(nats, 1).await?;
     let b = TestLattice::start(nats, 2).await?;
     start_provider(&a, 0, PROVIDER, &[]).await?;
-    let ca = linked(&a, "comp-a", a.lattice(), "lc-a").await?;
-    let cb = linked(&a, "comp-b", b.lattice(), "lc-b").await?;
+    let ca = linked(&a, "comp-a", a.lattice()).await?;
+    let cb = linked(&a, "comp-b", b.lattice()).await?;
 
     for (caller, lattice) in [(&ca, &a), (&cb, &b)] {
         let info = ok("provider-info", read("provider-info", || lc::provider_info(caller.wrpc(), caller.cx(), &NO_OPTIONS)).await?)?;
@@ -371,7 +361,7 @@ async fn hostcore_label_refused_before_traffic() -> Result<()> {
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     let l = lattice.lattice().to_string();
     start_provider(&lattice, 0, PROVIDER, &[]).await?;
-    let c = linked(&lattice, "controller", &l, "lc-own").await?;
+    let c = linked(&lattice, "controller", &l).await?;
     let mut sniff = bounded("subscribe", CALL_TIMEOUT, lattice.nats().subscribe(format!("wasmbus.ctl.v1.{l}.>"))).await??;
     bounded("flush", CALL_TIMEOUT, lattice.nats().flush()).await??;
     let r = command("label", lc::put_label(c.wrpc(), c.cx(), lattice.host_id(0)?, "hostcore.os", "x")).await?;
