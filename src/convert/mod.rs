@@ -40,6 +40,21 @@ where
     map.as_ref().map(map_to_wit)
 }
 
+/// Longest per-call timeout a caller may ask for: the host abandons a provider call after 10 s.
+pub const MAX_CALL_TIMEOUT_MS: u32 = 9_000;
+
+/// A call's own timeout from WIT `timeout-ms`: none, or 1 to [`MAX_CALL_TIMEOUT_MS`] ms;
+/// anything else is refused before any traffic.
+pub fn call_timeout(ms: Option<u32>) -> Result<Option<Duration>, CtlError> {
+    match ms {
+        Some(0) => Err(CtlError::invalid_argument("timeout-ms must be greater than zero")),
+        Some(ms) if ms > MAX_CALL_TIMEOUT_MS => Err(CtlError::invalid_argument(format!(
+            "timeout-ms must be at most {MAX_CALL_TIMEOUT_MS} (the host gives a provider call 10 s)"
+        ))),
+        ms => Ok(millis(ms)),
+    }
+}
+
 /// A duration from an optional WIT millisecond count.
 pub fn millis(ms: Option<u32>) -> Option<Duration> {
     ms.map(|ms| Duration::from_millis(u64::from(ms)))

@@ -278,3 +278,19 @@ fn wit_maps_with_repeated_keys_keep_the_last() {
     let m = btree_from_wit(vec![("a".into(), "1".into()), ("a".into(), "2".into())]);
     assert_eq!(m, bmap(&[("a", "2")]));
 }
+
+#[test]
+fn call_timeout_bounds() {
+    use super::{call_timeout, MAX_CALL_TIMEOUT_MS};
+    use crate::ctl::CtlErrorKind;
+    assert_eq!(call_timeout(None).unwrap(), None);
+    assert_eq!(
+        call_timeout(Some(MAX_CALL_TIMEOUT_MS)).unwrap(),
+        Some(std::time::Duration::from_millis(9000))
+    );
+    for bad in [0, MAX_CALL_TIMEOUT_MS + 1, u32::MAX] {
+        let e = call_timeout(Some(bad)).unwrap_err();
+        assert_eq!(e.kind(), CtlErrorKind::InvalidArgument, "{bad}");
+        assert!(e.message().contains("timeout-ms"));
+    }
+}

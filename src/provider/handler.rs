@@ -17,7 +17,7 @@ use super::bindings::wasmcloud::lattice_control::types as wit;
 use super::connections::{LinkError, LinkHandle, LinkKey};
 use super::policy::{HostRef, Operation, Target};
 use super::LatticeControlProvider;
-use crate::convert::{self, hash_from_wit, millis, registries_from_wit};
+use crate::convert::{self, call_timeout, hash_from_wit, registries_from_wit};
 use crate::ctl::{self, validate};
 
 type Reply<T> = anyhow::Result<Result<T, wit::CtlError>>;
@@ -238,6 +238,7 @@ fn wit_list<C, W: From<C>>(items: Vec<C>) -> Vec<W> {
 impl Handler<Option<Context>> for LatticeControlProvider {
     async fn get_hosts(&self, cx: Option<Context>, query: wit::HostQuery) -> Reply<Vec<wit::Host>> {
         self.call(cx, Operation::GetHosts, |link| async move {
+            call_timeout(query.timeout_ms)?;
             Ok(wit_list(link.client.get_hosts_with(query.into()).await?))
         })
         .await
@@ -262,7 +263,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<Vec<wit::StringMap>> {
         self.call(cx, Operation::GetClaims, |link| async move {
             let claims = link
-                .client_within(millis(options.timeout_ms))
+                .client_within(call_timeout(options.timeout_ms)?)
                 .get_claims()
                 .await?;
             Ok(claims.iter().map(convert::map_to_wit).collect())
@@ -277,7 +278,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         options: wit::QueryOptions,
     ) -> Reply<Vec<wit::ComponentAuctionAck>> {
         self.call(cx, Operation::PerformComponentAuction, |link| async move {
-            let within = millis(options.timeout_ms).unwrap_or(link.settings.client.scatter_timeout);
+            let within = call_timeout(options.timeout_ms)?.unwrap_or(link.settings.client.scatter_timeout);
             let acks = link
                 .client
                 .perform_component_auction_within(request.into(), within)
@@ -294,7 +295,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         options: wit::QueryOptions,
     ) -> Reply<Vec<wit::ProviderAuctionAck>> {
         self.call(cx, Operation::PerformProviderAuction, |link| async move {
-            let within = millis(options.timeout_ms).unwrap_or(link.settings.client.scatter_timeout);
+            let within = call_timeout(options.timeout_ms)?.unwrap_or(link.settings.client.scatter_timeout);
             let acks = link
                 .client
                 .perform_provider_auction_within(request.into(), within)
@@ -455,7 +456,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<Vec<wit::Link>> {
         self.call(cx, Operation::GetLinks, |link| async move {
             Ok(wit_list(
-                link.client_within(millis(options.timeout_ms))
+                link.client_within(call_timeout(options.timeout_ms)?)
                     .get_links()
                     .await?,
             ))
