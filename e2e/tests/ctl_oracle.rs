@@ -47,6 +47,18 @@ fn conv<T: Serialize, U: DeserializeOwned>(v: &T) -> Result<U> {
     serde_json::from_value(serde_json::to_value(v)?).context("upstream value in our type")
 }
 
+/// Upstream scatter answers (auction acks) in our type.
+fn acks<T: Serialize, U: DeserializeOwned>(v: Vec<wasmcloud_control_interface::CtlResponse<T>>) -> Result<Vec<U>> {
+    v.into_iter().filter_map(|r| r.into_data()).map(|a| conv(&a)).collect()
+}
+
+/// `v` sorted by host id (scatter answers arrive in any order).
+fn by_host<T: Clone>(v: &[T], host: impl Fn(&T) -> &String) -> Vec<T> {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| host(a).cmp(host(b)));
+    v
+}
+
 /// An upstream `CtlResponse<()>` as our outcome: `Ok(message)` or `Err(host message)`.
 fn up_outcome<T>(r: &wasmcloud_control_interface::CtlResponse<T>) -> std::result::Result<String, String> {
     if r.succeeded() {
@@ -232,17 +244,12 @@ async fn auctions_pick_the_same_hosts() -> Result<()> {
             .build()?;
         let mine = bounded("component auction", CALL_TIMEOUT, lattice.ctl().perform_component_auction_within(request, AUCTION)).await??;
         let theirs = up("component auction", upstream.perform_component_auction(&reference, "auctioned", constraints.clone())).await?;
-        let theirs: Vec<ctl::ComponentAuctionAck> = theirs
-            .into_iter()
-            .filter_map(|r| r.into_data())
-            .map(|a| conv(&a))
-            .collect::<Result<_>>()?;
-        let key = |v: &Vec<ctl::ComponentAuctionAck>| {
-            let mut v = v.clone();
-            v.sort_by(|a, b| a.host_id.cmp(&b.host_id));
-            v
-        };
-        same(&format!("component auction {constraints:?}"), key(&mine), key(&theirs));
+        let theirs: Vec<ctl::ComponentAuctionAck> = acks(theirs)?;
+        same(
+            &format!("component auction {constraints:?}"),
+            by_host(&mine, |a| &a.host_id),
+            by_host(&theirs, |a| &a.host_id),
+        );
         assert_eq!(sorted_ids(mine.into_iter().map(|a| a.host_id)), sorted_ids(want.clone()));
 
         let request = ctl::ProviderAuctionRequest::builder()
@@ -256,17 +263,12 @@ async fn auctions_pick_the_same_hosts() -> Result<()> {
             upstream.perform_provider_auction("file:///nonexistent/p.par.gz", "auctioned-provider", constraints.clone()),
         )
         .await?;
-        let theirs: Vec<ctl::ProviderAuctionAck> = theirs
-            .into_iter()
-            .filter_map(|r| r.into_data())
-            .map(|a| conv(&a))
-            .collect::<Result<_>>()?;
-        let key = |v: &Vec<ctl::ProviderAuctionAck>| {
-            let mut v = v.clone();
-            v.sort_by(|a, b| a.host_id.cmp(&b.host_id));
-            v
-        };
-        same(&format!("provider auction {constraints:?}"), key(&mine), key(&theirs));
+        let theirs: Vec<ctl::ProviderAuctionAck> = acks(theirs)?;
+        same(
+            &format!("provider auction {constraints:?}"),
+            by_host(&mine, |a| &a.host_id),
+            by_host(&theirs, |a| &a.host_id),
+        );
         assert_eq!(sorted_ids(mine.into_iter().map(|a| a.host_id)), sorted_ids(want));
     }
     lattice.shutdown().await
