@@ -376,9 +376,11 @@ impl Links {
             value: nats,
             users: 0,
         });
-        let handle = self.try_ready(key)?;
+        // the link may have been deleted or re-put while connecting: whatever the outcome,
+        // a connection no link took is closed before returning (it leaked on `NotLinked`)
+        let handle = self.try_ready(key);
         self.drop_unused_connections();
-        handle.ok_or_else(|| {
+        handle?.ok_or_else(|| {
             LinkError::Transport("the link changed while connecting; call again".to_string())
         })
     }

@@ -1,5 +1,6 @@
 //! Sharing, reference counting and reconnection against a real `nats-server` (on PATH).
 
+use std::future::Future;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 
@@ -118,6 +119,28 @@ async fn re_put_with_new_settings_moves_the_link() {
         .unwrap();
     assert_eq!(get(&links, &a).await.unwrap().lattice(), "blue");
     assert_eq!(links.counts(), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn link_deleted_while_connecting_leaves_no_connection() {
+    let nats = NatsServer::start_on(free_port());
+    let links = Links::new(defaults(&nats.url()));
+    let a = LinkKey::new("comp-a", "default");
+    links.put(a.clone(), cfg(&[]), HashMap::new()).unwrap();
+    let connecting = links.get(&a);
+    tokio::pin!(connecting);
+    // one poll starts the connect (the server's INFO cannot have arrived yet)
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(connecting.as_mut().poll(cx).is_pending())
+    })
+    .await;
+    assert!(first, "connecting takes more than one poll");
+    assert!(links.remove(&a));
+    let outcome = tokio::time::timeout(Duration::from_secs(10), connecting)
+        .await
+        .expect("Links::get is bounded");
+    assert!(matches!(outcome, Err(LinkError::NotLinked(_))), "{outcome:?}");
+    assert_eq!(links.counts(), (0, 0, 0), "the late connection is closed");
 }
 
 #[tokio::test]
