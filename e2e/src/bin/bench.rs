@@ -261,13 +261,20 @@ async fn main() -> Result<()> {
         .await?;
     }
 
+    // memory first, so the link figures are not mixed with what the load leaves behind;
+    // a section that fails from here on is reported, and the others still run
+    match memory(&lattice, &nats, pid, args.churn).await {
+        Ok(m) => report.memory = m,
+        Err(e) => report.errors.push(format!("memory: {e:#}")),
+    }
+    progress(started, "memory done");
+
     report.latency = latency(&b, args.warmup, args.calls).await;
     let rss_after_latency = sys::rss_kib(pid)?;
     progress(started, "latency done");
     report.throughput = throughput(&b, args.window, args.rounds).await?;
     let rss_after_throughput = sys::rss_kib(pid)?;
     progress(started, "throughput done");
-    // from here a section that fails is reported, and the others still run
     match get_hosts(&b, &lattice).await {
         Ok(h) => report.hosts = h,
         Err(e) => report.errors.push(format!("get-hosts: {e:#}")),
@@ -285,23 +292,18 @@ async fn main() -> Result<()> {
         Err(e) => report.errors.push(format!("cold start: {e:#}")),
     }
     progress(started, "cold starts done");
-    match memory(&lattice, &nats, pid, args.churn).await {
-        Ok(m) => report.memory = m,
-        Err(e) => report.errors.push(format!("memory: {e:#}")),
-    }
     report.memory.idle_kib = rss_idle;
     report.memory.after_load_kib = rss_after_load;
     report.memory.after_latency_kib = rss_after_latency;
     report.memory.after_throughput_kib = rss_after_throughput;
     // the provider must still answer its original caller after all that
-    if let Err(e) = retry_wrpc("provider-info after the churn", || async {
+    if let Err(e) = retry_wrpc("provider-info at the end", || async {
         b.noop().await.map_err(|e| anyhow!(e))
     })
     .await
     {
         report.errors.push(format!("{e:#}"));
     }
-    progress(started, "memory done");
 
     report.load_after = sys::load_average();
     report.total = started.elapsed();

@@ -432,16 +432,13 @@ impl Report {
             "### 5. Resident memory of the provider process (VmRSS)\n\n\
              | state | RSS |\n|---|---|\n\
              | idle, one link, right after start | {} |\n\
-             | after the latency runs (sequential calls) | {} |\n\
-             | after the throughput runs (up to 64 concurrent callers) | {} |\n\
-             | after the profile runs | {} |\n\
              | {} more links to distinct lattices (one control client each, each used once) | {} |\n\
              | after {} link put/delete cycles ({} failed, {:.0} cycles/s) | {} |\n\
-             | after deleting the {} links | {} |\n",
+             | after deleting the {} links | {} |\n\
+             | then after the latency runs (sequential calls) | {} |\n\
+             | after the throughput runs (up to 64 concurrent callers) | {} |\n\
+             | after the get-hosts and profile runs | {} |\n",
             mb(m.idle_kib),
-            mb(m.after_latency_kib),
-            mb(m.after_throughput_kib),
-            mb(m.after_load_kib),
             m.links,
             mb(m.with_links_kib),
             c.cycles,
@@ -450,6 +447,9 @@ impl Report {
             mb(m.after_churn_kib),
             m.links,
             mb(m.links_removed_kib),
+            mb(m.after_latency_kib),
+            mb(m.after_throughput_kib),
+            mb(m.after_load_kib),
         );
         let _ = writeln!(
             o,
