@@ -99,16 +99,8 @@ pub fn provider_pid(host_id: &str) -> Result<u32> {
     }
 }
 
-/// Resident memory of `pid` (`VmRSS`), in KiB.
-pub fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))
-}
+/// Resident memory of `pid` (`VmRSS`), in KiB: the fixture's reader.
+pub use lattice_control_e2e::stress::rss_kib;
 
 /// CPU time (user + system) `pid` has used so far.
 pub fn cpu_time(pid: u32) -> Result<Duration> {
