@@ -30,10 +30,22 @@ fn every_setting_is_in_the_readme_table() {
         events::EVENT_QUEUE_KEY,
         events::EVENT_TIMEOUT_KEY,
     ]);
-    let missing: Vec<&&str> = keys.iter().filter(|k| !documented.iter().any(|d| d == *k)).collect();
-    assert!(missing.is_empty(), "keys missing from the README table: {missing:?}");
-    let unknown: Vec<&String> = documented.iter().filter(|d| !keys.contains(&d.as_str())).collect();
-    assert!(unknown.is_empty(), "README documents keys the provider does not read: {unknown:?}");
+    let missing: Vec<&&str> = keys
+        .iter()
+        .filter(|k| !documented.iter().any(|d| d == *k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "keys missing from the README table: {missing:?}"
+    );
+    let unknown: Vec<&String> = documented
+        .iter()
+        .filter(|d| !keys.contains(&d.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "README documents keys the provider does not read: {unknown:?}"
+    );
 }
 
 #[test]
@@ -44,6 +56,10 @@ fn secret_keys_are_marked_secret() {
             .lines()
             .find(|l| l.starts_with(&format!("| `{}` |", spec.key)))
             .unwrap_or_else(|| panic!("no README row for {}", spec.key));
-        assert!(row.contains("**yes**"), "README row of secret key {} must say so: {row}", spec.key);
+        assert!(
+            row.contains("**yes**"),
+            "README row of secret key {} must say so: {row}",
+            spec.key
+        );
     }
 }

@@ -229,7 +229,6 @@ async fn bad_call(c: &Caller, real_host: &str, i: u64) -> Outcome {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "to re-run: bad refs and timeout-ms > 9000 now refused (75c0542, d963d59), mimalloc (8a618d0), RSS now bounded over a second pass; not yet re-run at full size; run with --ignored"]
 async fn malformed_corpus_every_call_a_typed_error() -> Result<()> {
     let size = env_or("LATTICE_CONTROL_CORPUS", 10_000);
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
@@ -336,7 +335,6 @@ async fn malformed_corpus_every_call_a_typed_error() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "to re-run: connection leak of a link deleted while connecting fixed (2850b07); lost attempts now counted apart (bound 1%); not yet re-run at full size; run with --ignored"]
 async fn link_churn_leaves_connections_and_memory_where_they_started() -> Result<()> {
     let cycles = env_or("LATTICE_CONTROL_CHURN", 10_000);
     let lattice = TestLattice::start(shared_nats()?, 1).await?;

@@ -356,7 +356,6 @@ async fn two_links_manage_two_lattices() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "known gap: put-label resolves the host argument (host.ping) before checking the key"]
 async fn hostcore_label_refused_before_traffic() -> Result<()> {
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     let l = lattice.lattice().to_string();

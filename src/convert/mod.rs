@@ -47,7 +47,9 @@ pub const MAX_CALL_TIMEOUT_MS: u32 = 9_000;
 /// anything else is refused before any traffic.
 pub fn call_timeout(ms: Option<u32>) -> Result<Option<Duration>, CtlError> {
     match ms {
-        Some(0) => Err(CtlError::invalid_argument("timeout-ms must be greater than zero")),
+        Some(0) => Err(CtlError::invalid_argument(
+            "timeout-ms must be greater than zero",
+        )),
         Some(ms) if ms > MAX_CALL_TIMEOUT_MS => Err(CtlError::invalid_argument(format!(
             "timeout-ms must be at most {MAX_CALL_TIMEOUT_MS} (the host gives a provider call 10 s)"
         ))),

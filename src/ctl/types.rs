@@ -240,8 +240,8 @@ impl Link {
     /// Checks the link as the client does before `put_link`: source, target, name, WIT
     /// namespace and package not blank, at least one interface, none blank.
     pub fn validate(&self) -> Result<()> {
-        validate::check_non_empty("link source_id", &self.source_id)?;
-        validate::check_non_empty("link target", &self.target)?;
+        validate::workload_id("link source_id", &self.source_id)?;
+        validate::workload_id("link target", &self.target)?;
         validate::check_non_empty("link name", &self.name)?;
         validate::check_non_empty("link wit_namespace", &self.wit_namespace)?;
         validate::check_non_empty("link wit_package", &self.wit_package)?;
@@ -357,7 +357,7 @@ impl ComponentAuctionRequest {
     /// Trims ids and checks them as the client does before sending.
     pub fn normalize(mut self) -> Result<Self> {
         self.component_ref = validate::image_ref("component_ref", &self.component_ref)?;
-        self.component_id = validate::non_empty("component_id", &self.component_id)?;
+        self.component_id = validate::workload_id("component_id", &self.component_id)?;
         Ok(self)
     }
 }
@@ -425,7 +425,7 @@ impl ProviderAuctionRequest {
     /// Trims ids and checks them as the client does before sending.
     pub fn normalize(mut self) -> Result<Self> {
         self.provider_ref = validate::image_ref("provider_ref", &self.provider_ref)?;
-        self.provider_id = validate::non_empty("provider_id", &self.provider_id)?;
+        self.provider_id = validate::workload_id("provider_id", &self.provider_id)?;
         Ok(self)
     }
 }
@@ -510,7 +510,7 @@ impl ScaleComponentCommand {
     pub fn normalize(mut self) -> Result<Self> {
         self.host_id = validate::subject_token("host_id", &self.host_id)?;
         self.component_ref = validate::image_ref("component_ref", &self.component_ref)?;
-        self.component_id = validate::non_empty("component_id", &self.component_id)?;
+        self.component_id = validate::workload_id("component_id", &self.component_id)?;
         for c in &self.config {
             validate::check_non_empty("config name", c)?;
         }
@@ -575,7 +575,7 @@ impl UpdateComponentCommand {
     /// Trims ids and checks them as the client does before sending.
     pub fn normalize(mut self) -> Result<Self> {
         self.host_id = validate::subject_token("host_id", &self.host_id)?;
-        self.component_id = validate::non_empty("component_id", &self.component_id)?;
+        self.component_id = validate::workload_id("component_id", &self.component_id)?;
         self.new_component_ref = validate::image_ref("new_component_ref", &self.new_component_ref)?;
         Ok(self)
     }
@@ -633,7 +633,7 @@ impl StartProviderCommand {
     pub fn normalize(mut self) -> Result<Self> {
         self.host_id = validate::subject_token("host_id", &self.host_id)?;
         self.provider_ref = validate::image_ref("provider_ref", &self.provider_ref)?;
-        self.provider_id = validate::non_empty("provider_id", &self.provider_id)?;
+        self.provider_id = validate::workload_id("provider_id", &self.provider_id)?;
         for c in &self.config {
             validate::check_non_empty("config name", c)?;
         }
@@ -686,7 +686,7 @@ impl StopProviderCommand {
     /// Trims ids and checks them as the client does before sending.
     pub fn normalize(mut self) -> Result<Self> {
         self.host_id = validate::subject_token("host_id", &self.host_id)?;
-        self.provider_id = validate::non_empty("provider_id", &self.provider_id)?;
+        self.provider_id = validate::workload_id("provider_id", &self.provider_id)?;
         Ok(self)
     }
 }
@@ -788,7 +788,7 @@ impl DeleteInterfaceLinkDefinitionRequest {
 
     /// Trims the fields and checks that none is blank, as the client does before sending.
     pub fn normalize(mut self) -> Result<Self> {
-        self.source_id = validate::non_empty("link source_id", &self.source_id)?;
+        self.source_id = validate::workload_id("link source_id", &self.source_id)?;
         self.name = validate::non_empty("link name", &self.name)?;
         self.wit_namespace = validate::non_empty("link wit_namespace", &self.wit_namespace)?;
         self.wit_package = validate::non_empty("link wit_package", &self.wit_package)?;

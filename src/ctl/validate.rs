@@ -28,6 +28,23 @@ pub(crate) fn subject_token(field: &str, value: &str) -> Result<String> {
     Ok(v)
 }
 
+/// Longest component or provider id accepted. Ids become NATS subject tokens (wRPC and
+/// health subjects), and a subject with its reply must fit the server's 4 KiB control line.
+pub(crate) const MAX_ID_LEN: usize = 512;
+
+/// A component or provider id: one subject token (see [`subject_token`]) of at most
+/// [`MAX_ID_LEN`] bytes, because the host routes wRPC calls to `{lattice}.{id}.…` and providers
+/// answer on subjects that carry their id.
+pub(crate) fn workload_id(field: &str, value: &str) -> Result<String> {
+    let v = subject_token(field, value)?;
+    if v.len() > MAX_ID_LEN {
+        return Err(CtlError::invalid_argument(format!(
+            "{field} is longer than {MAX_ID_LEN} bytes"
+        )));
+    }
+    Ok(v)
+}
+
 /// A label key a host accepts: not empty, not under the reserved `hostcore.` namespace.
 pub(crate) fn label_key(key: &str) -> Result<String> {
     let k = non_empty("label key", key)?;
@@ -91,7 +108,9 @@ fn oci_reference_ok(r: &str) -> bool {
             return false;
         };
         let algo_ok = !algo.is_empty()
-            && algo.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c));
+            && algo
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c));
         if !algo_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
             return false;
         }
@@ -106,8 +125,11 @@ fn oci_reference_ok(r: &str) -> bool {
     if let Some(t) = tag {
         let tag_ok = !t.is_empty()
             && t.len() <= 128
-            && t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            && t.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !tag_ok {
             return false;
         }
@@ -126,7 +148,8 @@ fn oci_reference_ok(r: &str) -> bool {
             None => (host, None),
         };
         let host_ok = !h.is_empty()
-            && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
         let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
         if !host_ok || !port_ok {
             return false;
@@ -135,9 +158,14 @@ fn oci_reference_ok(r: &str) -> bool {
     !parts.is_empty()
         && parts.iter().all(|c| {
             !c.is_empty()
-                && c.chars().next().is_some_and(|x| x.is_ascii_lowercase() || x.is_ascii_digit())
-                && c.chars().last().is_some_and(|x| x.is_ascii_lowercase() || x.is_ascii_digit())
-                && c.chars().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || "._-".contains(x))
+                && c.chars()
+                    .next()
+                    .is_some_and(|x| x.is_ascii_lowercase() || x.is_ascii_digit())
+                && c.chars()
+                    .last()
+                    .is_some_and(|x| x.is_ascii_lowercase() || x.is_ascii_digit())
+                && c.chars()
+                    .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || "._-".contains(x))
         })
 }
 
@@ -171,6 +199,20 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn workload_id_is_one_bounded_subject_token() {
+        for good in ["http-component", " rust_hello-world ", "VABCDEF0123"] {
+            assert_eq!(workload_id("component_id", good).unwrap(), good.trim());
+        }
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        for bad in ["", "a.b", ">", "a b", "\u{0}\u{7}", long.as_str()] {
+            let e = workload_id("component_id", bad).unwrap_err();
+            assert_eq!(e.kind(), CtlErrorKind::InvalidArgument, "{bad:?}");
+            assert!(e.message().starts_with("component_id"), "{}", e.message());
+        }
+        assert!(workload_id("provider_id", &"x".repeat(MAX_ID_LEN)).is_ok());
     }
 
     #[test]
@@ -225,7 +267,11 @@ mod tests {
         ] {
             let e = image_ref("component_ref", bad).unwrap_err();
             assert_eq!(e.kind(), CtlErrorKind::InvalidArgument, "{bad}");
-            assert!(e.message().starts_with("component_ref"), "{bad}: {}", e.message());
+            assert!(
+                e.message().starts_with("component_ref"),
+                "{bad}: {}",
+                e.message()
+            );
         }
     }
 }

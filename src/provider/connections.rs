@@ -282,6 +282,12 @@ impl Links {
         outcome
     }
 
+    /// Whether a link with this key is held.
+    #[must_use]
+    pub fn contains(&self, key: &LinkKey) -> bool {
+        self.lock().links.contains_key(key)
+    }
+
     /// Removes a link; returns whether it existed.
     pub fn remove(&self, key: &LinkKey) -> bool {
         let mut state = self.lock();
@@ -446,6 +452,31 @@ pub fn redact_urls(urls: &[String]) -> String {
         .join(",")
 }
 
+/// Logs a link connection's events, naming its servers (without user info). A closed
+/// connection is routine (its last link went) and logs at debug, not as an error.
+fn log_connection_events(
+    options: async_nats::ConnectOptions,
+    servers: String,
+) -> async_nats::ConnectOptions {
+    options.event_callback(move |event| {
+        let servers = servers.clone();
+        async move {
+            use async_nats::Event;
+            match event {
+                Event::Connected => info!(%servers, "link NATS connection up"),
+                Event::Disconnected => warn!(%servers, "link NATS connection lost; reconnecting"),
+                Event::Closed => debug!(%servers, "link NATS connection closed"),
+                Event::LameDuckMode | Event::Draining => {
+                    info!(%servers, %event, "link NATS server going away")
+                }
+                Event::SlowConsumer(_) | Event::ServerError(_) | Event::ClientError(_) => {
+                    warn!(%servers, %event, "link NATS connection");
+                }
+            }
+        }
+    })
+}
+
 /// Opens a NATS connection, bounded by [`CONNECT_TIMEOUT`]. Errors name the servers
 /// (without user info) and never a credential.
 async fn connect(settings: &ConnectionSettings) -> Result<async_nats::Client, String> {
@@ -466,7 +497,7 @@ async fn connect(settings: &ConnectionSettings) -> Result<async_nats::Client, St
                 )
             })?,
     };
-    let mut options = wasmcloud_provider_sdk::with_connection_event_logging(options)
+    let mut options = log_connection_events(options, servers.clone())
         .name("lattice-control-provider")
         .connection_timeout(CONNECT_TIMEOUT);
     if let Some(ca) = &settings.tls_ca_file {

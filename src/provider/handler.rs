@@ -278,7 +278,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         options: wit::QueryOptions,
     ) -> Reply<Vec<wit::ComponentAuctionAck>> {
         self.call(cx, Operation::PerformComponentAuction, |link| async move {
-            let within = call_timeout(options.timeout_ms)?.unwrap_or(link.settings.client.scatter_timeout);
+            let within =
+                call_timeout(options.timeout_ms)?.unwrap_or(link.settings.client.scatter_timeout);
             let acks = link
                 .client
                 .perform_component_auction_within(request.into(), within)
@@ -295,7 +296,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         options: wit::QueryOptions,
     ) -> Reply<Vec<wit::ProviderAuctionAck>> {
         self.call(cx, Operation::PerformProviderAuction, |link| async move {
-            let within = call_timeout(options.timeout_ms)?.unwrap_or(link.settings.client.scatter_timeout);
+            let within =
+                call_timeout(options.timeout_ms)?.unwrap_or(link.settings.client.scatter_timeout);
             let acks = link
                 .client
                 .perform_provider_auction_within(request.into(), within)

@@ -6,9 +6,11 @@ pub mod connections;
 pub mod events;
 pub mod handler;
 pub mod policy;
+pub mod reconcile;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 use tracing::{info, warn};
@@ -34,6 +36,8 @@ struct Inner {
     links: Links,
     events: events::EventHub,
     shut_down: AtomicBool,
+    /// The host's side of the links, once the SDK runs (see [`reconcile`]).
+    host_view: OnceLock<reconcile::HostView>,
 }
 
 impl LatticeControlProvider {
@@ -45,6 +49,7 @@ impl LatticeControlProvider {
                 links: Links::new(defaults),
                 events: events::EventHub::default(),
                 shut_down: AtomicBool::new(false),
+                host_view: OnceLock::new(),
             }),
         }
     }
@@ -53,6 +58,16 @@ impl LatticeControlProvider {
     #[must_use]
     pub fn links(&self) -> &Links {
         &self.inner.links
+    }
+
+    /// The host's side of the links, set when the provider runs under a host.
+    pub(crate) fn host_view(&self) -> Option<reconcile::HostView> {
+        self.inner.host_view.get().cloned()
+    }
+
+    /// Whether the host has shut the provider down.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.inner.shut_down.load(Ordering::SeqCst)
     }
 }
 
@@ -77,6 +92,21 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .context("failed to run provider")?;
     let connection = get_connection();
+    // hosts answer control requests on the default prefix unless the provider's own config
+    // says otherwise for the lattice it runs in
+    let own = config::resolve(
+        &HashMap::new(),
+        &HashMap::new(),
+        &provider.links().defaults(),
+    );
+    let prefix = match own {
+        Ok(s) if s.client.lattice == *connection.lattice => s.client.topic_prefix,
+        _ => crate::ctl::subjects::DEFAULT_TOPIC_PREFIX.to_string(),
+    };
+    let _ = provider
+        .inner
+        .host_view
+        .set(reconcile::HostView::new(connection, &prefix));
     let wrpc = connection
         .get_wrpc_client(connection.provider_key())
         .await
@@ -120,6 +150,10 @@ impl Provider for LatticeControlProvider {
         self.stop_link_events(&key);
         let existed = self.links().remove(&key);
         info!(source_id = %key.source_id, link_name = %key.link_name, existed, "link deleted");
+        if !existed {
+            // its put may be queued behind this delete (see `reconcile`)
+            self.watch_overtaken_delete(key);
+        }
         Ok(())
     }
 

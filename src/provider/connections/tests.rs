@@ -139,7 +139,10 @@ async fn link_deleted_while_connecting_leaves_no_connection() {
     let outcome = tokio::time::timeout(Duration::from_secs(10), connecting)
         .await
         .expect("Links::get is bounded");
-    assert!(matches!(outcome, Err(LinkError::NotLinked(_))), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(LinkError::NotLinked(_))),
+        "{outcome:?}"
+    );
     assert_eq!(links.counts(), (0, 0, 0), "the late connection is closed");
 }
 
