@@ -249,6 +249,35 @@ impl Drop for Inner {
     }
 }
 
+impl Client {
+    /// A client on the same connection, lattice and table of known hosts whose request and
+    /// scatter timeouts are `timeout` (a call's own timeout). Cheap: no new subscription. A
+    /// zero timeout fails every call with `InvalidArgument`.
+    #[must_use]
+    pub fn with_timeout(&self, timeout: Duration) -> Client {
+        let i = &self.inner;
+        let config_error = if timeout.is_zero() {
+            Some("request timeout must be greater than zero".to_string())
+        } else {
+            i.config_error.clone()
+        };
+        Client {
+            inner: Arc::new(Inner {
+                nats: i.nats.clone(),
+                lattice: i.lattice.clone(),
+                topic_prefix: i.topic_prefix.clone(),
+                timeout,
+                auction_timeout: timeout,
+                host_quiet_period: i.host_quiet_period,
+                config_error,
+                known: Arc::clone(&i.known),
+                // the table stays fed by the original client's tracker
+                tracker: None,
+            }),
+        }
+    }
+}
+
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
@@ -1233,6 +1262,19 @@ mod tests {
             dbg.contains("my.ctl") && dbg.contains("track_hosts: true"),
             "{dbg}"
         );
+    }
+
+    #[tokio::test]
+    async fn with_timeout_shares_the_host_table_and_checks_zero() {
+        let c = offline_client(|b| b.lattice("lat").timeout(Duration::from_secs(3))).await;
+        let short = c.with_timeout(Duration::from_millis(40));
+        assert_eq!(short.lattice(), "lat");
+        assert!(format!("{short:?}").contains("40ms"), "{short:?}");
+        // hosts learnt through the original are known to the short-lived client, both ways
+        c.inner.known.with(|s| s.insert("NHOST".to_string()));
+        assert!(short.inner.known.snapshot().contains("NHOST"));
+        // a zero per-call timeout fails its calls before any traffic
+        assert_invalid(c.with_timeout(Duration::ZERO).get_links(), "timeout").await;
     }
 
     #[tokio::test]

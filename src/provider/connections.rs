@@ -95,17 +95,13 @@ impl LinkHandle {
         &self.settings.client.lattice
     }
 
-    /// The shared client, or a client on the same connection whose request and scatter
-    /// timeouts are `timeout` (a call's own `timeout-ms`).
+    /// The shared client, or one on the same connection and host table whose request and
+    /// scatter timeouts are `timeout` (a call's own `timeout-ms`).
     #[must_use]
     pub fn client_within(&self, timeout: Option<Duration>) -> ctl::Client {
         match timeout {
             None => self.client.clone(),
-            // cheap: no subscription without host tracking; a zero timeout fails per call
-            Some(t) => builder(self.client.nats_client().clone(), &self.settings.client)
-                .timeout(t)
-                .auction_timeout(t)
-                .build(),
+            Some(t) => self.client.with_timeout(t),
         }
     }
 }
@@ -286,6 +282,12 @@ impl Links {
     #[must_use]
     pub fn contains(&self, key: &LinkKey) -> bool {
         self.lock().links.contains_key(key)
+    }
+
+    /// The keys of every link held.
+    #[must_use]
+    pub fn keys(&self) -> Vec<LinkKey> {
+        self.lock().links.keys().cloned().collect()
     }
 
     /// Removes a link; returns whether it existed.

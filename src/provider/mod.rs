@@ -204,6 +204,10 @@ impl Provider for LatticeControlProvider {
         let mut defaults = self.links().defaults();
         defaults.config = update.get_values().clone();
         self.links().set_defaults(defaults);
+        // a link's event settings or lattice may come from the defaults
+        for key in self.links().keys() {
+            self.sync_link_events(&key);
+        }
         info!("provider config updated; links re-resolved");
         Ok(())
     }
