@@ -227,8 +227,10 @@ fn builder(nats: async_nats::Client, s: &ClientSettings) -> ClientBuilder {
 #[derive(Default)]
 pub struct Links {
     state: Mutex<State>,
-    /// One connect attempt at a time, so equal settings never open two connections.
-    connecting: tokio::sync::Mutex<()>,
+    /// One connect attempt at a time per connection settings, so equal settings never open
+    /// two connections and an unreachable server delays only the links that use it. An
+    /// entry lives while someone connects with those settings.
+    connecting: Mutex<HashMap<ConnectionSettings, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Links {
@@ -240,7 +242,7 @@ impl Links {
                 defaults,
                 ..State::default()
             }),
-            connecting: tokio::sync::Mutex::new(()),
+            connecting: Mutex::default(),
         }
     }
 
@@ -373,12 +375,47 @@ impl Links {
         if let Some(handle) = self.try_ready(key)? {
             return Ok(handle);
         }
-        let _one_at_a_time = self.connecting.lock().await;
-        // another call may have connected it meanwhile
+        let connection = self.resolved(key)?.settings.connection.clone();
+        let gate = self.gate(&connection);
+        let outcome = {
+            let _one_at_a_time = gate.lock().await;
+            self.connect_and_take(key, connection.clone()).await
+        };
+        self.release_gate(&connection, gate);
+        outcome
+    }
+
+    /// The connect lock of these settings.
+    fn gate(&self, connection: &ConnectionSettings) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self
+            .connecting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(gates.entry(connection.clone()).or_default())
+    }
+
+    /// Drops the settings' connect lock when no one else holds or waits for it.
+    fn release_gate(&self, connection: &ConnectionSettings, gate: Arc<tokio::sync::Mutex<()>>) {
+        let mut gates = self
+            .connecting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // the map's reference and ours
+        if Arc::strong_count(&gate) <= 2 {
+            gates.remove(connection);
+        }
+    }
+
+    /// Under the settings' connect lock: the link's handle, connecting first if no call
+    /// connected it meanwhile.
+    async fn connect_and_take(
+        &self,
+        key: &LinkKey,
+        connection: ConnectionSettings,
+    ) -> Result<LinkHandle, LinkError> {
         if let Some(handle) = self.try_ready(key)? {
             return Ok(handle);
         }
-        let connection = self.resolved(key)?.settings.connection.clone();
         let nats = connect(&connection).await.map_err(LinkError::Transport)?;
         self.lock().connections.entry(connection).or_insert(Shared {
             value: nats,

@@ -146,6 +146,67 @@ async fn link_deleted_while_connecting_leaves_no_connection() {
     assert_eq!(links.counts(), (0, 0, 0), "the late connection is closed");
 }
 
+/// Accepts TCP connections and never answers (a NATS client waits for INFO until its
+/// connect timeout); reports each accept.
+fn silent_server() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("nats://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+            let _ = tx.send(());
+        }
+    });
+    (url, rx, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_server_does_not_hold_up_other_settings() {
+    let (slow_url, mut slow_accepts, slow_task) = silent_server();
+    let (other_url, mut other_accepts, other_task) = silent_server();
+    let links = Arc::new(Links::new(defaults(&slow_url)));
+    let a = LinkKey::new("comp-a", "default");
+    let b = LinkKey::new("comp-b", "default");
+    links.put(a.clone(), cfg(&[]), HashMap::new()).unwrap();
+    links
+        .put(b.clone(), cfg(&[("nats_url", &other_url)]), HashMap::new())
+        .unwrap();
+    let (la, lb) = (Arc::clone(&links), Arc::clone(&links));
+    let first = tokio::spawn(async move { get(&la, &a).await });
+    tokio::time::timeout(Duration::from_secs(5), slow_accepts.recv())
+        .await
+        .expect("link a's connect reached its server");
+    // link a hangs in its connect (up to CONNECT_TIMEOUT); link b's connect starts anyway
+    let second = tokio::spawn(async move { get(&lb, &b).await });
+    tokio::time::timeout(Duration::from_secs(5), other_accepts.recv())
+        .await
+        .expect("link b's connect reached its server");
+    assert!(
+        !first.is_finished(),
+        "link b connected only after link a gave up"
+    );
+    for outcome in [first.await.unwrap(), second.await.unwrap()] {
+        assert!(
+            matches!(outcome, Err(LinkError::Transport(_))),
+            "{outcome:?}"
+        );
+    }
+    assert!(
+        links.connecting.lock().unwrap().is_empty(),
+        "connect locks are dropped when unused"
+    );
+    slow_task.abort();
+    other_task.abort();
+}
+
 #[tokio::test]
 async fn provider_defaults_update_re_resolves_links() {
     let nats = NatsServer::start_on(free_port());
