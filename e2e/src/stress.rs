@@ -164,6 +164,26 @@ pub async fn outcome<T>(
     }
 }
 
+/// Makes a call until its outcome is not [`Outcome::Lost`], at most `attempts` times: a call
+/// lost in the wRPC transport (PLATFORM-NOTES: the unbiased router of wrpc-transport-nats
+/// 0.29 drops a reply now and then under load) is tried again. Returns the last outcome and
+/// how many attempts were lost, for the caller to bound and report.
+pub async fn retry_lost<F, Fut>(attempts: u32, mut call: F) -> anyhow::Result<(Outcome, u32)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Outcome>>,
+{
+    let mut lost = 0;
+    loop {
+        let o = call().await?;
+        if o != Outcome::Lost || lost + 1 >= attempts.max(1) {
+            let lost = lost + u32::from(o == Outcome::Lost);
+            return Ok((o, lost));
+        }
+        lost += 1;
+    }
+}
+
 /// Counts of call outcomes, typed errors by kind.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {

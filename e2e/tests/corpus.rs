@@ -10,7 +10,7 @@ use anyhow::{ensure, Result};
 use lattice_control_e2e::caller::{lattice_control as lc, types, Caller};
 use lattice_control_e2e::stress::{
     connection_count, every_function_answers, linked_caller, outcome, provider_healthy, provider_pid,
-    rss_kib, run_calls, Outcome,
+    retry_lost, rss_kib, run_calls, Outcome,
 };
 use lattice_control_e2e::{delete_provider_link, put_config, put_provider_link, shared_nats, start_provider, TestLattice};
 
@@ -309,15 +309,10 @@ async fn malformed_corpus_every_call_a_typed_error() -> Result<()> {
             1 => unlinked.clone(),
             _ => bad_link.clone(),
         };
-        // a call lost in a transport (PLATFORM-NOTES) is tried again, and counted
-        let mut o = Outcome::Lost;
-        for _ in 0..3 {
-            o = outcome(CALL_BOUND, lc::get_host_inventory(who.wrpc(), who.cx(), &host)).await;
-            if o != Outcome::Lost {
-                break;
-            }
-            extra_lost += 1;
-        }
+        let (o, lost) =
+            retry_lost(3, || async { Ok(outcome(CALL_BOUND, lc::get_host_inventory(who.wrpc(), who.cx(), &host)).await) })
+                .await?;
+        extra_lost += lost;
         extra.add(o);
     }
     let rss_after = rss_kib(pid)?;

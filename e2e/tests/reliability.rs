@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use lattice_control_e2e::caller::{lattice_control as lc, Caller};
-use lattice_control_e2e::stress::{linked_caller, outcome, provider_healthy, provider_pid, Outcome};
+use lattice_control_e2e::stress::{linked_caller, outcome, provider_healthy, provider_pid, retry_lost, Outcome};
 use lattice_control_e2e::{shared_nats, start_provider, stop_provider, Nats, TestLattice};
 
 const PROVIDER: &str = "lattice-control";
@@ -265,20 +265,34 @@ async fn empty_lattice_and_absent_server_clear_errors() -> Result<()> {
     println!("empty lattice: get-hosts {hosts:?} in {:?}", t.elapsed());
     ensure!(matches!(&hosts, Ok(h) if h.is_empty()), "get-hosts on an empty lattice: {hosts:?}");
 
+    // every call refused on the empty lattice or the dead server: a lost attempt (caller-side
+    // wRPC loss, PLATFORM-NOTES) is tried again and counted; at most one is tolerated
     let mut seen = Vec::new();
+    let mut lost = 0;
     for (caller, name) in [(&to_empty, "get-host-inventory"), (&to_empty, "stop-provider"), (&to_empty, "put-label"), (&to_nowhere, "get-host-inventory"), (&to_nowhere, "get-claims")] {
         let t = Instant::now();
-        let o = lattice_control_e2e::stress::call_function(caller, name, host, CALL_BOUND).await?;
+        let (o, l) = retry_lost(3, || lattice_control_e2e::stress::call_function(caller, name, host, CALL_BOUND)).await?;
+        lost += l;
         let took = t.elapsed();
         seen.push(format!("{name}: {o:?} in {took:?}"));
         ensure!(matches!(o, Outcome::Typed(_)), "{name}: {o:?}");
     }
     // each within the link's timeouts (500 ms; 2 s to connect), not the caller's bound
-    println!("absent host / server: {seen:#?}");
-    let o = outcome(CALL_BOUND, lc::get_host_inventory(to_nowhere.wrpc(), to_nowhere.cx(), host)).await;
+    println!("absent host / server: {seen:#?}; lost attempts {lost}");
+    let get_inventory = |c: &Caller| {
+        let c = c.clone();
+        move || {
+            let c = c.clone();
+            async move { Ok(outcome(CALL_BOUND, lc::get_host_inventory(c.wrpc(), c.cx(), host)).await) }
+        }
+    };
+    let (o, l) = retry_lost(3, get_inventory(&to_nowhere)).await?;
+    lost += l;
     ensure!(o == Outcome::Typed("transport"), "dead server: {o:?}");
-    let o = outcome(CALL_BOUND, lc::get_host_inventory(to_empty.wrpc(), to_empty.cx(), host)).await;
+    let (o, l) = retry_lost(3, get_inventory(&to_empty)).await?;
+    lost += l;
     ensure!(matches!(o, Outcome::Typed("no-responders" | "timeout" | "invalid-argument")), "absent host: {o:?}");
+    ensure!(lost <= 1, "{lost} of 7 calls lost an attempt");
     empty.shutdown().await?;
     lattice.shutdown().await
 }
