@@ -408,10 +408,19 @@ async fn link_churn_leaves_connections_and_memory_where_they_started() -> Result
     let results: Vec<Result<()>> = futures::stream::iter(0..cycles).map(cycle).buffer_unordered(4).collect().await;
     let elapsed = started.elapsed();
     let failures: Vec<String> = results.iter().filter_map(|r| r.as_ref().err()).map(|e| format!("{e:#}")).collect();
-    // deletes reach the provider a few ms after their ack
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let conns_after = connection_count(lattice.monitor_url(), None).await?;
-    let provider_conns_after = connection_count(lattice.monitor_url(), Some("lattice-control-provider")).await?;
+    // deletes reach the provider a few ms after their ack; a put that its delete overtook is
+    // dropped by the provider's check against the host, 2.3-17.3 s after the delete
+    // (src/provider/reconcile.rs): wait for the counts to settle, bounded
+    let settle = Instant::now();
+    let (conns_after, provider_conns_after) = loop {
+        let all = connection_count(lattice.monitor_url(), None).await?;
+        let provider = connection_count(lattice.monitor_url(), Some("lattice-control-provider")).await?;
+        if (all == conns_before && provider == provider_conns_before) || settle.elapsed() > Duration::from_secs(20) {
+            break (all, provider);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    println!("link churn: connection counts settled after {:?}", settle.elapsed());
     let rss_after = rss_kib(pid)?;
     println!(
         "link churn: {cycles} put/delete cycles ({} with a call) in {elapsed:?}, {} failed; server connections \

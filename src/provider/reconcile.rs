@@ -8,9 +8,10 @@
 //!
 //! A delete for a link the provider does not hold is the sign. The provider then asks the
 //! host a few times over the next seconds (`get_links` on its own lattice) and drops the
-//! link again if it arrived meanwhile and the host does not list it. The check runs only for
-//! those keys, so a link the host has is never touched; a legitimate delete followed by a
-//! new put is kept because the host lists it.
+//! link again if it arrived meanwhile and two answers at least 2 s apart do not list it (a
+//! host learns links from a KV watch, so one answer may lag a fresh put). The check runs only
+//! for those keys, so a link the host has is never touched; a legitimate delete followed by
+//! a new put is kept because the host lists it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,10 +22,12 @@ use super::connections::LinkKey;
 use super::LatticeControlProvider;
 use crate::ctl::{self, ClientBuilder};
 
-/// When, after the overtaking delete, the provider looks for a late put.
-const CHECKS: [Duration; 3] = [
+/// When, after the overtaking delete, the provider looks for a late put (each wait follows
+/// the previous check: at 0.3, 2.3, 7.3 and 17.3 s).
+const CHECKS: [Duration; 4] = [
     Duration::from_millis(300),
     Duration::from_secs(2),
+    Duration::from_secs(5),
     Duration::from_secs(10),
 ];
 
@@ -84,6 +87,8 @@ impl LatticeControlProvider {
         };
         let provider = self.clone();
         tokio::spawn(async move {
+            // the previous check found the link held and the host without it
+            let mut absent_before = false;
             for wait in CHECKS {
                 tokio::time::sleep(wait).await;
                 if provider.is_shut_down() {
@@ -91,6 +96,7 @@ impl LatticeControlProvider {
                 }
                 // held now (the late put arrived): is it still the host's?
                 if !provider.links().contains(&key) {
+                    absent_before = false;
                     continue;
                 }
                 let links = match view.ctl.get_links().await {
@@ -101,10 +107,14 @@ impl LatticeControlProvider {
                         continue;
                     }
                 };
-                if !host_has(&links, &key, &view.provider_id) {
-                    provider.drop_link(&key, &view).await;
+                if host_has(&links, &key, &view.provider_id) {
+                    return;
                 }
-                return;
+                if absent_before {
+                    provider.drop_link(&key, &view).await;
+                    return;
+                }
+                absent_before = true;
             }
         });
     }
