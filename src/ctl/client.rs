@@ -104,8 +104,13 @@ impl ClientBuilder {
     /// The client. Arguments are checked per call (a zero timeout fails every call with
     /// `InvalidArgument`); use [`ClientBuilder::try_build`] to check them now.
     pub fn build(self) -> Client {
+        self.build_sharing(Arc::default())
+    }
+
+    /// The client, with `known` as its table of known hosts (fed by its own tracker only if
+    /// `track_hosts`).
+    fn build_sharing(self, known: Arc<KnownHosts>) -> Client {
         let config_error = self.check().err().map(|e| e.message().to_string());
-        let known = Arc::new(KnownHosts::default());
         let tracker = if self.track_hosts && config_error.is_none() {
             spawn_tracker(&self.nats, &self.lattice, Arc::clone(&known))
         } else {
@@ -256,25 +261,14 @@ impl Client {
     #[must_use]
     pub fn with_timeout(&self, timeout: Duration) -> Client {
         let i = &self.inner;
-        let config_error = if timeout.is_zero() {
-            Some("request timeout must be greater than zero".to_string())
-        } else {
-            i.config_error.clone()
-        };
-        Client {
-            inner: Arc::new(Inner {
-                nats: i.nats.clone(),
-                lattice: i.lattice.clone(),
-                topic_prefix: i.topic_prefix.clone(),
-                timeout,
-                auction_timeout: timeout,
-                host_quiet_period: i.host_quiet_period,
-                config_error,
-                known: Arc::clone(&i.known),
-                // the table stays fed by the original client's tracker
-                tracker: None,
-            }),
-        }
+        // no tracker of its own: the table stays fed by this client's
+        ClientBuilder::new(i.nats.clone())
+            .lattice(&i.lattice)
+            .topic_prefix(&i.topic_prefix)
+            .timeout(timeout)
+            .auction_timeout(timeout)
+            .host_quiet_period(i.host_quiet_period)
+            .build_sharing(Arc::clone(&i.known))
     }
 }
 
