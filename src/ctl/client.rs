@@ -864,9 +864,10 @@ impl Client {
     ///
     /// A full id already in the table of known hosts is returned without a ping; otherwise
     /// the lattice is pinged. No match or several matches → `InvalidArgument` (naming the
-    /// candidates).
+    /// candidates). A spec that cannot name a host (blank, dots, wildcards, whitespace) is
+    /// refused before the ping.
     pub async fn resolve_host(&self, spec: &str) -> Result<String> {
-        let spec = validate::non_empty("host", spec)?;
+        let spec = validate::subject_token("host_id", spec)?;
         if self.inner.known.with(|s| s.contains(&spec)) {
             return Ok(spec);
         }
@@ -1217,6 +1218,7 @@ mod tests {
         .await;
         assert_invalid(c.events(&["".to_string()]), "event type").await;
         assert_invalid(c.resolve_host("  "), "host").await;
+        assert_invalid(c.resolve_host("a.*"), "host_id").await;
     }
 
     #[tokio::test]

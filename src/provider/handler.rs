@@ -164,16 +164,9 @@ async fn to_host(
     link.policy
         .precheck(op, &target)
         .map_err(|d| not_permitted(op, Some(d)))?;
-    let host = resolve_host(link, spec).await?;
+    let host = link.client.resolve_host(spec).await?;
     permit(link, op, Some(&host), references, config_names).await?;
     Ok(host)
-}
-
-/// A host id from a full id, unique prefix or friendly name; a spec that cannot name a
-/// host (blank, dots, wildcards) is refused before the lookup, which pings the lattice.
-async fn resolve_host(link: &LinkHandle, spec: &str) -> Outcome<String> {
-    let spec = validate::subject_token("host_id", spec)?;
-    Ok(link.client.resolve_host(&spec).await?)
 }
 
 /// A command addressed to one host, as the policy sees it.
@@ -250,7 +243,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         host_id: String,
     ) -> Reply<wit::HostInventory> {
         self.call(cx, Operation::GetHostInventory, |link| async move {
-            let host = resolve_host(&link, &host_id).await?;
+            let host = link.client.resolve_host(&host_id).await?;
             Ok(link.client.get_host_inventory(&host).await?.into())
         })
         .await
