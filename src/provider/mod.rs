@@ -65,6 +65,13 @@ impl LatticeControlProvider {
         self.inner.host_view.get().cloned()
     }
 
+    /// Removes a link, its event delivery first (it stops at once); returns whether the
+    /// link was held.
+    pub(crate) fn forget_link(&self, key: &LinkKey) -> bool {
+        self.stop_link_events(key);
+        self.links().remove(key)
+    }
+
     /// Whether the host has shut the provider down.
     pub(crate) fn is_shut_down(&self) -> bool {
         self.inner.shut_down.load(Ordering::SeqCst)
@@ -189,9 +196,7 @@ impl Provider for LatticeControlProvider {
 
     async fn delete_link_as_target(&self, info: impl LinkDeleteInfo) -> anyhow::Result<()> {
         let key = LinkKey::new(info.get_source_id(), info.get_link_name());
-        // before anything else: delivery to a deleted link stops now
-        self.stop_link_events(&key);
-        let existed = self.links().remove(&key);
+        let existed = self.forget_link(&key);
         info!(source_id = %key.source_id, link_name = %key.link_name, existed, "link deleted");
         if !existed {
             // its put may be queued behind this delete (see `reconcile`)

@@ -121,8 +121,7 @@ impl LatticeControlProvider {
 
     /// Drops a link the host no longer has, here and in the SDK's record.
     async fn drop_link(&self, key: &LinkKey, view: &HostView) {
-        self.stop_link_events(key);
-        let existed = self.links().remove(key);
+        let existed = self.forget_link(key);
         {
             let mut sdk = view.sdk_links.write().await;
             if sdk
