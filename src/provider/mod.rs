@@ -11,6 +11,7 @@ pub mod reconcile;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tracing::{info, warn};
@@ -25,6 +26,15 @@ use connections::{LinkKey, Links};
 /// Name the provider registers with (logs, NATS connection name, OTEL service).
 pub const PROVIDER_NAME: &str = "lattice-control-provider";
 
+/// How long a shutdown waits for calls already taken to finish. The host kills the process
+/// once the provider acknowledges its shutdown request, and `wasmcloud` waits 300 ms for that
+/// acknowledgement by default.
+const DRAIN_BOUND: Duration = Duration::from_millis(200);
+
+/// A request to the serve loop to stop taking calls; answered once those it holds are done
+/// (or [`DRAIN_BOUND`] has passed).
+type DrainRequest = tokio::sync::oneshot::Sender<()>;
+
 /// The lattice-control capability provider. Cheap to clone: clones share every link.
 #[derive(Clone, Default)]
 pub struct LatticeControlProvider {
@@ -38,6 +48,8 @@ struct Inner {
     shut_down: AtomicBool,
     /// The host's side of the links, once the SDK runs (see [`reconcile`]).
     host_view: OnceLock<reconcile::HostView>,
+    /// Reaches the serve loop, once it runs (see [`serve_exports`]).
+    drain: OnceLock<tokio::sync::mpsc::Sender<DrainRequest>>,
 }
 
 impl LatticeControlProvider {
@@ -50,6 +62,7 @@ impl LatticeControlProvider {
                 events: events::EventHub::default(),
                 shut_down: AtomicBool::new(false),
                 host_view: OnceLock::new(),
+                drain: OnceLock::new(),
             }),
         }
     }
@@ -128,12 +141,18 @@ pub async fn run() -> anyhow::Result<()> {
 /// every finished invocation task in a `JoinSet` it never joins: about 0.4 KiB per call,
 /// held until the provider stops (the malformed-input corpus grew the RSS ~4 MiB per 10,000
 /// calls with it).
+///
+/// On a drain request (the provider's shutdown) it drops its subscriptions first, so that a
+/// replica of the provider on another host takes the next calls, and lets the calls it has
+/// taken finish, within [`DRAIN_BOUND`], before links and connections go.
 async fn serve_exports(
     wrpc: &wasmcloud_provider_sdk::provider::WrpcClient,
     provider: LatticeControlProvider,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     use futures::StreamExt as _;
+    let (drain_tx, mut drain_rx) = tokio::sync::mpsc::channel::<DrainRequest>(1);
+    let _ = provider.inner.drain.set(drain_tx);
     let streams = bindings::serve(wrpc, provider)
         .await
         .context("failed to serve exports")?;
@@ -144,7 +163,7 @@ async fn serve_exports(
     );
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tasks = tokio::task::JoinSet::new();
-    loop {
+    let drained = loop {
         tokio::select! {
             Some((instance, name, res)) = invocations.next() => match res {
                 Ok(invocation) => {
@@ -161,9 +180,22 @@ async fn serve_exports(
                     warn!(%error, "an invocation task failed");
                 }
             }
+            Some(drained) = drain_rx.recv() => break drained,
             () = &mut shutdown => return Ok(()),
         }
-    }
+    };
+    // unsubscribe: the NATS server routes the next calls to another instance, if any
+    drop(invocations);
+    let in_flight = tasks.len();
+    let finished = tokio::time::timeout(DRAIN_BOUND, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await
+    .is_ok();
+    info!(in_flight, finished, "stopped taking calls");
+    let _ = drained.send(());
+    shutdown.await;
+    Ok(())
 }
 
 impl Provider for LatticeControlProvider {
@@ -220,6 +252,13 @@ impl Provider for LatticeControlProvider {
     async fn shutdown(&self) -> anyhow::Result<()> {
         // the SDK may call this twice; the host kills the process right after
         if !self.inner.shut_down.swap(true, Ordering::SeqCst) {
+            if let Some(drain) = self.inner.drain.get() {
+                let (done, drained) = tokio::sync::oneshot::channel();
+                if drain.send(done).await.is_ok() {
+                    // bounded by the serve loop; this bound only guards against a lost answer
+                    let _ = tokio::time::timeout(DRAIN_BOUND * 2, drained).await;
+                }
+            }
             self.events().shutdown();
             self.links().clear();
             info!("lattice-control provider shut down");
