@@ -74,8 +74,16 @@ light_e2e() {
 
 run_in_e2e() { cd "$here/e2e" && "$@"; }
 
+# Formatting of both crates (each has its own rustfmt settings); skipped without rustfmt.
+format_check() {
+  if ! cargo fmt --version >/dev/null 2>&1; then echo "rustfmt not installed: skipped"; return 0; fi
+  cargo fmt --check
+  run_in_e2e cargo fmt --check
+}
+
 step "nats-server" ensure_nats
 step "prepare patched wasmcloud-host" scripts/prepare-host.sh
+step "format" format_check
 step "unit + wire tests" cargo test
 step "build provider" build_provider
 step "e2e" light_e2e

@@ -62,19 +62,13 @@ impl Caller {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(SOURCE_ID_HEADER, source_id);
         headers.insert(LINK_NAME_HEADER, link_name);
-        Caller {
-            wrpc: self.wrpc.clone(),
-            headers: Some(headers),
-        }
+        Caller { wrpc: self.wrpc.clone(), headers: Some(headers) }
     }
 
     /// The same client with no headers at all.
     #[must_use]
     pub fn anonymous(&self) -> Caller {
-        Caller {
-            wrpc: self.wrpc.clone(),
-            headers: None,
-        }
+        Caller { wrpc: self.wrpc.clone(), headers: None }
     }
 
     /// The transport, first argument of the generated functions.
@@ -97,11 +91,7 @@ pub fn no_options() -> types::QueryOptions {
 }
 
 /// A `host-query` with the provider's defaults.
-pub const HOST_QUERY: types::HostQuery = types::HostQuery {
-    expected: None,
-    full_wait: false,
-    timeout_ms: None,
-};
+pub const HOST_QUERY: types::HostQuery = types::HostQuery { expected: None, full_wait: false, timeout_ms: None };
 
 /// The error case's name (`not-linked`, `invalid-argument`, …), for assertions.
 pub fn error_kind(err: &types::CtlError) -> &'static str {

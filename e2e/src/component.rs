@@ -18,9 +18,7 @@ pub const NOOP_COMPONENT_WAT: &str = r#"(component
 /// Path of the no-op component (`.wasm`), written once per process.
 pub fn noop_component() -> Result<PathBuf> {
     static PATH: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
-    PATH.get_or_init(|| write_noop().map_err(|e| format!("{e:#}")))
-        .clone()
-        .map_err(|e| anyhow!("no-op component: {e}"))
+    PATH.get_or_init(|| write_noop().map_err(|e| format!("{e:#}"))).clone().map_err(|e| anyhow!("no-op component: {e}"))
 }
 
 /// `file://…` reference of [`noop_component`], for scale/update commands.

@@ -40,10 +40,7 @@ pub struct TestLattice {
 
 impl std::fmt::Debug for TestLattice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestLattice")
-            .field("lattice", &self.lattice)
-            .field("hosts", &self.host_ids())
-            .finish()
+        f.debug_struct("TestLattice").field("lattice", &self.lattice).field("hosts", &self.host_ids()).finish()
     }
 }
 
@@ -56,12 +53,8 @@ impl TestLattice {
     /// Like [`TestLattice::start`] with a chosen lattice name.
     pub async fn start_named(nats: &Nats, lattice: &str, n_hosts: usize) -> Result<TestLattice> {
         let client = nats.connect().await?;
-        let ctl = ctl::ClientBuilder::new(client.clone())
-            .lattice(lattice)
-            .build();
-        let upstream = wasmcloud_control_interface::ClientBuilder::new(client.clone())
-            .lattice(lattice)
-            .build();
+        let ctl = ctl::ClientBuilder::new(client.clone()).lattice(lattice).build();
+        let upstream = wasmcloud_control_interface::ClientBuilder::new(client.clone()).lattice(lattice).build();
         let mut me = TestLattice {
             nats_url: nats.url(),
             monitor_url: nats.monitor_url(),
@@ -103,11 +96,7 @@ impl TestLattice {
         let (host, shutdown) = bounded("starting a host", Duration::from_secs(30), Host::new(config))
             .await?
             .context("starting a wasmCloud host")?;
-        self.hosts.push(Some(TestHost {
-            id,
-            host,
-            shutdown: Box::pin(shutdown),
-        }));
+        self.hosts.push(Some(TestHost { id, host, shutdown: Box::pin(shutdown) }));
         Ok(index)
     }
 
@@ -191,15 +180,9 @@ impl TestLattice {
 /// Stops a host's providers (so their processes go now, not when the host is freed), runs
 /// its shutdown, and removes its provider cache. Every step is bounded.
 async fn stop(ctl: &ctl::Client, host: TestHost) -> Result<()> {
-    if let Ok(Ok(inventory)) =
-        tokio::time::timeout(CALL_TIMEOUT, ctl.get_host_inventory(&host.id)).await
-    {
+    if let Ok(Ok(inventory)) = tokio::time::timeout(CALL_TIMEOUT, ctl.get_host_inventory(&host.id)).await {
         for p in inventory.providers {
-            if let Ok(cmd) = ctl::StopProviderCommand::builder()
-                .host_id(host.id.clone())
-                .provider_id(p.id)
-                .build()
-            {
+            if let Ok(cmd) = ctl::StopProviderCommand::builder().host_id(host.id.clone()).provider_id(p.id).build() {
                 let _ = tokio::time::timeout(CALL_TIMEOUT, ctl.stop_provider(cmd)).await;
             }
         }

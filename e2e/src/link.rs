@@ -15,10 +15,7 @@ pub const WIT_INTERFACE: &str = "lattice-control";
 
 /// Puts named config `name` with `values` (bounded; refused puts are errors).
 pub async fn put_config(lattice: &TestLattice, name: &str, values: &[(&str, &str)]) -> Result<()> {
-    let values = values
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let values = values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     bounded("put_config", CALL_TIMEOUT, lattice.ctl().put_config(name, values))
         .await?
         .with_context(|| format!("put_config {name}"))?;
@@ -26,12 +23,7 @@ pub async fn put_config(lattice: &TestLattice, name: &str, values: &[(&str, &str
 }
 
 /// The link a component `source_id` uses to import `lattice-control` from `provider_id`.
-pub fn provider_link(
-    source_id: &str,
-    link_name: &str,
-    provider_id: &str,
-    target_config: &[&str],
-) -> Result<ctl::Link> {
+pub fn provider_link(source_id: &str, link_name: &str, provider_id: &str, target_config: &[&str]) -> Result<ctl::Link> {
     Ok(ctl::Link::builder()
         .source_id(source_id)
         .target(provider_id)

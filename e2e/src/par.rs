@@ -10,10 +10,7 @@ pub const PROVIDER_BIN_ENV: &str = "LATTICE_CONTROL_PROVIDER_BIN";
 
 /// Root of the product crate (the parent of this crate).
 pub fn product_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(".."))
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".."))
 }
 
 /// The provider binary: `$LATTICE_CONTROL_PROVIDER_BIN`, else built with
@@ -35,9 +32,7 @@ fn find_or_build_bin() -> Result<PathBuf> {
         return Ok(bin);
     }
     let root = product_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = std::process::Command::new(cargo)
         .args(["build", "--bin", "lattice-control-provider", "--manifest-path"])
@@ -92,9 +87,7 @@ pub fn provider_par_ref() -> Result<String> {
 /// Packs `binary` for this platform (`x86_64-linux`) into a compressed PAR at `out`, signed
 /// with freshly generated account and service keys.
 pub async fn pack_par(binary: &Path, out: &Path) -> Result<()> {
-    let bytes = tokio::fs::read(binary)
-        .await
-        .with_context(|| format!("reading {}", binary.display()))?;
+    let bytes = tokio::fs::read(binary).await.with_context(|| format!("reading {}", binary.display()))?;
     let mut par = provider_archive::ProviderArchive::new(
         "lattice-control",
         "lattice-control-provider",
@@ -102,12 +95,9 @@ pub async fn pack_par(binary: &Path, out: &Path) -> Result<()> {
         Some(env!("CARGO_PKG_VERSION").to_string()),
     );
     let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
-    par.add_library(&target, &bytes)
-        .map_err(|e| anyhow!("adding the {target} library: {e}"))?;
+    par.add_library(&target, &bytes).map_err(|e| anyhow!("adding the {target} library: {e}"))?;
     let issuer = nkeys::KeyPair::new_account();
     let subject = nkeys::KeyPair::new_service();
-    par.write(out, &issuer, &subject, true)
-        .await
-        .map_err(|e| anyhow!("writing {}: {e}", out.display()))?;
+    par.write(out, &issuer, &subject, true).await.map_err(|e| anyhow!("writing {}: {e}", out.display()))?;
     Ok(())
 }

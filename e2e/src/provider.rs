@@ -39,13 +39,11 @@ pub async fn wait_provider_ready(lattice: &TestLattice, provider_id: &str) -> Re
     let nats = lattice.nats();
     wait_for("provider health", PROVIDER_READY_TIMEOUT, || async {
         let Ok(Ok(reply)) =
-            tokio::time::timeout(Duration::from_secs(2), nats.request(subject.clone(), "".into()))
-                .await
+            tokio::time::timeout(Duration::from_secs(2), nats.request(subject.clone(), "".into())).await
         else {
             return Ok(None);
         };
-        let health: serde_json::Value =
-            serde_json::from_slice(&reply.payload).context("health reply is not JSON")?;
+        let health: serde_json::Value = serde_json::from_slice(&reply.payload).context("health reply is not JSON")?;
         Ok((health["healthy"] == true).then_some(()))
     })
     .await?;
@@ -73,23 +71,15 @@ pub async fn wrpc_subscription_count(lattice: &TestLattice, provider_id: &str) -
     let Some(list) = subsz["subscriptions_list"].as_array() else {
         bail!("/subsz has no subscriptions_list");
     };
-    Ok(list
-        .iter()
-        .filter(|s| s["subject"].as_str().is_some_and(|s| s.starts_with(&prefix)))
-        .count())
+    Ok(list.iter().filter(|s| s["subject"].as_str().is_some_and(|s| s.starts_with(&prefix))).count())
 }
 
 /// Stops the provider on host `host_index` and waits (bounded) until it has left that
 /// host's inventory.
 pub async fn stop_provider(lattice: &TestLattice, host_index: usize, provider_id: &str) -> Result<()> {
     let host_id = lattice.host_id(host_index)?.to_string();
-    let cmd = ctl::StopProviderCommand::builder()
-        .host_id(host_id.clone())
-        .provider_id(provider_id)
-        .build()?;
-    bounded("stop_provider", CALL_TIMEOUT, lattice.ctl().stop_provider(cmd))
-        .await?
-        .context("stop_provider refused")?;
+    let cmd = ctl::StopProviderCommand::builder().host_id(host_id.clone()).provider_id(provider_id).build()?;
+    bounded("stop_provider", CALL_TIMEOUT, lattice.ctl().stop_provider(cmd)).await?.context("stop_provider refused")?;
     wait_for("provider gone from inventory", CALL_TIMEOUT, || async {
         let inv = lattice.ctl().get_host_inventory(&host_id).await?;
         Ok((!inv.providers.iter().any(|p| p.id == provider_id)).then_some(()))

@@ -30,10 +30,7 @@ impl CpuHog {
             cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
             children.push(crate::nats::spawn_with_parent_death_signal(cmd).context("spawning `yes`")?);
         }
-        let hog = CpuHog {
-            children: Arc::new(Mutex::new(children)),
-            stopped: Arc::new(AtomicBool::new(false)),
-        };
+        let hog = CpuHog { children: Arc::new(Mutex::new(children)), stopped: Arc::new(AtomicBool::new(false)) };
         let (children, stopped) = (hog.children.clone(), hog.stopped.clone());
         std::thread::Builder::new()
             .name("cpu-hog-watchdog".into())
@@ -54,10 +51,7 @@ impl CpuHog {
     /// Process ids of the hogs still running.
     pub fn pids(&self) -> Vec<u32> {
         let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
-        children
-            .iter_mut()
-            .filter_map(|c| matches!(c.try_wait(), Ok(None)).then(|| c.id()))
-            .collect()
+        children.iter_mut().filter_map(|c| matches!(c.try_wait(), Ok(None)).then(|| c.id())).collect()
     }
 
     /// Kills every hog by its pid and reaps it.
@@ -119,7 +113,8 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
 /// Client connections on the server at `monitor_url` (its `/connz`), only those whose
 /// connection name is `name` when given.
 pub async fn connection_count(monitor_url: &str, name: Option<&str>) -> Result<usize> {
-    Ok(connection_names(monitor_url).await?
+    Ok(connection_names(monitor_url)
+        .await?
         .iter()
         .filter(|n| name.is_none_or(|want| n.as_deref() == Some(want)))
         .count())
@@ -129,13 +124,8 @@ pub async fn connection_count(monitor_url: &str, name: Option<&str>) -> Result<u
 pub async fn connection_names(monitor_url: &str) -> Result<Vec<Option<String>>> {
     let body = http_get(monitor_url, "/connz?limit=100000").await?;
     let connz: serde_json::Value = serde_json::from_str(&body).context("/connz is not JSON")?;
-    let list = connz["connections"]
-        .as_array()
-        .ok_or_else(|| anyhow!("/connz has no connections list"))?;
-    Ok(list
-        .iter()
-        .map(|c| c["name"].as_str().map(str::to_string))
-        .collect())
+    let list = connz["connections"].as_array().ok_or_else(|| anyhow!("/connz has no connections list"))?;
+    Ok(list.iter().map(|c| c["name"].as_str().map(str::to_string)).collect())
 }
 
 /// How one wRPC call ended.
@@ -253,9 +243,7 @@ where
             // bounded again here: `make` may build a call that ignores its own bound
             async move {
                 tokio::spawn(async move {
-                    tokio::time::timeout(limit_each + Duration::from_secs(1), make(i))
-                        .await
-                        .unwrap_or(Outcome::Lost)
+                    tokio::time::timeout(limit_each + Duration::from_secs(1), make(i)).await.unwrap_or(Outcome::Lost)
                 })
                 .await
                 .unwrap_or_else(|e| Outcome::Transport(format!("call task failed: {e}")))
@@ -321,10 +309,7 @@ pub async fn call_function(caller: &Caller, name: &str, host_id: &str, limit: Du
         config: vec![],
         annotations: None,
     };
-    let stop = types::StopProviderCommand {
-        host_id: host_id.into(),
-        provider_id: none.into(),
-    };
+    let stop = types::StopProviderCommand { host_id: host_id.into(), provider_id: none.into() };
     let link = types::Link {
         source_id: none.into(),
         target: none.into(),
@@ -444,9 +429,8 @@ pub async fn linked_caller(
         vec![config.as_str()]
     };
     crate::put_provider_link(lattice, source_id, link_name, provider_id, &configs).await?;
-    let caller = Caller::new(lattice.nats().clone(), lattice.lattice(), provider_id)
-        .await?
-        .as_component(source_id, link_name);
+    let caller =
+        Caller::new(lattice.nats().clone(), lattice.lattice(), provider_id).await?.as_component(source_id, link_name);
     crate::retry("the provider has the link", Duration::from_secs(20), || async {
         match lc::provider_info(caller.wrpc(), caller.cx(), &crate::caller::no_options()).await? {
             Ok(info) => anyhow::Ok(info),
@@ -461,8 +445,9 @@ pub async fn linked_caller(
 pub async fn provider_healthy(lattice: &crate::TestLattice, provider_id: &str) -> bool {
     let subject = format!("wasmbus.rpc.{}.{provider_id}.health", lattice.lattice());
     match tokio::time::timeout(Duration::from_secs(2), lattice.nats().request(subject, "".into())).await {
-        Ok(Ok(reply)) => serde_json::from_slice::<serde_json::Value>(&reply.payload)
-            .is_ok_and(|v| v["healthy"] == true),
+        Ok(Ok(reply)) => {
+            serde_json::from_slice::<serde_json::Value>(&reply.payload).is_ok_and(|v| v["healthy"] == true)
+        }
         _ => false,
     }
 }

@@ -10,9 +10,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Awaits `fut` for at most `limit`; a timeout becomes an error naming `what`.
 pub async fn bounded<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> Result<T> {
-    tokio::time::timeout(limit, fut)
-        .await
-        .map_err(|_| anyhow!("{what}: no answer within {limit:?}"))
+    tokio::time::timeout(limit, fut).await.map_err(|_| anyhow!("{what}: no answer within {limit:?}"))
 }
 
 /// Retries an idempotent operation until it succeeds or `total` has passed; each attempt is
@@ -60,11 +58,7 @@ where
 pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A per-process scratch directory under the system temp dir: `{temp}/lattice-control-e2e/{pid}`.
@@ -96,10 +90,8 @@ pub fn scratch_dir() -> Result<std::path::PathBuf> {
 /// `GET {base}{path}` over plain HTTP/1.0 (the NATS monitoring endpoint); returns the body.
 pub async fn http_get(base: &str, path: &str) -> Result<String> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let authority = base
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("{base}: only http:// is supported"))?
-        .trim_end_matches('/');
+    let authority =
+        base.strip_prefix("http://").ok_or_else(|| anyhow!("{base}: only http:// is supported"))?.trim_end_matches('/');
     let fetch = async {
         let mut stream = tokio::net::TcpStream::connect(authority).await?;
         let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n");
@@ -110,9 +102,7 @@ pub async fn http_get(base: &str, path: &str) -> Result<String> {
     };
     let raw = bounded("HTTP GET", CALL_TIMEOUT, fetch).await??;
     let text = String::from_utf8(raw).context("HTTP reply is not UTF-8")?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow!("malformed HTTP reply"))?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| anyhow!("malformed HTTP reply"))?;
     if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
         anyhow::bail!("GET {path}: {}", head.lines().next().unwrap_or_default());
     }

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Result};
 use lattice_control_e2e::caller::{lattice_control as lc, types, Caller};
 use lattice_control_e2e::stress::{
-    connection_count, every_function_answers, linked_caller, outcome, provider_healthy, provider_pid,
-    retry_lost, rss_kib, run_calls, Outcome,
+    connection_count, every_function_answers, linked_caller, outcome, provider_healthy, provider_pid, retry_lost,
+    rss_kib, run_calls, Outcome,
 };
-use lattice_control_e2e::{delete_provider_link, put_config, put_provider_link, shared_nats, start_provider, TestLattice};
+use lattice_control_e2e::{
+    delete_provider_link, put_config, put_provider_link, shared_nats, start_provider, TestLattice,
+};
 
 const PROVIDER: &str = "lattice-control";
 const CALL_BOUND: Duration = Duration::from_secs(10);
@@ -299,7 +301,10 @@ async fn malformed_corpus_every_call_a_typed_error() -> Result<()> {
         rss_passes.push(rss_kib(pid)?);
     }
     println!("corpus: provider RSS {rss_before} KiB, after each pass {rss_passes:?} KiB; later passes {later:?}");
-    println!("corpus: outcomes other than typed errors by category: {:?}", odd.lock().unwrap_or_else(|p| p.into_inner()));
+    println!(
+        "corpus: outcomes other than typed errors by category: {:?}",
+        odd.lock().unwrap_or_else(|p| p.into_inner())
+    );
     // calls that name no component, name one with no link, or come over a link with bad settings
     let mut extra = lattice_control_e2e::stress::Tally::default();
     let mut extra_lost = 0u32;
@@ -309,9 +314,10 @@ async fn malformed_corpus_every_call_a_typed_error() -> Result<()> {
             1 => unlinked.clone(),
             _ => bad_link.clone(),
         };
-        let (o, lost) =
-            retry_lost(3, || async { Ok(outcome(CALL_BOUND, lc::get_host_inventory(who.wrpc(), who.cx(), &host)).await) })
-                .await?;
+        let (o, lost) = retry_lost(3, || async {
+            Ok(outcome(CALL_BOUND, lc::get_host_inventory(who.wrpc(), who.cx(), &host)).await)
+        })
+        .await?;
         extra_lost += lost;
         extra.add(o);
     }

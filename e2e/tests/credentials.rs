@@ -18,8 +18,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types};
 use lattice_control_e2e::util::{scratch_dir, unique_name, wait_for};
 use lattice_control_e2e::{
-    bounded, put_config, put_provider_link, retry, start_provider, Caller, Nats, TestLattice,
-    CALL_TIMEOUT,
+    bounded, put_config, put_provider_link, retry, start_provider, Caller, Nats, TestLattice, CALL_TIMEOUT,
 };
 use support::operator::{untrusted_user, OperatorNats, UserCreds};
 use wasmcloud_host::wasmbus::{Host, HostConfig};
@@ -28,8 +27,7 @@ use wasmcloud_host::wasmbus::{Host, HostConfig};
 const SECRETS_PREFIX: &str = "wasmcloud.secrets";
 /// Backend name in secret references (the backend listens on `{prefix}.v1alpha1.{name}`).
 const BACKEND: &str = "nats-kv";
-const SECRET_POLICY: &str =
-    r#"{"type":"properties.secret.wasmcloud.dev/v1alpha1","properties":{}}"#;
+const SECRET_POLICY: &str = r#"{"type":"properties.secret.wasmcloud.dev/v1alpha1","properties":{}}"#;
 
 /// This process's stderr redirected to a file until dropped (children inherit it).
 struct StderrCapture {
@@ -72,22 +70,14 @@ fn secret_fragments(creds: &UserCreds) -> Vec<String> {
     for p in parts {
         out.push(p.to_string());
         let chars: Vec<char> = p.chars().collect();
-        out.extend(
-            chars
-                .windows(12)
-                .step_by(4)
-                .map(|w| w.iter().collect::<String>()),
-        );
+        out.extend(chars.windows(12).step_by(4).map(|w| w.iter().collect::<String>()));
     }
     out
 }
 
 fn assert_no_leak(what: &str, text: &str, creds: &[&UserCreds]) -> Result<()> {
     for c in creds {
-        if let Some(f) = secret_fragments(c)
-            .iter()
-            .find(|f| text.contains(f.as_str()))
-        {
+        if let Some(f) = secret_fragments(c).iter().find(|f| text.contains(f.as_str())) {
             bail!("{what} contains a credential fragment `{}…`", &f[..4]);
         }
     }
@@ -96,13 +86,7 @@ fn assert_no_leak(what: &str, text: &str, creds: &[&UserCreds]) -> Result<()> {
 
 /// Stores `value` under `key` in the backend and puts the secret reference `SECRET_{key}`
 /// that delivers it to a link as setting `setting`.
-async fn put_secret(
-    lattice: &TestLattice,
-    transit: &nkeys::XKey,
-    key: &str,
-    setting: &str,
-    value: &str,
-) -> Result<()> {
+async fn put_secret(lattice: &TestLattice, transit: &nkeys::XKey, key: &str, setting: &str, value: &str) -> Result<()> {
     let request = secrets_nats_kv::PutSecretRequest {
         key: key.to_string(),
         string_secret: Some(value.to_string()),
@@ -135,10 +119,7 @@ async fn managed_host(
     lattice: &str,
     creds: &UserCreds,
     host_key: Arc<nkeys::KeyPair>,
-) -> Result<(
-    Arc<Host>,
-    impl std::future::Future<Output = anyhow::Result<()>>,
-)> {
+) -> Result<(Arc<Host>, impl std::future::Future<Output = anyhow::Result<()>>)> {
     let url = wasmcloud_host::url::Url::parse(&server.url())?;
     let key = Arc::new(creds.key()?);
     let config = HostConfig {
@@ -152,27 +133,14 @@ async fn managed_host(
         host_key: Some(host_key),
         ..HostConfig::default()
     };
-    bounded(
-        "starting the managed host",
-        Duration::from_secs(30),
-        Host::new(config),
-    )
-    .await?
-    .context("starting a host on the operator-mode server")
+    bounded("starting the managed host", Duration::from_secs(30), Host::new(config))
+        .await?
+        .context("starting a host on the operator-mode server")
 }
 
 async fn host_ids(caller: &Caller) -> Result<Result<Vec<String>, types::CtlError>> {
-    let query = types::HostQuery {
-        expected: None,
-        full_wait: false,
-        timeout_ms: None,
-    };
-    let r = bounded(
-        "get-hosts",
-        CALL_TIMEOUT,
-        lc::get_hosts(caller.wrpc(), caller.cx(), &query),
-    )
-    .await??;
+    let query = types::HostQuery { expected: None, full_wait: false, timeout_ms: None };
+    let r = bounded("get-hosts", CALL_TIMEOUT, lc::get_hosts(caller.wrpc(), caller.cx(), &query)).await??;
     Ok(r.map(|hosts| hosts.into_iter().map(|h| h.id).collect()))
 }
 
@@ -192,8 +160,7 @@ async fn run(capture: &StderrCapture) -> Result<()> {
     let managed = unique_name("managed");
     let host_b_key = Arc::new(nkeys::KeyPair::new_server());
     let host_b_id = host_b_key.public_key();
-    let (host_b, shutdown_b) =
-        managed_host(&server, &managed, &server.new_user("host")?, host_b_key).await?;
+    let (host_b, shutdown_b) = managed_host(&server, &managed, &server.new_user("host")?, host_b_key).await?;
     let good = server.new_user("link-good")?;
     let plain = server.new_user("link-plain")?;
     let bad = untrusted_user()?;
@@ -201,8 +168,7 @@ async fn run(capture: &StderrCapture) -> Result<()> {
     // Lattice A: the provider's home, with the secrets backend.
     let nats = Nats::start()?;
     let mut home = TestLattice::start(&nats, 0).await?;
-    home.add_host_with(|c| c.secrets_topic_prefix = Some(SECRETS_PREFIX.to_string()))
-        .await?;
+    home.add_host_with(|c| c.secrets_topic_prefix = Some(SECRETS_PREFIX.to_string())).await?;
     let server_xkey = nkeys::XKey::new();
     let backend = secrets_nats_kv::Api::new(
         nkeys::XKey::from_seed(&server_xkey.seed()?)?,
@@ -218,23 +184,18 @@ async fn run(capture: &StderrCapture) -> Result<()> {
     let backend = tokio::spawn(async move { backend.run().await });
     let transit = nkeys::XKey::from_public_key(&server_xkey.public_key())?;
     // The backend creates its buckets, then listens; retry the first put until it does.
-    retry("first secret", Duration::from_secs(20), || {
-        put_secret(&home, &transit, "good_jwt", "nats_jwt", &good.jwt)
-    })
-    .await?;
+    retry("first secret", Duration::from_secs(20), || put_secret(&home, &transit, "good_jwt", "nats_jwt", &good.jwt))
+        .await?;
     put_secret(&home, &transit, "good_seed", "nats_seed", &good.seed).await?;
     put_secret(&home, &transit, "bad_jwt", "nats_jwt", &bad.jwt).await?;
     put_secret(&home, &transit, "bad_seed", "nats_seed", &bad.seed).await?;
 
     // The backend hands secrets only to entities mapped to them: the provider's PAR subject.
-    let par =
-        provider_archive::ProviderArchive::try_load_file(lattice_control_e2e::provider_par()?)
-            .await
-            .map_err(|e| anyhow!("loading the PAR: {e}"))?;
+    let par = provider_archive::ProviderArchive::try_load_file(lattice_control_e2e::provider_par()?)
+        .await
+        .map_err(|e| anyhow!("loading the PAR: {e}"))?;
     let subject = par.claims().context("PAR has no claims")?.subject;
-    let names: HashSet<String> = ["good_jwt", "good_seed", "bad_jwt", "bad_seed"]
-        .map(String::from)
-        .into();
+    let names: HashSet<String> = ["good_jwt", "good_seed", "bad_jwt", "bad_seed"].map(String::from).into();
     bounded(
         "add_mapping",
         CALL_TIMEOUT,
@@ -246,32 +207,16 @@ async fn run(capture: &StderrCapture) -> Result<()> {
     let provider_id = unique_name("cred-provider");
     start_provider(&home, 0, &provider_id, &[]).await?;
     let b_url = server.url();
-    put_config(
-        &home,
-        "managed",
-        &[("nats_url", &b_url), ("lattice", &managed)],
-    )
-    .await?;
+    put_config(&home, "managed", &[("nats_url", &b_url), ("lattice", &managed)]).await?;
     put_config(
         &home,
         "managed-plain",
-        &[
-            ("nats_url", &b_url),
-            ("lattice", &managed),
-            ("nats_jwt", &plain.jwt),
-            ("nats_seed", &plain.seed),
-        ],
+        &[("nats_url", &b_url), ("lattice", &managed), ("nats_jwt", &plain.jwt), ("nats_seed", &plain.seed)],
     )
     .await?;
     let links: [(&str, &[&str]); 4] = [
-        (
-            "comp-good",
-            &["managed", "SECRET_good_jwt", "SECRET_good_seed"],
-        ),
-        (
-            "comp-bad",
-            &["managed", "SECRET_bad_jwt", "SECRET_bad_seed"],
-        ),
+        ("comp-good", &["managed", "SECRET_good_jwt", "SECRET_good_seed"]),
+        ("comp-bad", &["managed", "SECRET_bad_jwt", "SECRET_bad_seed"]),
         ("comp-plain", &["managed-plain"]),
         ("comp-home", &[]),
     ];
@@ -280,12 +225,9 @@ async fn run(capture: &StderrCapture) -> Result<()> {
         put_provider_link(&home, source, "default", &provider_id, configs).await?;
         let caller = base.as_component(source, "default");
         wait_for("link delivered", Duration::from_secs(20), || async {
-            let r = bounded(
-                "provider-info",
-                CALL_TIMEOUT,
-                lc::provider_info(caller.wrpc(), caller.cx(), &no_options()),
-            )
-            .await??;
+            let r =
+                bounded("provider-info", CALL_TIMEOUT, lc::provider_info(caller.wrpc(), caller.cx(), &no_options()))
+                    .await??;
             Ok(r.ok())
         })
         .await
@@ -295,16 +237,10 @@ async fn run(capture: &StderrCapture) -> Result<()> {
 
     // Secrets-delivered credentials work: the link sees lattice B's host.
     let hosts = retry("good get-hosts", CALL_TIMEOUT, || async {
-        host_ids(&call("comp-good"))
-            .await?
-            .map_err(|e| anyhow!("{e:?}"))
+        host_ids(&call("comp-good")).await?.map_err(|e| anyhow!("{e:?}"))
     })
     .await?;
-    assert_eq!(
-        hosts,
-        vec![host_b_id.clone()],
-        "good credentials manage lattice B"
-    );
+    assert_eq!(hosts, vec![host_b_id.clone()], "good credentials manage lattice B");
 
     // Wrong credentials: `transport` on that link, every time (a later call retries).
     let mut bad_messages = Vec::new();
@@ -316,26 +252,12 @@ async fn run(capture: &StderrCapture) -> Result<()> {
     }
 
     // Other links are unaffected: plain-config credentials (with a warning) and the home link.
-    let hosts = host_ids(&call("comp-plain"))
-        .await?
-        .map_err(|e| anyhow!("{e:?}"))?;
+    let hosts = host_ids(&call("comp-plain")).await?.map_err(|e| anyhow!("{e:?}"))?;
     assert_eq!(hosts, vec![host_b_id.clone()], "plain-config credentials");
-    let hosts = host_ids(&call("comp-home"))
-        .await?
-        .map_err(|e| anyhow!("{e:?}"))?;
-    assert_eq!(
-        hosts,
-        home.host_ids(),
-        "a link without settings manages the home lattice"
-    );
-    let hosts = host_ids(&call("comp-good"))
-        .await?
-        .map_err(|e| anyhow!("{e:?}"))?;
-    assert_eq!(
-        hosts,
-        vec![host_b_id.clone()],
-        "good link after the bad one failed"
-    );
+    let hosts = host_ids(&call("comp-home")).await?.map_err(|e| anyhow!("{e:?}"))?;
+    assert_eq!(hosts, home.host_ids(), "a link without settings manages the home lattice");
+    let hosts = host_ids(&call("comp-good")).await?.map_err(|e| anyhow!("{e:?}"))?;
+    assert_eq!(hosts, vec![host_b_id.clone()], "good link after the bad one failed");
 
     // Give the provider's non-blocking log writer time to flush, then grep.
     tokio::time::sleep(Duration::from_secs(1)).await;

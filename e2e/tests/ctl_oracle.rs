@@ -32,9 +32,7 @@ fn same<T: PartialEq + std::fmt::Debug>(what: &str, ours: T, theirs: T) {
 
 /// A bounded call through upstream's client.
 async fn up<T>(what: &str, fut: impl Future<Output = UpstreamResult<T>>) -> Result<T> {
-    bounded(what, CALL_TIMEOUT, fut)
-        .await?
-        .map_err(|e| anyhow!("upstream {what}: {e}"))
+    bounded(what, CALL_TIMEOUT, fut).await?.map_err(|e| anyhow!("upstream {what}: {e}"))
 }
 
 /// A bounded call through our client; the inner result is the client's answer.
@@ -79,9 +77,7 @@ fn our_outcome(r: ctl::Result<ctl::Ack>) -> Result<std::result::Result<String, S
 
 /// `outcome` with `id` replaced by `<id>`, for messages about different components.
 fn masked(outcome: std::result::Result<String, String>, id: &str) -> std::result::Result<String, String> {
-    outcome
-        .map(|m| m.replace(id, "<id>"))
-        .map_err(|m| m.replace(id, "<id>"))
+    outcome.map(|m| m.replace(id, "<id>")).map_err(|m| m.replace(id, "<id>"))
 }
 
 fn normalize_inventory(mut inv: ctl::HostInventory) -> ctl::HostInventory {
@@ -158,15 +154,16 @@ async fn get_hosts_same_set_and_timings() -> Result<()> {
             }),
         )
         .await??;
-        same(&format!("get_hosts full-wait ids ({n} hosts)"), sorted_ids(full.into_iter().map(|h| h.id)), expected.clone());
+        same(
+            &format!("get_hosts full-wait ids ({n} hosts)"),
+            sorted_ids(full.into_iter().map(|h| h.id)),
+            expected.clone(),
+        );
 
         // Whole host records agree too (uptime aside).
         let theirs_full = up("get_hosts", lattice.upstream().get_hosts()).await?;
-        let mut theirs_full: Vec<ctl::Host> = theirs_full
-            .into_iter()
-            .filter_map(|r| r.into_data())
-            .map(|h| conv(&h))
-            .collect::<Result<_>>()?;
+        let mut theirs_full: Vec<ctl::Host> =
+            theirs_full.into_iter().filter_map(|r| r.into_data()).map(|h| conv(&h)).collect::<Result<_>>()?;
         let mut mine = mine;
         for h in mine.iter_mut().chain(theirs_full.iter_mut()) {
             h.uptime_seconds = 0;
@@ -242,8 +239,15 @@ async fn auctions_pick_the_same_hosts() -> Result<()> {
             .component_id("auctioned")
             .constraints(constraints.clone())
             .build()?;
-        let mine = bounded("component auction", CALL_TIMEOUT, lattice.ctl().perform_component_auction_within(request, AUCTION)).await??;
-        let theirs = up("component auction", upstream.perform_component_auction(&reference, "auctioned", constraints.clone())).await?;
+        let mine = bounded(
+            "component auction",
+            CALL_TIMEOUT,
+            lattice.ctl().perform_component_auction_within(request, AUCTION),
+        )
+        .await??;
+        let theirs =
+            up("component auction", upstream.perform_component_auction(&reference, "auctioned", constraints.clone()))
+                .await?;
         let theirs: Vec<ctl::ComponentAuctionAck> = acks(theirs)?;
         same(
             &format!("component auction {constraints:?}"),
@@ -257,10 +261,16 @@ async fn auctions_pick_the_same_hosts() -> Result<()> {
             .provider_id("auctioned-provider")
             .constraints(constraints.clone())
             .build()?;
-        let mine = bounded("provider auction", CALL_TIMEOUT, lattice.ctl().perform_provider_auction_within(request, AUCTION)).await??;
+        let mine =
+            bounded("provider auction", CALL_TIMEOUT, lattice.ctl().perform_provider_auction_within(request, AUCTION))
+                .await??;
         let theirs = up(
             "provider auction",
-            upstream.perform_provider_auction("file:///nonexistent/p.par.gz", "auctioned-provider", constraints.clone()),
+            upstream.perform_provider_auction(
+                "file:///nonexistent/p.par.gz",
+                "auctioned-provider",
+                constraints.clone(),
+            ),
         )
         .await?;
         let theirs: Vec<ctl::ProviderAuctionAck> = acks(theirs)?;
@@ -286,11 +296,9 @@ async fn scale_and_update_a_real_component() -> Result<()> {
 
     // Ours scales on host 0, upstream on host 1: same ack.
     let mine = ours("scale", lattice.ctl().scale_component(scale(&ids[0], &reference, "by-ours", 2)?)).await?;
-    let theirs = up(
-        "scale",
-        lattice.upstream().scale_component(&ids[1], &reference, "by-upstream", 2, None, vec![], false),
-    )
-    .await?;
+    let theirs =
+        up("scale", lattice.upstream().scale_component(&ids[1], &reference, "by-upstream", 2, None, vec![], false))
+            .await?;
     same("scale_component outcome", our_outcome(mine)?, up_outcome(&theirs));
     wait_component(&lattice, &ids[0], "by-ours", 2).await?;
     wait_component(&lattice, &ids[1], "by-upstream", 2).await?;
@@ -300,20 +308,12 @@ async fn scale_and_update_a_real_component() -> Result<()> {
 
     // Update: a running component to a new image; an unknown id is refused by the host.
     let update = |host: &str, id: &str, r: &str| {
-        ctl::UpdateComponentCommand::builder()
-            .host_id(host)
-            .component_id(id)
-            .new_component_ref(r)
-            .build()
+        ctl::UpdateComponentCommand::builder().host_id(host).component_id(id).new_component_ref(r).build()
     };
     let mine = ours("update", lattice.ctl().update_component(update(&ids[0], "by-ours", &reference2)?)).await?;
     let theirs = up("update", lattice.upstream().update_component(&ids[1], "by-upstream", &reference2, None)).await?;
     // The host's message names the component: compare with the ids masked.
-    same(
-        "update_component outcome",
-        masked(our_outcome(mine)?, "by-ours"),
-        masked(up_outcome(&theirs), "by-upstream"),
-    );
+    same("update_component outcome", masked(our_outcome(mine)?, "by-ours"), masked(up_outcome(&theirs), "by-upstream"));
     for (host, id) in [(&ids[0], "by-ours"), (&ids[1], "by-upstream")] {
         wait_for("updated image", CALL_TIMEOUT, || async {
             let inv = lattice.ctl().get_host_inventory(host).await?;
@@ -334,11 +334,9 @@ async fn scale_and_update_a_real_component() -> Result<()> {
 
     // Scale to 0 through the other client each.
     let mine = ours("scale 0", lattice.ctl().scale_component(scale(&ids[1], &reference2, "by-upstream", 0)?)).await?;
-    let theirs = up(
-        "scale 0",
-        lattice.upstream().scale_component(&ids[0], &reference2, "by-ours", 0, None, vec![], false),
-    )
-    .await?;
+    let theirs =
+        up("scale 0", lattice.upstream().scale_component(&ids[0], &reference2, "by-ours", 0, None, vec![], false))
+            .await?;
     same("scale to 0 outcome", our_outcome(mine)?, up_outcome(&theirs));
     wait_component(&lattice, &ids[0], "by-ours", 0).await?;
     wait_component(&lattice, &ids[1], "by-upstream", 0).await?;
@@ -353,11 +351,7 @@ async fn scale_and_update_a_real_component() -> Result<()> {
 async fn failed_scale_is_acked_and_reported_as_event() -> Result<()> {
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     let host = lattice.host_id(0)?.to_string();
-    let mut events = ours(
-        "events",
-        lattice.ctl().events(&["component_scale_failed".to_string()]),
-    )
-    .await??;
+    let mut events = ours("events", lattice.ctl().events(&["component_scale_failed".to_string()])).await??;
     let missing = "file:///nonexistent/missing-component.wasm";
 
     let mine = ours("scale missing", lattice.ctl().scale_component(scale(&host, missing, "missing-ours", 1)?)).await?;
@@ -381,10 +375,7 @@ async fn failed_scale_is_acked_and_reported_as_event() -> Result<()> {
         assert!(ev.data["error"].as_str().is_some_and(|e| !e.is_empty()), "{:?}", ev.data);
         failed.insert(id);
     }
-    assert_eq!(
-        failed,
-        HashSet::from(["missing-ours".to_string(), "missing-upstream".to_string()])
-    );
+    assert_eq!(failed, HashSet::from(["missing-ours".to_string(), "missing-upstream".to_string()]));
     let inv = inventories_match(&lattice, &host).await?;
     assert!(inv.components.is_empty());
     lattice.shutdown().await
@@ -435,12 +426,18 @@ async fn configs_and_links_agree() -> Result<()> {
     assert_eq!(mine.len(), 2);
 
     // Refusals: same link with another target; a target config that does not exist.
-    let mine = our_outcome(ours("conflicting link", lattice.ctl().put_link(link("comp-a", "other", "cfg-ours")?)).await?)?;
-    let theirs = up("conflicting link", lattice.upstream().put_link(conv(&link("comp-a", "other", "cfg-ours")?)?)).await?;
+    let mine =
+        our_outcome(ours("conflicting link", lattice.ctl().put_link(link("comp-a", "other", "cfg-ours")?)).await?)?;
+    let theirs =
+        up("conflicting link", lattice.upstream().put_link(conv(&link("comp-a", "other", "cfg-ours")?)?)).await?;
     assert!(mine.is_err(), "a link with another target is refused: {mine:?}");
     same("conflicting put_link", mine, up_outcome(&theirs));
-    let mine = our_outcome(ours("missing config link", lattice.ctl().put_link(link("comp-c", "prov", "no-such-config")?)).await?)?;
-    let theirs = up("missing config link", lattice.upstream().put_link(conv(&link("comp-c", "prov", "no-such-config")?)?)).await?;
+    let mine = our_outcome(
+        ours("missing config link", lattice.ctl().put_link(link("comp-c", "prov", "no-such-config")?)).await?,
+    )?;
+    let theirs =
+        up("missing config link", lattice.upstream().put_link(conv(&link("comp-c", "prov", "no-such-config")?)?))
+            .await?;
     assert!(mine.is_err(), "a link naming a missing config is refused: {mine:?}");
     same("put_link with missing config", mine, up_outcome(&theirs));
 
@@ -454,7 +451,8 @@ async fn configs_and_links_agree() -> Result<()> {
             .build()
     };
     let mine = ours("delete_link", lattice.ctl().delete_link(delete("comp-b")?)).await?;
-    let theirs = up("delete_link", lattice.upstream().delete_link("comp-a", "default", "wasmcloud", "lattice-control")).await?;
+    let theirs =
+        up("delete_link", lattice.upstream().delete_link("comp-a", "default", "wasmcloud", "lattice-control")).await?;
     same("delete_link outcome", our_outcome(mine)?, up_outcome(&theirs));
     let mine = ours("get_links", lattice.ctl().get_links()).await??;
     let theirs = up("get_links", lattice.upstream().get_links()).await?;
@@ -525,7 +523,8 @@ async fn provider_start_and_stop_agree() -> Result<()> {
         .provider_id("p-ours")
         .build()?;
     let mine = ours("start_provider", lattice.ctl().start_provider(cmd)).await?;
-    let theirs = up("start_provider", lattice.upstream().start_provider(&ids[1], &par, "p-upstream", None, vec![])).await?;
+    let theirs =
+        up("start_provider", lattice.upstream().start_provider(&ids[1], &par, "p-upstream", None, vec![])).await?;
     same("start_provider outcome", our_outcome(mine)?, up_outcome(&theirs));
     lattice_control_e2e::wait_provider_ready(&lattice, "p-ours").await?;
     lattice_control_e2e::wait_provider_ready(&lattice, "p-upstream").await?;
@@ -554,12 +553,9 @@ async fn error_kinds_against_a_real_lattice() -> Result<()> {
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     let host = lattice.host_id(0)?.to_string();
     // Watch the lattice's control subjects: refused arguments must send nothing.
-    let mut sniff = bounded(
-        "subscribe",
-        CALL_TIMEOUT,
-        lattice.nats().subscribe(format!("wasmbus.ctl.v1.{}.>", lattice.lattice())),
-    )
-    .await??;
+    let mut sniff =
+        bounded("subscribe", CALL_TIMEOUT, lattice.nats().subscribe(format!("wasmbus.ctl.v1.{}.>", lattice.lattice())))
+            .await??;
     bounded("flush", CALL_TIMEOUT, lattice.nats().flush()).await??;
 
     let bad: Vec<(&str, ctl::Result<ctl::Ack>)> = vec![
@@ -574,7 +570,10 @@ async fn error_kinds_against_a_real_lattice() -> Result<()> {
         assert_eq!(err.kind(), CtlErrorKind::InvalidArgument, "{what}: {err}");
     }
     for (what, r) in [
-        ("empty ref", ctl::ScaleComponentCommand::builder().host_id(host.clone()).component_id("c").build().map(|_| ())),
+        (
+            "empty ref",
+            ctl::ScaleComponentCommand::builder().host_id(host.clone()).component_id("c").build().map(|_| ()),
+        ),
         ("empty link", ctl::Link::builder().build().map(|_| ())),
         ("zero stop timeout", ctl::StopHostCommand::builder().host_id(host.clone()).timeout_ms(0).build().map(|_| ())),
     ] {
@@ -591,7 +590,8 @@ async fn error_kinds_against_a_real_lattice() -> Result<()> {
 
     // Unknown host id: nobody listens on its subject.
     let ghost = nkeys::KeyPair::new_server().public_key();
-    let err = ours("inventory of unknown host", lattice.ctl().get_host_inventory(&ghost)).await?.expect_err("unknown host");
+    let err =
+        ours("inventory of unknown host", lattice.ctl().get_host_inventory(&ghost)).await?.expect_err("unknown host");
     assert_eq!(err.kind(), CtlErrorKind::NoResponders, "{err}");
     assert!(up("inventory of unknown host", lattice.upstream().get_host_inventory(&ghost)).await.is_err());
 
@@ -607,12 +607,9 @@ async fn error_kinds_against_a_real_lattice() -> Result<()> {
 
     // A responder that never answers: timeout.
     let silent_lattice = format!("{}-silent", lattice.lattice());
-    let _silent = bounded(
-        "subscribe",
-        CALL_TIMEOUT,
-        lattice.nats().subscribe(format!("wasmbus.ctl.v1.{silent_lattice}.>")),
-    )
-    .await??;
+    let _silent =
+        bounded("subscribe", CALL_TIMEOUT, lattice.nats().subscribe(format!("wasmbus.ctl.v1.{silent_lattice}.>")))
+            .await??;
     bounded("flush", CALL_TIMEOUT, lattice.nats().flush()).await??;
     let silent = ctl::ClientBuilder::new(lattice.nats().clone())
         .lattice(silent_lattice)

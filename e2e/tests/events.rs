@@ -9,8 +9,8 @@ use anyhow::{anyhow, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types, Caller};
 use lattice_control_e2e::{
-    bounded, delete_provider_link, noop_component_ref, put_config, put_provider_link, retry,
-    shared_nats, start_provider, TestLattice, CALL_TIMEOUT,
+    bounded, delete_provider_link, noop_component_ref, put_config, put_provider_link, retry, shared_nats,
+    start_provider, TestLattice, CALL_TIMEOUT,
 };
 use lattice_control_provider::ctl::{self, CtlErrorKind};
 use tokio::sync::mpsc;
@@ -51,11 +51,7 @@ impl StallingRef {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt as _;
         const O_NONBLOCK: i32 = 0o4000;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(O_NONBLOCK)
-            .open(&self.path)
-        {
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).custom_flags(O_NONBLOCK).open(&self.path) {
             let _ = f.write_all(b"not a component");
         }
     }
@@ -76,9 +72,7 @@ async fn scale_and_wait_returns_the_scaled_event() -> Result<()> {
     let ev = bounded(
         "scale_component_and_wait",
         WAIT + CALL_TIMEOUT,
-        lattice
-            .ctl()
-            .scale_component_and_wait(scale(&host, &noop, "waiter", 2)?, WAIT),
+        lattice.ctl().scale_component_and_wait(scale(&host, &noop, "waiter", 2)?, WAIT),
     )
     .await??;
     assert_eq!(ev.short_type(), "component_scaled");
@@ -92,9 +86,7 @@ async fn scale_and_wait_returns_the_scaled_event() -> Result<()> {
     let ev = bounded(
         "scale to 0 and wait",
         WAIT + CALL_TIMEOUT,
-        lattice
-            .ctl()
-            .scale_component_and_wait(scale(&host, &noop, "waiter", 0)?, WAIT),
+        lattice.ctl().scale_component_and_wait(scale(&host, &noop, "waiter", 0)?, WAIT),
     )
     .await??;
     assert_eq!(ev.data["max_instances"], 0);
@@ -109,9 +101,7 @@ async fn wait_forms_report_the_hosts_failure_message() -> Result<()> {
     let err = bounded(
         "scale a missing component and wait",
         WAIT + CALL_TIMEOUT,
-        lattice
-            .ctl()
-            .scale_component_and_wait(scale(&host, missing, "ghost", 1)?, WAIT),
+        lattice.ctl().scale_component_and_wait(scale(&host, missing, "ghost", 1)?, WAIT),
     )
     .await?
     .expect_err("the component file does not exist");
@@ -136,18 +126,12 @@ async fn wait_forms_report_the_hosts_failure_message() -> Result<()> {
     assert!(!err.message().contains("without an error message"), "{err}");
 
     // the command's own refusal comes back at once, without waiting for an event
-    let cmd = ctl::StopProviderCommand::builder()
-        .host_id(host.clone())
-        .provider_id("not-running")
-        .build()?;
+    let cmd = ctl::StopProviderCommand::builder().host_id(host.clone()).provider_id("not-running").build()?;
     let started = std::time::Instant::now();
-    let err = bounded(
-        "stop a provider that does not run",
-        CALL_TIMEOUT,
-        lattice.ctl().stop_provider_and_wait(cmd, WAIT),
-    )
-    .await?
-    .expect_err("not running");
+    let err =
+        bounded("stop a provider that does not run", CALL_TIMEOUT, lattice.ctl().stop_provider_and_wait(cmd, WAIT))
+            .await?
+            .expect_err("not running");
     assert_eq!(err.kind(), CtlErrorKind::Rejected, "{err}");
     assert!(err.message().contains("not running"), "{err}");
     assert!(started.elapsed() < WAIT / 2, "a refusal does not wait");
@@ -166,9 +150,7 @@ async fn wait_times_out_saying_what_was_seen() -> Result<()> {
     let err = bounded(
         "scale a stalled component and wait",
         short + CALL_TIMEOUT,
-        lattice
-            .ctl()
-            .scale_component_and_wait(scale(&host, &stall.reference(), "stalled", 1)?, short),
+        lattice.ctl().scale_component_and_wait(scale(&host, &stall.reference(), "stalled", 1)?, short),
     )
     .await?
     .expect_err("no outcome while the host is blocked");
@@ -189,19 +171,13 @@ async fn wait_times_out_saying_what_was_seen() -> Result<()> {
     let err = bounded(
         "scale another stalled component and wait",
         wait + CALL_TIMEOUT,
-        lattice
-            .ctl()
-            .scale_component_and_wait(scale(&host, &second.reference(), "stalled2", 1)?, wait),
+        lattice.ctl().scale_component_and_wait(scale(&host, &second.reference(), "stalled2", 1)?, wait),
     )
     .await?
     .expect_err("still no outcome");
     bystander.await???;
     assert_eq!(err.kind(), CtlErrorKind::Timeout, "{err}");
-    assert!(
-        err.message()
-            .contains("last seen: component_scaled for component_id `bystander`"),
-        "{err}"
-    );
+    assert!(err.message().contains("last seen: component_scaled for component_id `bystander`"), "{err}");
 
     // releasing the FIFO lets the host fail the scale: the next wait sees it
     drop(stall);
@@ -216,10 +192,7 @@ async fn zero_wait_timeout_is_refused() -> Result<()> {
     let err = bounded(
         "zero timeout",
         CALL_TIMEOUT,
-        lattice.ctl().scale_component_and_wait(
-            scale(&host, &noop_component_ref()?, "z", 1)?,
-            Duration::ZERO,
-        ),
+        lattice.ctl().scale_component_and_wait(scale(&host, &noop_component_ref()?, "z", 1)?, Duration::ZERO),
     )
     .await?
     .expect_err("zero timeout");
@@ -269,20 +242,12 @@ async fn serve_stand_in(
     let wrpc = bounded(
         "stand-in wRPC client",
         CALL_TIMEOUT,
-        wrpc_transport_nats::Client::new(
-            lattice.nats().clone(),
-            format!("{}.{component_id}", lattice.lattice()),
-            None,
-        ),
+        wrpc_transport_nats::Client::new(lattice.nats().clone(), format!("{}.{component_id}", lattice.lattice()), None),
     )
     .await??;
     let (tx, rx) = mpsc::unbounded_channel();
-    let invocations = bounded(
-        "serving handle-event",
-        CALL_TIMEOUT,
-        handler_bindings::serve(&wrpc, StandIn { tx, delay }),
-    )
-    .await??;
+    let invocations =
+        bounded("serving handle-event", CALL_TIMEOUT, handler_bindings::serve(&wrpc, StandIn { tx, delay })).await??;
     let mut tasks = Vec::new();
     for (_, _, mut calls) in invocations {
         let keep = wrpc.clone();
@@ -299,9 +264,7 @@ async fn serve_stand_in(
 }
 
 async fn next_event(rx: &mut mpsc::UnboundedReceiver<Received>, what: &str) -> Result<Received> {
-    bounded(what, CALL_TIMEOUT, rx.recv())
-        .await?
-        .ok_or_else(|| anyhow!("{what}: stand-in gone"))
+    bounded(what, CALL_TIMEOUT, rx.recv()).await?.ok_or_else(|| anyhow!("{what}: stand-in gone"))
 }
 
 /// Everything received so far without waiting.
@@ -317,9 +280,7 @@ async fn link_with(lattice: &TestLattice, component: &str, values: &[(&str, &str
 
 async fn provider_info(caller: &Caller) -> Result<types::LinkInfo> {
     retry("provider-info", CALL_TIMEOUT, || async {
-        lc::provider_info(caller.wrpc(), caller.cx(), &no_options())
-            .await?
-            .map_err(|e| anyhow!("{e:?}"))
+        lc::provider_info(caller.wrpc(), caller.cx(), &no_options()).await?.map_err(|e| anyhow!("{e:?}"))
     })
     .await
 }
@@ -361,12 +322,7 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
     let (mut stuck, _s) = serve_stand_in(&lattice, "stuck", Duration::from_secs(120)).await?;
     link_with(&lattice, "watcher", &[("events", "component_scaled"), ("allow", "all")]).await?;
     link_with(&lattice, "picky", &[("events", "config_deleted")]).await?;
-    link_with(
-        &lattice,
-        "stuck",
-        &[("events", "*"), ("event_queue", "2"), ("event_timeout_ms", "60000")],
-    )
-    .await?;
+    link_with(&lattice, "stuck", &[("events", "*"), ("event_queue", "2"), ("event_timeout_ms", "60000")]).await?;
 
     let callers = Caller::new(lattice.nats().clone(), lattice.lattice(), PROVIDER).await?;
     let as_watcher = callers.as_component("watcher", "default");
@@ -438,9 +394,7 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
     let mut seen = bounded(
         "test subscription",
         CALL_TIMEOUT,
-        lattice
-            .nats()
-            .subscribe(format!("wasmbus.evt.{}.component_scaled", lattice.lattice())),
+        lattice.nats().subscribe(format!("wasmbus.evt.{}.component_scaled", lattice.lattice())),
     )
     .await??;
     bounded("flush", CALL_TIMEOUT, lattice.nats().flush()).await??;
@@ -470,10 +424,8 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
             handled.insert(e.id, at);
         }
     }
-    let mut latencies: Vec<Duration> = handled
-        .iter()
-        .filter_map(|(id, h)| published.get(id).map(|p| h.saturating_duration_since(*p)))
-        .collect();
+    let mut latencies: Vec<Duration> =
+        handled.iter().filter_map(|(id, h)| published.get(id).map(|p| h.saturating_duration_since(*p))).collect();
     latencies.sort();
     assert_eq!(latencies.len(), ROUNDS as usize);
     println!(
@@ -527,7 +479,12 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
     let err = bounded(
         "scale-component-and-wait (stalled)",
         CALL_TIMEOUT,
-        lc::scale_component_and_wait(as_watcher.wrpc(), as_watcher.cx(), &stalled, &types::WaitOptions { timeout_ms: 300 }),
+        lc::scale_component_and_wait(
+            as_watcher.wrpc(),
+            as_watcher.cx(),
+            &stalled,
+            &types::WaitOptions { timeout_ms: 300 },
+        ),
     )
     .await??
     .expect_err("stalled");
@@ -540,7 +497,12 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
         let err = bounded(
             "scale-component-and-wait (bad bound)",
             CALL_TIMEOUT,
-            lc::scale_component_and_wait(as_watcher.wrpc(), as_watcher.cx(), &cmd, &types::WaitOptions { timeout_ms: ms }),
+            lc::scale_component_and_wait(
+                as_watcher.wrpc(),
+                as_watcher.cx(),
+                &cmd,
+                &types::WaitOptions { timeout_ms: ms },
+            ),
         )
         .await??
         .expect_err("bad bound");

@@ -36,22 +36,16 @@ async fn hosts_answer_both_clients() -> Result<()> {
     let mut expected = lattice.host_ids();
     expected.sort();
 
-    let mut ours: Vec<String> = retry("get_hosts", CALL_TIMEOUT, || lattice.ctl().get_hosts())
-        .await?
-        .into_iter()
-        .map(|h| h.id)
-        .collect();
+    let mut ours: Vec<String> =
+        retry("get_hosts", CALL_TIMEOUT, || lattice.ctl().get_hosts()).await?.into_iter().map(|h| h.id).collect();
     ours.sort();
     assert_eq!(ours, expected);
 
     let upstream = bounded("upstream get_hosts", CALL_TIMEOUT, lattice.upstream().get_hosts())
         .await?
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut theirs: Vec<String> = upstream
-        .into_iter()
-        .filter_map(|r| r.into_data())
-        .map(|h| h.id().to_string())
-        .collect();
+    let mut theirs: Vec<String> =
+        upstream.into_iter().filter_map(|r| r.into_data()).map(|h| h.id().to_string()).collect();
     theirs.sort();
     assert_eq!(theirs, expected);
 
@@ -62,10 +56,7 @@ async fn hosts_answer_both_clients() -> Result<()> {
     let err = bounded("inventory of a stopped host", CALL_TIMEOUT, lattice.ctl().get_host_inventory(&gone))
         .await?
         .expect_err("a stopped host must not answer");
-    assert!(
-        matches!(err.kind(), ctl::CtlErrorKind::NoResponders | ctl::CtlErrorKind::Timeout),
-        "{err}"
-    );
+    assert!(matches!(err.kind(), ctl::CtlErrorKind::NoResponders | ctl::CtlErrorKind::Timeout), "{err}");
     lattice.shutdown().await
 }
 
@@ -113,8 +104,7 @@ async fn par_holds_this_platform_and_claims() -> Result<()> {
 async fn provider_starts_from_par_and_stops() -> Result<()> {
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     lattice_control_e2e::start_provider(&lattice, 0, "lattice-control", &[]).await?;
-    let inv = bounded("inventory", CALL_TIMEOUT, lattice.ctl().get_host_inventory(lattice.host_id(0)?))
-        .await??;
+    let inv = bounded("inventory", CALL_TIMEOUT, lattice.ctl().get_host_inventory(lattice.host_id(0)?)).await??;
     assert!(inv.providers.iter().any(|p| p.id == "lattice-control"));
     assert!(lattice_control_e2e::provider::wrpc_subscription_count(&lattice, "lattice-control").await? > 0);
     lattice_control_e2e::stop_provider(&lattice, 0, "lattice-control").await?;

@@ -13,8 +13,8 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
-    bounded, delete_provider_link, put_config, put_provider_link, retry, shared_nats,
-    start_provider, TestLattice, CALL_TIMEOUT,
+    bounded, delete_provider_link, put_config, put_provider_link, retry, shared_nats, start_provider, TestLattice,
+    CALL_TIMEOUT,
 };
 use lattice_control_provider::ctl::ScaleComponentCommand;
 use lattice_control_provider::provider::config::LATTICE;
@@ -47,16 +47,11 @@ fn example_dir() -> PathBuf {
 }
 
 fn tool_present(tool: &str) -> bool {
-    std::process::Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    std::process::Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 fn modified(path: &Path) -> Result<SystemTime> {
-    path.metadata()
-        .and_then(|m| m.modified())
-        .with_context(|| format!("reading the mtime of {}", path.display()))
+    path.metadata().and_then(|m| m.modified()).with_context(|| format!("reading the mtime of {}", path.display()))
 }
 
 /// Whether `wasm` is missing or older than any file it is built from.
@@ -64,14 +59,10 @@ fn needs_build(dir: &Path, wasm: &Path) -> Result<bool> {
     let Ok(built) = modified(wasm) else {
         return Ok(true);
     };
-    let mut sources: Vec<PathBuf> = ["build.sh", "package-lock.json", "src/controller.js"]
-        .iter()
-        .map(|f| dir.join(f))
-        .collect();
+    let mut sources: Vec<PathBuf> =
+        ["build.sh", "package-lock.json", "src/controller.js"].iter().map(|f| dir.join(f)).collect();
     for wit_dir in [dir.join("wit"), dir.join("wit/deps/lattice-control")] {
-        for entry in
-            std::fs::read_dir(&wit_dir).with_context(|| format!("{}", wit_dir.display()))?
-        {
+        for entry in std::fs::read_dir(&wit_dir).with_context(|| format!("{}", wit_dir.display()))? {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "wit") {
                 sources.push(path);
@@ -95,19 +86,14 @@ async fn js_component() -> Result<PathBuf> {
         let status = bounded(
             "examples/js-controller/build.sh",
             BUILD_TIMEOUT,
-            tokio::process::Command::new(dir.join("build.sh"))
-                .kill_on_drop(true)
-                .status(),
+            tokio::process::Command::new(dir.join("build.sh")).kill_on_drop(true).status(),
         )
         .await?
         .context("running build.sh")?;
         if !status.success() {
             bail!("examples/js-controller/build.sh failed: {status}");
         }
-        eprintln!(
-            "timing: build.sh (npm ci + componentize) {:.1?}",
-            started.elapsed()
-        );
+        eprintln!("timing: build.sh (npm ci + componentize) {:.1?}", started.elapsed());
     }
     Ok(wasm)
 }
@@ -118,27 +104,17 @@ async fn call_list_hosts(
     wrpc: &wrpc_transport_nats::Client,
     probe: &str,
 ) -> Result<std::result::Result<String, String>> {
-    retry("summary.list-hosts", CALL_RETRY, || {
-        summary::list_hosts(wrpc, None, probe)
-    })
-    .await
+    retry("summary.list-hosts", CALL_RETRY, || summary::list_hosts(wrpc, None, probe)).await
 }
 
 /// [`call_list_hosts`], expecting a summary.
 async fn list_hosts(wrpc: &wrpc_transport_nats::Client, probe: &str) -> Result<Value> {
-    let answer = call_list_hosts(wrpc, probe)
-        .await?
-        .map_err(|e| anyhow!("the component answered an error: {e}"))?;
+    let answer = call_list_hosts(wrpc, probe).await?.map_err(|e| anyhow!("the component answered an error: {e}"))?;
     serde_json::from_str(&answer).with_context(|| format!("answer is not JSON: {answer}"))
 }
 
 fn host_ids(summary: &Value) -> Vec<&str> {
-    let mut ids: Vec<&str> = summary["host-ids"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let mut ids: Vec<&str> = summary["host-ids"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
     ids.sort_unstable();
     ids
 }
@@ -146,9 +122,7 @@ fn host_ids(summary: &Value) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
     if !tool_present("node") || !tool_present("npm") {
-        eprintln!(
-            "SKIPPED js_component: `node` and `npm` are needed to build examples/js-controller"
-        );
+        eprintln!("SKIPPED js_component: `node` and `npm` are needed to build examples/js-controller");
         return Ok(());
     }
     let wasm = js_component().await?;
@@ -161,14 +135,7 @@ async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
     let config_name = "js-controller-link";
     put_config(&lattice, config_name, &[(LATTICE, lattice.lattice())]).await?;
     start_provider(&lattice, 0, PROVIDER_ID, &[]).await?;
-    put_provider_link(
-        &lattice,
-        COMPONENT_ID,
-        "default",
-        PROVIDER_ID,
-        &[config_name],
-    )
-    .await?;
+    put_provider_link(&lattice, COMPONENT_ID, "default", PROVIDER_ID, &[config_name]).await?;
 
     // The host acks a scale before compiling: its outcome is an event.
     let mut events = bounded(
@@ -201,35 +168,22 @@ async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
     // The control interface is busy while the host compiles: poll with retries.
     wait_for("the component in the inventory", SCALE_TIMEOUT, || async {
         let inventory = ctl.get_host_inventory(&host_id).await?;
-        Ok(inventory
-            .components
-            .iter()
-            .any(|c| c.id == COMPONENT_ID)
-            .then_some(()))
+        Ok(inventory.components.iter().any(|c| c.id == COMPONENT_ID).then_some(()))
     })
     .await?;
-    eprintln!(
-        "timing: scale to running (host compile) {:.1?}",
-        started.elapsed()
-    );
+    eprintln!("timing: scale to running (host compile) {:.1?}", started.elapsed());
 
     let prefix = format!("{}.{COMPONENT_ID}", lattice.lattice());
-    let wrpc = bounded(
-        "wRPC client",
-        CALL_TIMEOUT,
-        wrpc_transport_nats::Client::new(lattice.nats().clone(), prefix, None),
-    )
-    .await??;
+    let wrpc =
+        bounded("wRPC client", CALL_TIMEOUT, wrpc_transport_nats::Client::new(lattice.nats().clone(), prefix, None))
+            .await??;
 
     let started = Instant::now();
     let first = list_hosts(&wrpc, "probe-1").await?;
     eprintln!("timing: first list-hosts call {:.1?}", started.elapsed());
     assert_eq!(first["probe"], "probe-1");
     assert_eq!(first["lattice"], lattice.lattice());
-    assert_eq!(
-        first["source-id"], COMPONENT_ID,
-        "the provider saw another caller"
-    );
+    assert_eq!(first["source-id"], COMPONENT_ID, "the provider saw another caller");
     assert_eq!(first["link-name"], "default");
     assert_eq!(host_ids(&first), [host_id.as_str()]);
     assert_eq!(first["hosts"][0]["lattice"], lattice.lattice());
@@ -242,11 +196,7 @@ async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
         assert_eq!(again["probe"], format!("warm-{i}"));
     }
     calls.sort_unstable();
-    eprintln!(
-        "timing: warm list-hosts calls, median {:.1?} of {}",
-        calls[calls.len() / 2],
-        calls.len()
-    );
+    eprintln!("timing: warm list-hosts calls, median {:.1?} of {}", calls[calls.len() / 2], calls.len());
 
     // A second host joins: the component's next answers must show it.
     let second = lattice.add_host().await?;
@@ -263,29 +213,14 @@ async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
     // the provider's `not-linked` cannot be seen through a host-run component.)
     delete_provider_link(&lattice, COMPONENT_ID, "default").await?;
     let narrow = "js-controller-narrow";
-    put_config(
-        &lattice,
-        narrow,
-        &[
-            (LATTICE, lattice.lattice()),
-            (KEY_ALLOW, "get-host-inventory"),
-        ],
-    )
-    .await?;
+    put_config(&lattice, narrow, &[(LATTICE, lattice.lattice()), (KEY_ALLOW, "get-host-inventory")]).await?;
     put_provider_link(&lattice, COMPONENT_ID, "default", PROVIDER_ID, &[narrow]).await?;
-    let refusal = wait_for("a not-permitted refusal", CALL_RETRY, || async {
-        Ok(call_list_hosts(&wrpc, "narrow").await?.err())
-    })
-    .await?;
-    let refusal: Value =
-        serde_json::from_str(&refusal).with_context(|| format!("error is not JSON: {refusal}"))?;
+    let refusal =
+        wait_for("a not-permitted refusal", CALL_RETRY, || async { Ok(call_list_hosts(&wrpc, "narrow").await?.err()) })
+            .await?;
+    let refusal: Value = serde_json::from_str(&refusal).with_context(|| format!("error is not JSON: {refusal}"))?;
     assert_eq!(refusal["error"], "not-permitted", "{refusal}");
-    assert!(
-        refusal["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("get-hosts")),
-        "{refusal}"
-    );
+    assert!(refusal["message"].as_str().is_some_and(|m| m.contains("get-hosts")), "{refusal}");
 
     lattice.shutdown().await
 }

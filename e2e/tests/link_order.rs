@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, Caller};
-use lattice_control_e2e::{
-    bounded, delete_provider_link, put_provider_link, shared_nats, start_provider, TestLattice,
-};
+use lattice_control_e2e::{bounded, delete_provider_link, put_provider_link, shared_nats, start_provider, TestLattice};
 
 const PROVIDER: &str = "lattice-control";
 
@@ -22,8 +20,8 @@ const ATTEMPT: Duration = Duration::from_secs(2);
 
 /// `ok`, `not-linked`, … for one bounded `provider-info` call (never reaches the lattice).
 async fn link_state(caller: &Caller) -> Result<&'static str> {
-    let answer = bounded("provider-info", ATTEMPT, lc::provider_info(caller.wrpc(), caller.cx(), &no_options()))
-        .await??;
+    let answer =
+        bounded("provider-info", ATTEMPT, lc::provider_info(caller.wrpc(), caller.cx(), &no_options())).await??;
     Ok(match answer {
         Ok(_) => "ok",
         Err(e) => error_kind(&e),
@@ -51,7 +49,11 @@ async fn until_state(caller: &Caller, want: &str, within: Duration) -> Result<Du
 /// (`wasmbus.rpc.{lattice}.{to}.linkdefs.*`). The host sends a link put to the provider's xkey
 /// (which the SDK listens on) and, for older providers, to the source and target ids; a
 /// delete to the source and target ids.
-async fn next_to(sub: &mut async_nats::Subscriber, to: impl Fn(&str) -> bool, what: &str) -> Result<async_nats::Message> {
+async fn next_to(
+    sub: &mut async_nats::Subscriber,
+    to: impl Fn(&str) -> bool,
+    what: &str,
+) -> Result<async_nats::Message> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

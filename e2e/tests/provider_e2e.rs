@@ -12,8 +12,8 @@ use futures::StreamExt as _;
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, types, Caller, HOST_QUERY, NO_OPTIONS};
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
-    bounded, delete_provider_link, noop_component_ref, provider_par_ref, retry,
-    shared_nats, start_provider, TestLattice, CALL_TIMEOUT,
+    bounded, delete_provider_link, noop_component_ref, provider_par_ref, retry, shared_nats, start_provider,
+    TestLattice, CALL_TIMEOUT,
 };
 
 const PROVIDER: &str = "lattice-control";
@@ -46,9 +46,7 @@ async fn up<T>(
     what: &str,
     fut: impl Future<Output = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>>,
 ) -> Result<T> {
-    bounded(what, CALL_TIMEOUT, fut)
-        .await?
-        .map_err(|e| anyhow!("upstream {what}: {e}"))
+    bounded(what, CALL_TIMEOUT, fut).await?.map_err(|e| anyhow!("upstream {what}: {e}"))
 }
 
 async fn upstream_host_ids(lattice: &TestLattice) -> Result<BTreeSet<String>> {
@@ -56,14 +54,8 @@ async fn upstream_host_ids(lattice: &TestLattice) -> Result<BTreeSet<String>> {
     Ok(hosts.into_iter().filter_map(|h| h.into_data()).map(|h| h.id().to_string()).collect())
 }
 
-async fn upstream_inventory(
-    lattice: &TestLattice,
-    host: &str,
-) -> Result<wasmcloud_control_interface::HostInventory> {
-    up("inventory", lattice.upstream().get_host_inventory(host))
-        .await?
-        .into_data()
-        .context("inventory without data")
+async fn upstream_inventory(lattice: &TestLattice, host: &str) -> Result<wasmcloud_control_interface::HostInventory> {
+    up("inventory", lattice.upstream().get_host_inventory(host)).await?.into_data().context("inventory without data")
 }
 
 /// A caller `source` linked to the provider with settings `{lattice, allow=all}`; returns once
@@ -88,7 +80,10 @@ async fn every_function_over_wrpc_as_the_host_routes_it() -> Result<()> {
 
     // provider-info
     let info = ok("provider-info", read("provider-info", || lc::provider_info(w, cx(), &NO_OPTIONS)).await?)?;
-    assert_eq!((info.lattice.as_str(), info.source_id.as_str(), info.link_name.as_str()), (l.as_str(), "controller", "default"));
+    assert_eq!(
+        (info.lattice.as_str(), info.source_id.as_str(), info.link_name.as_str()),
+        (l.as_str(), "controller", "default")
+    );
     assert!(info.allowed_operations.iter().any(|o| o == "scale-component"), "{info:?}");
 
     // get-hosts: the same set as upstream's full scatter.
@@ -123,14 +118,18 @@ async fn every_function_over_wrpc_as_the_host_routes_it() -> Result<()> {
         component_id: "auctioned".into(),
         constraints: vec![("pick".into(), "me".into())],
     };
-    let acks = ok("component auction", read("component auction", || lc::perform_component_auction(w, cx(), &req, &opts)).await?)?;
+    let acks = ok(
+        "component auction",
+        read("component auction", || lc::perform_component_auction(w, cx(), &req, &opts)).await?,
+    )?;
     assert_eq!(acks.iter().map(|a| a.host_id.clone()).collect::<Vec<_>>(), vec![h1.clone()]);
     let req = types::ProviderAuctionRequest {
         provider_ref: provider_par_ref()?,
         provider_id: "second".into(),
         constraints: vec![],
     };
-    let acks = ok("provider auction", read("provider auction", || lc::perform_provider_auction(w, cx(), &req, &opts)).await?)?;
+    let acks =
+        ok("provider auction", read("provider auction", || lc::perform_provider_auction(w, cx(), &req, &opts)).await?)?;
     assert_eq!(acks.iter().map(|a| a.host_id.clone()).collect::<BTreeSet<_>>(), ids.iter().cloned().collect());
     ok("delete-label", command("delete-label", lc::delete_label(w, cx(), &h1, "pick")).await?)?;
     assert!(!upstream_inventory(&lattice, &h1).await?.labels().contains_key("pick"));
@@ -171,7 +170,11 @@ async fn every_function_over_wrpc_as_the_host_routes_it() -> Result<()> {
     ok("update-component", command("update", lc::update_component(w, cx(), &update)).await?)?;
     has("noop", reference2.clone()).await?;
     let wait = types::WaitOptions { timeout_ms: 8000 };
-    let ev = ok("scale-and-wait", command("scale-and-wait", lc::scale_component_and_wait(w, cx(), &scale("noop-b", &reference, 1), &wait)).await?)?;
+    let ev = ok(
+        "scale-and-wait",
+        command("scale-and-wait", lc::scale_component_and_wait(w, cx(), &scale("noop-b", &reference, 1), &wait))
+            .await?,
+    )?;
     assert!(ev.event_type.ends_with("component_scaled"), "{}", ev.event_type);
     assert!(matches!(ev.data, types::EventData::ComponentScaled(ref d) if d.component_id == "noop-b"), "{:?}", ev.data);
     let failed = command(
@@ -197,9 +200,15 @@ async fn every_function_over_wrpc_as_the_host_routes_it() -> Result<()> {
         annotations: None,
     };
     let stop = |id: &str| types::StopProviderCommand { host_id: h1.clone(), provider_id: id.into() };
-    let ev = ok("start-provider-and-wait", command("start-and-wait", lc::start_provider_and_wait(w, cx(), &start("second"), &wait)).await?)?;
+    let ev = ok(
+        "start-provider-and-wait",
+        command("start-and-wait", lc::start_provider_and_wait(w, cx(), &start("second"), &wait)).await?,
+    )?;
     assert!(ev.event_type.ends_with("provider_started"), "{}", ev.event_type);
-    let ev = ok("stop-provider-and-wait", command("stop-and-wait", lc::stop_provider_and_wait(w, cx(), &stop("second"), &wait)).await?)?;
+    let ev = ok(
+        "stop-provider-and-wait",
+        command("stop-and-wait", lc::stop_provider_and_wait(w, cx(), &stop("second"), &wait)).await?,
+    )?;
     assert!(ev.event_type.ends_with("provider_stopped"), "{}", ev.event_type);
     ok("start-provider", command("start", lc::start_provider(w, cx(), &start("third"))).await?)?;
     lattice_control_e2e::wait_provider_ready(&lattice, "third").await?;
@@ -250,14 +259,26 @@ async fn every_function_over_wrpc_as_the_host_routes_it() -> Result<()> {
     // put-registries
     let creds = [(
         "registry.example.com",
-        types::RegistryCredential { registry_type: "oci".into(), username: Some("u".into()), password: Some("p".into()), token: None },
+        types::RegistryCredential {
+            registry_type: "oci".into(),
+            username: Some("u".into()),
+            password: Some("p".into()),
+            token: None,
+        },
     )];
     ok("put-registries", command("put-registries", lc::put_registries(w, cx(), &creds)).await?)?;
 
     // stop-host: a third host, stopped through the provider, leaves upstream's view.
     let i = lattice.add_host().await?;
     let h2 = lattice.host_id(i)?.to_string();
-    ok("stop-host", command("stop-host", lc::stop_host(w, cx(), &types::StopHostCommand { host_id: h2.clone(), timeout: Some(1000) })).await?)?;
+    ok(
+        "stop-host",
+        command(
+            "stop-host",
+            lc::stop_host(w, cx(), &types::StopHostCommand { host_id: h2.clone(), timeout: Some(1000) }),
+        )
+        .await?,
+    )?;
     wait_for("stopped host gone", Duration::from_secs(15), || async {
         Ok((!upstream_host_ids(&lattice).await?.contains(&h2)).then_some(()))
     })
@@ -284,7 +305,8 @@ async fn unlinked_callers_and_bad_input() -> Result<()> {
     }
 
     // Bad input: refused before any traffic reaches the lattice.
-    let mut sniff = bounded("subscribe", CALL_TIMEOUT, lattice.nats().subscribe(format!("wasmbus.ctl.v1.{l}.>"))).await??;
+    let mut sniff =
+        bounded("subscribe", CALL_TIMEOUT, lattice.nats().subscribe(format!("wasmbus.ctl.v1.{l}.>"))).await??;
     bounded("flush", CALL_TIMEOUT, lattice.nats().flush()).await??;
     let (w, cx) = (linked_caller.wrpc(), || linked_caller.cx());
     let host = lattice.host_id(0)?.to_string();
@@ -326,9 +348,13 @@ async fn two_links_manage_two_lattices() -> Result<()> {
     let cb = linked(&a, "comp-b", b.lattice()).await?;
 
     for (caller, lattice) in [(&ca, &a), (&cb, &b)] {
-        let info = ok("provider-info", read("provider-info", || lc::provider_info(caller.wrpc(), caller.cx(), &NO_OPTIONS)).await?)?;
+        let info = ok(
+            "provider-info",
+            read("provider-info", || lc::provider_info(caller.wrpc(), caller.cx(), &NO_OPTIONS)).await?,
+        )?;
         assert_eq!(info.lattice, lattice.lattice());
-        let hosts = ok("get-hosts", read("get-hosts", || lc::get_hosts(caller.wrpc(), caller.cx(), &HOST_QUERY)).await?)?;
+        let hosts =
+            ok("get-hosts", read("get-hosts", || lc::get_hosts(caller.wrpc(), caller.cx(), &HOST_QUERY)).await?)?;
         assert_eq!(
             hosts.into_iter().map(|h| h.id).collect::<BTreeSet<_>>(),
             lattice.host_ids().into_iter().collect::<BTreeSet<_>>(),
@@ -361,7 +387,8 @@ async fn hostcore_label_refused_before_traffic() -> Result<()> {
     let l = lattice.lattice().to_string();
     start_provider(&lattice, 0, PROVIDER, &[]).await?;
     let c = linked(&lattice, "controller", &l).await?;
-    let mut sniff = bounded("subscribe", CALL_TIMEOUT, lattice.nats().subscribe(format!("wasmbus.ctl.v1.{l}.>"))).await??;
+    let mut sniff =
+        bounded("subscribe", CALL_TIMEOUT, lattice.nats().subscribe(format!("wasmbus.ctl.v1.{l}.>"))).await??;
     bounded("flush", CALL_TIMEOUT, lattice.nats().flush()).await??;
     let r = command("label", lc::put_label(c.wrpc(), c.cx(), lattice.host_id(0)?, "hostcore.os", "x")).await?;
     assert_eq!(r.as_ref().map_err(error_kind).err(), Some("invalid-argument"), "{r:?}");

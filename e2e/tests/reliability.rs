@@ -33,8 +33,7 @@ impl Load {
         let records = Arc::new(Mutex::new(Vec::new()));
         let tasks = (0..tasks)
             .map(|_| {
-                let (caller, host, stop, records) =
-                    (caller.clone(), host.to_string(), stop.clone(), records.clone());
+                let (caller, host, stop, records) = (caller.clone(), host.to_string(), stop.clone(), records.clone());
                 tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
                         let t = Instant::now();
@@ -64,11 +63,7 @@ impl Load {
 
 /// Start of the first successful call that started at or after `since`.
 fn first_ok_after(records: &[Record], since: Instant) -> Option<Instant> {
-    records
-        .iter()
-        .filter(|(t, _, o)| *t >= since && *o == Outcome::Ok)
-        .map(|(t, d, _)| *t + *d)
-        .min()
+    records.iter().filter(|(t, _, o)| *t >= since && *o == Outcome::Ok).map(|(t, d, _)| *t + *d).min()
 }
 
 /// Waits until a call started after `since` succeeded (checked every 100 ms), at most `limit`.
@@ -118,10 +113,8 @@ async fn managed_lattice_nats_outage_typed_errors_then_recovery() -> Result<()> 
     let records = load.finish().await;
 
     // Calls that ran wholly inside the outage.
-    let during: Vec<&Record> = records
-        .iter()
-        .filter(|(t, d, _)| *t > killed + Duration::from_millis(100) && *t + *d < restarted)
-        .collect();
+    let during: Vec<&Record> =
+        records.iter().filter(|(t, d, _)| *t > killed + Duration::from_millis(100) && *t + *d < restarted).collect();
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for (_, _, o) in &during {
         *kinds.entry(format!("{o:?}")).or_default() += 1;
@@ -221,7 +214,8 @@ async fn replica_loss_other_instance_keeps_answering() -> Result<()> {
     let offsets: Vec<String> = failed
         .iter()
         .map(|(t, _, o)| {
-            let ms = if *t >= stopped { (*t - stopped).as_millis() as i128 } else { -((stopped - *t).as_millis() as i128) };
+            let ms =
+                if *t >= stopped { (*t - stopped).as_millis() as i128 } else { -((stopped - *t).as_millis() as i128) };
             format!("{o:?}@{ms}ms")
         })
         .collect();
@@ -290,9 +284,16 @@ async fn empty_lattice_and_absent_server_clear_errors() -> Result<()> {
     // wRPC loss, PLATFORM-NOTES) is tried again and counted; at most one is tolerated
     let mut seen = Vec::new();
     let mut lost = 0;
-    for (caller, name) in [(&to_empty, "get-host-inventory"), (&to_empty, "stop-provider"), (&to_empty, "put-label"), (&to_nowhere, "get-host-inventory"), (&to_nowhere, "get-claims")] {
+    for (caller, name) in [
+        (&to_empty, "get-host-inventory"),
+        (&to_empty, "stop-provider"),
+        (&to_empty, "put-label"),
+        (&to_nowhere, "get-host-inventory"),
+        (&to_nowhere, "get-claims"),
+    ] {
         let t = Instant::now();
-        let (o, l) = retry_lost(3, || lattice_control_e2e::stress::call_function(caller, name, host, CALL_BOUND)).await?;
+        let (o, l) =
+            retry_lost(3, || lattice_control_e2e::stress::call_function(caller, name, host, CALL_BOUND)).await?;
         lost += l;
         let took = t.elapsed();
         seen.push(format!("{name}: {o:?} in {took:?}"));

@@ -28,8 +28,7 @@ async fn resolve_by_id_prefix_and_friendly_name() -> Result<()> {
     let ids = lattice.host_ids();
     let ctl = lattice.ctl();
     let resolve = |spec: String| async move {
-        bounded("resolve_host", CALL_TIMEOUT, ctl.resolve_host(&spec)).await?
-            .map_err(anyhow::Error::from)
+        bounded("resolve_host", CALL_TIMEOUT, ctl.resolve_host(&spec)).await?.map_err(anyhow::Error::from)
     };
 
     for id in &ids {
@@ -53,9 +52,7 @@ async fn ambiguous_and_unknown_specs_are_invalid_arguments() -> Result<()> {
     let ctl = lattice.ctl();
     // every server nkey starts with `N`: two hosts, one shared prefix
     assert!(ids.iter().all(|id| id.starts_with('N')));
-    let err = bounded("resolve_host", CALL_TIMEOUT, ctl.resolve_host("N"))
-        .await?
-        .expect_err("`N` matches both hosts");
+    let err = bounded("resolve_host", CALL_TIMEOUT, ctl.resolve_host("N")).await?.expect_err("`N` matches both hosts");
     assert_eq!(err.kind(), CtlErrorKind::InvalidArgument, "{err}");
     assert!(err.message().contains("ambiguous"), "{err}");
     for id in &ids {
@@ -66,16 +63,13 @@ async fn ambiguous_and_unknown_specs_are_invalid_arguments() -> Result<()> {
         );
     }
 
-    let err = bounded("resolve_host", CALL_TIMEOUT, ctl.resolve_host("no-such-host"))
-        .await?
-        .expect_err("unknown host");
+    let err = bounded("resolve_host", CALL_TIMEOUT, ctl.resolve_host("no-such-host")).await?.expect_err("unknown host");
     assert_eq!(err.kind(), CtlErrorKind::InvalidArgument, "{err}");
     assert!(err.message().contains("no-such-host"), "{err}");
     // a host id of another lattice is unknown here, not passed through
     let stranger = nkeys::KeyPair::new_server().public_key();
-    let err = bounded("resolve_host", CALL_TIMEOUT, ctl.resolve_host(&stranger))
-        .await?
-        .expect_err("a host of no lattice");
+    let err =
+        bounded("resolve_host", CALL_TIMEOUT, ctl.resolve_host(&stranger)).await?.expect_err("a host of no lattice");
     assert_eq!(err.kind(), CtlErrorKind::InvalidArgument, "{err}");
     lattice.shutdown().await
 }

@@ -5,9 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use lattice_control_e2e::link::{
-    WIT_INTERFACE as INTERFACE, WIT_NAMESPACE as NAMESPACE, WIT_PACKAGE as PACKAGE,
-};
+use lattice_control_e2e::link::{WIT_INTERFACE as INTERFACE, WIT_NAMESPACE as NAMESPACE, WIT_PACKAGE as PACKAGE};
 use lattice_control_provider::provider::config::{KeySpec, KEYS, LATTICE};
 use lattice_control_provider::provider::policy::KEY_ALLOW;
 use serde_yaml::Value;
@@ -21,9 +19,7 @@ fn provider_key(key: &str) -> Option<&'static KeySpec> {
 }
 
 fn repo_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
 }
 
 fn read(name: &str) -> Result<Vec<u8>> {
@@ -39,12 +35,7 @@ async fn validate(yaml: &[u8]) -> Result<(Manifest, Vec<ValidationFailure>)> {
 /// that warning, for our own interface, is the only one a manifest may produce.
 fn unexpected_warnings(failures: &[ValidationFailure]) -> Vec<String> {
     let ours = format!("unrecognized interface [{NAMESPACE}:{PACKAGE}/{INTERFACE}]");
-    failures
-        .warnings()
-        .into_iter()
-        .filter(|w| w.msg != ours)
-        .map(ToString::to_string)
-        .collect()
+    failures.warnings().into_iter().filter(|w| w.msg != ours).map(ToString::to_string).collect()
 }
 
 /// The manifest's single link trait and the name of the component that declares it.
@@ -75,11 +66,7 @@ async fn manifests_validate_with_wadm_rules() -> Result<()> {
     for name in ["wadm.yaml", "wadm.local.yaml"] {
         let (manifest, failures) = validate(&read(name)?).await?;
         assert!(failures.valid(), "{name}: {:?}", failures.errors());
-        assert_eq!(
-            unexpected_warnings(&failures),
-            Vec::<String>::new(),
-            "{name}"
-        );
+        assert_eq!(unexpected_warnings(&failures), Vec::<String>::new(), "{name}");
         assert_eq!(manifest.capability_providers().count(), 1, "{name}");
         assert_eq!(manifest.wasm_components().count(), 1, "{name}");
     }
@@ -92,30 +79,18 @@ async fn local_manifest_is_the_published_one_with_file_references() -> Result<()
     let (mut local, _) = validate(&read("wadm.local.yaml")?).await?;
     for (p, l) in published.components().zip(local.components()) {
         let (p_image, l_image) = (image(&p.properties), image(&l.properties));
-        assert!(
-            p_image.is_some_and(|i| !i.starts_with("file://")),
-            "{p_image:?}"
-        );
-        assert!(
-            l_image.is_some_and(|i| i.starts_with("file://")),
-            "{l_image:?}"
-        );
+        assert!(p_image.is_some_and(|i| !i.starts_with("file://")), "{p_image:?}");
+        assert!(l_image.is_some_and(|i| i.starts_with("file://")), "{l_image:?}");
     }
     // Apart from the images, both deploy the same application.
-    for (l, p) in local
-        .spec
-        .components
-        .iter_mut()
-        .zip(&published.spec.components)
-    {
+    for (l, p) in local.spec.components.iter_mut().zip(&published.spec.components) {
         match (&mut l.properties, &p.properties) {
             (Properties::Component { properties: l }, Properties::Component { properties: p }) => {
                 l.image.clone_from(&p.image)
             }
-            (
-                Properties::Capability { properties: l },
-                Properties::Capability { properties: p },
-            ) => l.image.clone_from(&p.image),
+            (Properties::Capability { properties: l }, Properties::Capability { properties: p }) => {
+                l.image.clone_from(&p.image)
+            }
             _ => bail!("component kinds differ between the manifests"),
         }
     }
@@ -127,18 +102,13 @@ async fn local_manifest_is_the_published_one_with_file_references() -> Result<()
 async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
     let (manifest, _) = validate(&read("wadm.yaml")?).await?;
     let (source, link) = only_link(&manifest)?;
-    assert_eq!(
-        (link.namespace.as_str(), link.package.as_str()),
-        (NAMESPACE, PACKAGE)
-    );
+    assert_eq!((link.namespace.as_str(), link.package.as_str()), (NAMESPACE, PACKAGE));
     assert_eq!(link.interfaces, [INTERFACE]);
 
     let lookup = manifest.component_lookup();
     let source = lookup.get(&source.to_string()).context("link source")?;
     assert!(matches!(source.properties, Properties::Component { .. }));
-    let target = lookup
-        .get(&link.target.name)
-        .context("link target is not in the manifest")?;
+    let target = lookup.get(&link.target.name).context("link target is not in the manifest")?;
     assert!(matches!(target.properties, Properties::Capability { .. }));
 
     // Config and secrets are this link's connection settings in the provider: plain keys
@@ -146,10 +116,7 @@ async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
     let mut lattice = None;
     let mut allow = None;
     for config in &link.target.config {
-        let props = config
-            .properties
-            .as_ref()
-            .context("link config without properties")?;
+        let props = config.properties.as_ref().context("link config without properties")?;
         for (key, value) in props {
             if key == KEY_ALLOW {
                 allow = Some(value.as_str());
@@ -165,12 +132,7 @@ async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
     // The example only queries: the manifest grants no more than that.
     assert_eq!(allow, Some("read-only"));
     assert_eq!(lattice, Some("default"));
-    let mut secrets: Vec<_> = link
-        .target
-        .secrets
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
+    let mut secrets: Vec<_> = link.target.secrets.iter().map(|s| s.name.as_str()).collect();
     secrets.sort_unstable();
     let mut credentials: Vec<_> = KEYS.iter().filter(|k| k.secret).map(|k| k.key).collect();
     credentials.sort_unstable();
@@ -192,11 +154,7 @@ async fn errors_after(edit: impl FnOnce(&mut Value) -> Option<()>) -> Result<Vec
     let mut yaml: Value = serde_yaml::from_slice(&read("wadm.yaml")?)?;
     edit(&mut yaml).context("the edit did not find its place in the manifest")?;
     let (_, failures) = validate(serde_yaml::to_string(&yaml)?.as_bytes()).await?;
-    Ok(failures
-        .errors()
-        .into_iter()
-        .map(|e| e.msg.clone())
-        .collect())
+    Ok(failures.errors().into_iter().map(|e| e.msg.clone()).collect())
 }
 
 /// The `properties` of the link trait of the first component.
@@ -214,10 +172,7 @@ fn link_props(yaml: &mut Value) -> Option<&mut Value> {
 /// Applies `edit` to the published manifest; wadm must then report an error containing `expected`.
 async fn assert_refused(edit: impl FnOnce(&mut Value) -> Option<()>, expected: &str) -> Result<()> {
     let errors = errors_after(edit).await?;
-    assert!(
-        errors.iter().any(|e| e.contains(expected)),
-        "expected an error with {expected:?}, got {errors:?}"
-    );
+    assert!(errors.iter().any(|e| e.contains(expected)), "expected an error with {expected:?}, got {errors:?}");
     Ok(())
 }
 
@@ -244,10 +199,7 @@ async fn broken_manifests_fail_validation() -> Result<()> {
     // A secret names a policy the manifest does not define.
     assert_refused(
         |y| {
-            let secret = link_props(y)?
-                .get_mut("target")?
-                .get_mut("secrets")?
-                .get_mut(0)?;
+            let secret = link_props(y)?.get_mut("target")?.get_mut("secrets")?.get_mut(0)?;
             *secret.get_mut("properties")?.get_mut("policy")? = "no-such-policy".into();
             Some(())
         },

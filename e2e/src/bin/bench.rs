@@ -21,15 +21,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use report::{
-    ChurnResult, ColdStart, HostsResult, LatencyResult, MemoryResult, ProfileResult, Report,
-    ThroughputResult,
-};
-use stats::{timed, Outcome, Rate, LATENCY_BOUND, LOAD_BOUND};
 use lattice_control_e2e::caller::{lattice_control as lc, no_options, types, Caller};
 use lattice_control_e2e::link::{delete_provider_link, put_config, put_provider_link};
 use lattice_control_e2e::{bounded, Nats, TestLattice, CALL_TIMEOUT};
 use lattice_control_provider::ctl;
+use report::{
+    ChurnResult, ColdStart, HostsResult, LatencyResult, MemoryResult, ProfileResult, Report, ThroughputResult,
+};
+use stats::{timed, Outcome, Rate, LATENCY_BOUND, LOAD_BOUND};
 
 /// Provider id of the provider under test.
 const PROVIDER_ID: &str = "lattice-control";
@@ -229,13 +228,9 @@ async fn main() -> Result<()> {
     // the link first: links put before a provider starts arrive right after its init
     put_provider_link(&lattice, SOURCE, LINK, PROVIDER_ID, &[]).await?;
     lattice_control_e2e::start_provider(&lattice, 0, PROVIDER_ID, &[]).await?;
-    let caller = Caller::new(nats.connect().await?, lattice.lattice(), PROVIDER_ID)
-        .await?
-        .as_component(SOURCE, LINK);
+    let caller = Caller::new(nats.connect().await?, lattice.lattice(), PROVIDER_ID).await?.as_component(SOURCE, LINK);
     let info = retry_wrpc("provider-info", || async {
-        lc::provider_info(caller.wrpc(), caller.cx(), &no_options())
-            .await?
-            .map_err(|e| anyhow!("{e:?}"))
+        lc::provider_info(caller.wrpc(), caller.cx(), &no_options()).await?.map_err(|e| anyhow!("{e:?}"))
     })
     .await?;
     report.provider_version = info.version.clone();
@@ -244,14 +239,9 @@ async fn main() -> Result<()> {
     let rss_idle = sys::rss_kib(pid)?;
     progress(started, &format!("provider {} ready, pid {pid}", info.version));
 
-    let upstream = wasmcloud_control_interface::ClientBuilder::new(nats.connect().await?)
-        .lattice(lattice.lattice())
-        .build();
-    let b = Arc::new(Bench {
-        caller,
-        upstream,
-        host_id: host_id.clone(),
-    });
+    let upstream =
+        wasmcloud_control_interface::ClientBuilder::new(nats.connect().await?).lattice(lattice.lattice()).build();
+    let b = Arc::new(Bench { caller, upstream, host_id: host_id.clone() });
     // both ways must agree before they are timed
     for read in [Read::Inventory, Read::Links] {
         retry_wrpc(read.name(), || async {
@@ -297,11 +287,7 @@ async fn main() -> Result<()> {
     report.memory.after_latency_kib = rss_after_latency;
     report.memory.after_throughput_kib = rss_after_throughput;
     // the provider must still answer its original caller after all that
-    if let Err(e) = retry_wrpc("provider-info at the end", || async {
-        b.noop().await.map_err(|e| anyhow!(e))
-    })
-    .await
-    {
+    if let Err(e) = retry_wrpc("provider-info at the end", || async { b.noop().await.map_err(|e| anyhow!(e)) }).await {
         report.errors.push(format!("{e:#}"));
     }
 
@@ -411,10 +397,7 @@ async fn rate(b: &Arc<Bench>, way: Way, tasks: usize, window: Duration) -> Resul
         futures::future::join_all(handles),
     )
     .await?;
-    let mut total = Rate {
-        elapsed: window,
-        ..Rate::default()
-    };
+    let mut total = Rate { elapsed: window, ..Rate::default() };
     for r in joined {
         let r = r.context("throughput task panicked")?;
         total.ok += r.ok;
@@ -431,13 +414,8 @@ async fn throughput(b: &Arc<Bench>, window: Duration, rounds: usize) -> Result<V
     for r in [Read::Inventory, Read::Links] {
         ways.extend([Way::Provider(r), Way::Direct(r), Way::Floor(r)]);
     }
-    let mut results: Vec<ThroughputResult> = ways
-        .iter()
-        .map(|w| ThroughputResult {
-            way: *w,
-            rates: vec![Rate::default(); CONCURRENCY.len()],
-        })
-        .collect();
+    let mut results: Vec<ThroughputResult> =
+        ways.iter().map(|w| ThroughputResult { way: *w, rates: vec![Rate::default(); CONCURRENCY.len()] }).collect();
     for _ in 0..rounds {
         for (c, tasks) in CONCURRENCY.iter().enumerate() {
             for res in results.iter_mut() {
@@ -456,22 +434,15 @@ async fn throughput(b: &Arc<Bench>, window: Duration, rounds: usize) -> Result<V
 async fn get_hosts(b: &Bench, lattice: &TestLattice) -> Result<HostsResult> {
     let mut expected = lattice.host_ids();
     expected.sort();
-    let query = types::HostQuery {
-        expected: None,
-        full_wait: false,
-        timeout_ms: None,
-    };
+    let query = types::HostQuery { expected: None, full_wait: false, timeout_ms: None };
     let mut res = HostsResult::default();
     let upstream = lattice.upstream();
     for _ in 0..3 {
         for _ in 0..10 {
             let start = Instant::now();
-            let got = bounded(
-                "get-hosts via provider",
-                CALL_TIMEOUT,
-                lc::get_hosts(b.caller.wrpc(), b.caller.cx(), &query),
-            )
-            .await;
+            let got =
+                bounded("get-hosts via provider", CALL_TIMEOUT, lc::get_hosts(b.caller.wrpc(), b.caller.cx(), &query))
+                    .await;
             let elapsed = start.elapsed();
             let ids = match got {
                 Ok(Ok(Ok(hosts))) => hosts.into_iter().map(|h| h.id).collect(),
@@ -498,11 +469,7 @@ async fn get_hosts(b: &Bench, lattice: &TestLattice) -> Result<HostsResult> {
         match bounded("upstream get_hosts", Duration::from_secs(15), upstream.get_hosts()).await {
             Ok(Ok(replies)) => {
                 let elapsed = start.elapsed();
-                let ids = replies
-                    .into_iter()
-                    .filter_map(|r| r.into_data())
-                    .map(|h| h.id().to_string())
-                    .collect();
+                let ids = replies.into_iter().filter_map(|r| r.into_data()).map(|h| h.id().to_string()).collect();
                 if sorted(ids) == expected {
                     res.upstream.push(elapsed);
                 } else {
@@ -528,12 +495,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 /// (6) Where the provider's time goes: its CPU time per call for the no-op and the two
 /// reads, a `perf` profile under inventory load, and the JSON decode alone.
-async fn profile(
-    b: &Arc<Bench>,
-    lattice: &TestLattice,
-    pid: u32,
-    window: Duration,
-) -> Result<ProfileResult> {
+async fn profile(b: &Arc<Bench>, lattice: &TestLattice, pid: u32, window: Duration) -> Result<ProfileResult> {
     let mut res = ProfileResult::default();
     let load = window * 2;
     for way in [Way::NoOp, Way::Provider(Read::Inventory), Way::Provider(Read::Links)] {
@@ -584,12 +546,7 @@ async fn json_decode_cost(lattice: &TestLattice, host_id: &str) -> Result<(usize
 
 /// (4) Cold start on host `host_index`: `start_provider` sent → health answers, and →
 /// first wRPC call answered. Each provider gets its own id and is stopped afterwards.
-async fn cold_starts(
-    lattice: &TestLattice,
-    nats: &Nats,
-    host_index: usize,
-    n: usize,
-) -> Result<Vec<ColdStart>> {
+async fn cold_starts(lattice: &TestLattice, nats: &Nats, host_index: usize, n: usize) -> Result<Vec<ColdStart>> {
     let client = nats.connect().await?;
     let host_id = lattice.host_id(host_index)?.to_string();
     let par = lattice_control_e2e::provider_par_ref()?;
@@ -598,9 +555,7 @@ async fn cold_starts(
         let id = format!("bench-cold-{i}");
         let source = format!("bench-cold-src-{i}");
         put_provider_link(lattice, &source, LINK, &id, &[]).await?;
-        let caller = Caller::new(client.clone(), lattice.lattice(), &id)
-            .await?
-            .as_component(&source, LINK);
+        let caller = Caller::new(client.clone(), lattice.lattice(), &id).await?.as_component(&source, LINK);
         let health_subject = format!("wasmbus.rpc.{}.{id}.health", lattice.lattice());
         let cmd = ctl::StartProviderCommand::builder()
             .host_id(host_id.clone())
@@ -617,11 +572,9 @@ async fn cold_starts(
             if Instant::now() > limit {
                 bail!("{id}: no healthy answer within 60 s");
             }
-            let reply = tokio::time::timeout(
-                Duration::from_millis(250),
-                client.request(health_subject.clone(), "".into()),
-            )
-            .await;
+            let reply =
+                tokio::time::timeout(Duration::from_millis(250), client.request(health_subject.clone(), "".into()))
+                    .await;
             if let Ok(Ok(msg)) = reply {
                 let v: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap_or_default();
                 if v["healthy"] == true {
@@ -656,10 +609,7 @@ async fn cold_starts(
 /// used once), then after `churn` link put/delete cycles.
 async fn memory(lattice: &TestLattice, nats: &Nats, pid: u32, churn: usize) -> Result<MemoryResult> {
     const LINKS: usize = 100;
-    let mut res = MemoryResult {
-        links: LINKS,
-        ..MemoryResult::default()
-    };
+    let mut res = MemoryResult { links: LINKS, ..MemoryResult::default() };
     let base = Caller::new(nats.connect().await?, lattice.lattice(), PROVIDER_ID).await?;
     for i in 0..LINKS {
         let config = format!("bench-rss-{i}");
@@ -695,9 +645,7 @@ async fn use_link(caller: &Caller, lattice: &str, total: Duration) -> Result<()>
     // retried until the provider has this link, not a previous one of the same key whose
     // deletion it has not seen yet
     retry_wrpc_within("link delivered", total, || async {
-        let info = lc::provider_info(caller.wrpc(), caller.cx(), &no_options())
-            .await?
-            .map_err(|e| anyhow!("{e:?}"))?;
+        let info = lc::provider_info(caller.wrpc(), caller.cx(), &no_options()).await?.map_err(|e| anyhow!("{e:?}"))?;
         if info.lattice != lattice {
             bail!("link manages {} instead of {lattice}", info.lattice);
         }
@@ -748,11 +696,7 @@ async fn churn_links(lattice: &TestLattice, base: &Caller, cycles: usize) -> Res
         (failed, first_error)
     });
     let results = futures::future::join_all(work).await;
-    let mut res = ChurnResult {
-        cycles,
-        elapsed: start.elapsed(),
-        ..ChurnResult::default()
-    };
+    let mut res = ChurnResult { cycles, elapsed: start.elapsed(), ..ChurnResult::default() };
     for (failed, e) in results {
         res.failed += failed;
         if res.first_error.is_none() {

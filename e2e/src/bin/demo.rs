@@ -22,11 +22,7 @@ fn main() -> Result<()> {
     if std::env::var_os("RUST_LOG").is_none() {
         std::env::set_var("RUST_LOG", "warn");
     }
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()?
-        .block_on(run())
+    tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build()?.block_on(run())
 }
 
 async fn run() -> Result<()> {
@@ -36,9 +32,7 @@ async fn run() -> Result<()> {
         _ => bail!("usage: lattice-demo [--stay]"),
     };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
 
@@ -55,7 +49,8 @@ async fn run() -> Result<()> {
     println!("provider    `{PROVIDER}` started from its PAR, ready in {:?}", started.elapsed());
 
     let settings = [("lattice", LATTICE), ("allow", "all")];
-    let caller = lattice_control_e2e::stress::linked_caller(&lattice, PROVIDER, COMPONENT, "default", &settings).await?;
+    let caller =
+        lattice_control_e2e::stress::linked_caller(&lattice, PROVIDER, COMPONENT, "default", &settings).await?;
     println!("link        {COMPONENT} -> {PROVIDER} (target config: lattice={LATTICE}, allow=all)");
     println!("setup took {:?}\n", t.elapsed());
     let (w, cx) = (caller.wrpc(), || caller.cx());
@@ -63,17 +58,29 @@ async fn run() -> Result<()> {
 
     let info = answer(retry("provider-info", limit, || lc::provider_info(w, cx(), &NO_OPTIONS)).await?)?;
     println!("provider-info");
-    println!("  version {}, lattice `{}`, caller {} / link {}", info.version, info.lattice, info.source_id, info.link_name);
+    println!(
+        "  version {}, lattice `{}`, caller {} / link {}",
+        info.version, info.lattice, info.source_id, info.link_name
+    );
     println!("  policy: {}", info.policy);
 
     let t = Instant::now();
     let hosts = answer(retry("get-hosts", limit, || lc::get_hosts(w, cx(), &HOST_QUERY)).await?)?;
     println!("get-hosts ({:?})", t.elapsed());
     for h in &hosts {
-        println!("  {}  {}  version {}  up {}s", h.id, h.friendly_name, h.version.as_deref().unwrap_or("?"), h.uptime_seconds);
+        println!(
+            "  {}  {}  version {}  up {}s",
+            h.id,
+            h.friendly_name,
+            h.version.as_deref().unwrap_or("?"),
+            h.uptime_seconds
+        );
     }
 
-    print_inventory("get-host-inventory", &answer(retry("inventory", limit, || lc::get_host_inventory(w, cx(), &host)).await?)?);
+    print_inventory(
+        "get-host-inventory",
+        &answer(retry("inventory", limit, || lc::get_host_inventory(w, cx(), &host)).await?)?,
+    );
 
     let scale = types::ScaleComponentCommand {
         component_ref: noop_component_ref()?,
@@ -88,14 +95,23 @@ async fn run() -> Result<()> {
     let wait = types::WaitOptions { timeout_ms: 8_000 };
     let ev = answer(bounded("scale", limit, lc::scale_component_and_wait(w, cx(), &scale, &wait)).await??)?;
     println!("scale-component-and-wait demo-noop x2 -> event {} from {}", ev.event_type, ev.source);
-    print_inventory("get-host-inventory", &answer(retry("inventory", limit, || lc::get_host_inventory(w, cx(), &host)).await?)?);
+    print_inventory(
+        "get-host-inventory",
+        &answer(retry("inventory", limit, || lc::get_host_inventory(w, cx(), &host)).await?)?,
+    );
 
     let links = answer(retry("get-links", limit, || lc::get_links(w, cx(), &NO_OPTIONS)).await?)?;
     println!("get-links");
     for l in &links {
         println!(
             "  {} -> {} ({}:{}/{}, name {}, target config {:?})",
-            l.source_id, l.target, l.wit_namespace, l.wit_package, l.interfaces.join(","), l.name, l.target_config
+            l.source_id,
+            l.target,
+            l.wit_namespace,
+            l.wit_package,
+            l.interfaces.join(","),
+            l.name,
+            l.target_config
         );
     }
 
@@ -105,7 +121,10 @@ async fn run() -> Result<()> {
 
     if stay {
         println!("\nThe lattice stays up until Ctrl-C. Point wash at it:");
-        println!("  export WASMCLOUD_CTL_HOST=127.0.0.1 WASMCLOUD_CTL_PORT={} WASMCLOUD_LATTICE={LATTICE}", nats.port());
+        println!(
+            "  export WASMCLOUD_CTL_HOST=127.0.0.1 WASMCLOUD_CTL_PORT={} WASMCLOUD_LATTICE={LATTICE}",
+            nats.port()
+        );
         println!("  wash get inventory   # or: wash get hosts, wash get links");
         tokio::signal::ctrl_c().await?;
         println!("stopping");

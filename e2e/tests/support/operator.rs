@@ -38,9 +38,7 @@ impl UserCreds {
 
 /// Encodes and signs NATS JWT claims (`alg: ed25519-nkey`).
 fn encode_jwt(signer: &KeyPair, sub: &str, name: &str, nats: Value) -> Result<String> {
-    let iat = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
+    let iat = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let claims = json!({
         // The server does not check `jti`; unique is enough.
         "jti": format!("{}{iat}", &sub[..16]),
@@ -53,9 +51,7 @@ fn encode_jwt(signer: &KeyPair, sub: &str, name: &str, nats: Value) -> Result<St
     let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?);
     let signing_input = format!("{header}.{body}");
-    let sig = signer
-        .sign(signing_input.as_bytes())
-        .context("signing a JWT")?;
+    let sig = signer.sign(signing_input.as_bytes()).context("signing a JWT")?;
     Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
 }
 
@@ -70,10 +66,7 @@ fn user_jwt(account: &KeyPair, user: &KeyPair, name: &str) -> Result<String> {
 /// A user of `account` with a fresh key.
 fn new_user(account: &KeyPair, name: &str) -> Result<UserCreds> {
     let user = KeyPair::new_user();
-    Ok(UserCreds {
-        jwt: user_jwt(account, &user, name)?,
-        seed: user.seed().context("user seed")?,
-    })
+    Ok(UserCreds { jwt: user_jwt(account, &user, name)?, seed: user.seed().context("user seed")? })
 }
 
 /// A running operator-mode server with JetStream, killed on drop.
@@ -107,15 +100,8 @@ impl OperatorNats {
             "e2e-account",
             json!({"limits": unlimited, "type": "account", "version": 2}),
         )?;
-        let system_jwt = encode_jwt(
-            &operator,
-            &system.public_key(),
-            "SYS",
-            json!({"type": "account", "version": 2}),
-        )?;
-        let dir = tempfile::Builder::new()
-            .prefix("lattice-control-opnats-")
-            .tempdir()?;
+        let system_jwt = encode_jwt(&operator, &system.public_key(), "SYS", json!({"type": "account", "version": 2}))?;
+        let dir = tempfile::Builder::new().prefix("lattice-control-opnats-").tempdir()?;
         let port = free_port()?;
         let conf = format!(
             "host: 127.0.0.1\nport: {port}\noperator: \"{operator_jwt}\"\nsystem_account: {sys}\n\
@@ -130,24 +116,14 @@ impl OperatorNats {
         let bin = std::env::var_os("NATS_SERVER_BIN").unwrap_or_else(|| "nats-server".into());
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let mut cmd = Command::new(bin);
-        cmd.arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
+        cmd.arg("-c").arg(&conf_path).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         let child = spawn_with_parent_death_signal(cmd).context("starting nats-server")?;
-        let me = OperatorNats {
-            port,
-            account,
-            _dir: dir,
-            child,
-        };
+        let me = OperatorNats { port, account, _dir: dir, child };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             if Instant::now() > deadline {
-                let log =
-                    std::fs::read_to_string(me._dir.path().join("server.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(me._dir.path().join("server.log")).unwrap_or_default();
                 bail!("operator-mode nats-server did not start: {log}");
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -219,19 +219,13 @@ impl Report {
                     Some(p) => (fmt_duration(p.p50), fmt_duration(p.p90), fmt_duration(p.p99)),
                     None => ("-".into(), "-".into(), "-".into()),
                 };
-                let _ = writeln!(
-                    o,
-                    "| {} | {label} | {p50} | {p90} | {p99} | {} | {} |",
-                    r.read.name(),
-                    s.failed,
-                    s.lost
-                );
+                let _ =
+                    writeln!(o, "| {} | {label} | {p50} | {p90} | {p99} | {} | {} |", r.read.name(), s.failed, s.lost);
             }
         }
         let _ = writeln!(o, "\n| read | provider/floor p50 | provider/floor p99 | provider/direct p50 | provider/direct p99 |\n|---|---|---|---|---|");
         for r in &self.latency {
-            let (Some(p), Some(f), Some(d)) =
-                (r.provider.percentiles(), r.floor.percentiles(), r.direct.percentiles())
+            let (Some(p), Some(f), Some(d)) = (r.provider.percentiles(), r.floor.percentiles(), r.direct.percentiles())
             else {
                 continue;
             };
@@ -301,13 +295,8 @@ impl Report {
             let lost: u64 = t.rates.iter().map(|r| r.lost).sum();
             let _ = writeln!(o, " {failed} | {lost} |");
         }
-        let at64 = |way: Way| {
-            self.throughput
-                .iter()
-                .find(|t| t.way == way)
-                .and_then(|t| t.rates.last())
-                .map(Rate::per_second)
-        };
+        let at64 =
+            |way: Way| self.throughput.iter().find(|t| t.way == way).and_then(|t| t.rates.last()).map(Rate::per_second);
         if let Some(noop) = at64(Way::NoOp) {
             for read in [Read::Inventory, Read::Links] {
                 if let Some(p) = at64(Way::Provider(read)) {
@@ -496,11 +485,7 @@ impl Report {
             );
         }
         if p.perf.is_empty() {
-            let _ = writeln!(
-                o,
-                "\nNo perf profile: {}.\n",
-                p.perf_error.as_deref().unwrap_or("unknown reason")
-            );
+            let _ = writeln!(o, "\nNo perf profile: {}.\n", p.perf_error.as_deref().unwrap_or("unknown reason"));
             return;
         }
         let mut buckets: Vec<(&'static str, f64)> = Vec::new();

@@ -84,13 +84,7 @@ impl Series {
             let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
             s[rank.clamp(1, s.len()) - 1]
         };
-        Some(Percentiles {
-            p50: at(50.0),
-            p90: at(90.0),
-            p99: at(99.0),
-            min: s[0],
-            max: s[s.len() - 1],
-        })
+        Some(Percentiles { p50: at(50.0), p90: at(90.0), p99: at(99.0), min: s[0], max: s[s.len() - 1] })
     }
 }
 
@@ -165,7 +159,9 @@ mod tests {
         assert_eq!(p.p50, Duration::from_micros(50));
         assert_eq!(p.p90, Duration::from_micros(90));
         assert_eq!(p.p99, Duration::from_micros(99));
-        assert_eq!(median(&[Duration::from_millis(3), Duration::from_millis(1), Duration::from_millis(2)]),
-            Some(Duration::from_millis(2)));
+        assert_eq!(
+            median(&[Duration::from_millis(3), Duration::from_millis(1), Duration::from_millis(2)]),
+            Some(Duration::from_millis(2))
+        );
     }
 }

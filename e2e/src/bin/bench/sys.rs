@@ -104,20 +104,14 @@ pub use lattice_control_e2e::stress::rss_kib;
 
 /// CPU time (user + system) `pid` has used so far.
 pub fn cpu_time(pid: u32) -> Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
     // fields after the command name (which may contain spaces): state is field 3, so
     // utime (14) and stime (15) are at indexes 11 and 12
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .ok_or_else(|| anyhow!("malformed /proc/{pid}/stat"))?;
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| anyhow!("malformed /proc/{pid}/stat"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| -> Result<u64> {
-        fields
-            .get(i)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| anyhow!("malformed /proc/{pid}/stat"))
+        fields.get(i).and_then(|v| v.parse().ok()).ok_or_else(|| anyhow!("malformed /proc/{pid}/stat"))
     };
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -145,10 +139,7 @@ impl PerfRecording {
             .stderr(Stdio::null())
             .spawn()
             .ok()?;
-        Some(PerfRecording {
-            child,
-            data: data.to_path_buf(),
-        })
+        Some(PerfRecording { child, data: data.to_path_buf() })
     }
 
     /// Stops sampling and returns perf's flat report (self time per symbol).
@@ -213,9 +204,7 @@ pub fn bucket(symbol: &str) -> &'static str {
         "tracing"
     } else if has(&["tokio::", "mio::", "parking_lot", "futures_"]) {
         "tokio runtime / futures"
-    } else if has(&[
-        "malloc", "free", "realloc", "memcpy", "memmove", "memset", "memcmp", "alloc::", "__rust_",
-    ]) {
+    } else if has(&["malloc", "free", "realloc", "memcpy", "memmove", "memset", "memcmp", "alloc::", "__rust_"]) {
         "allocation and copies"
     } else if has(&["bytes::"]) {
         "allocation and copies"
