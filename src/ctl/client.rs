@@ -11,7 +11,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::error::{CtlError, Result};
+use super::coalesce::Coalescer;
+use super::error::{CtlError, CtlErrorKind, Result};
 use super::events::{EventFilter, EventStream, LatticeEvent};
 use super::subjects::{self, DEFAULT_TOPIC_PREFIX};
 use super::types::*;
@@ -46,6 +47,7 @@ pub struct ClientBuilder {
     auction_timeout: Duration,
     host_quiet_period: Duration,
     track_hosts: bool,
+    coalesce_reads: bool,
 }
 
 impl ClientBuilder {
@@ -60,6 +62,7 @@ impl ClientBuilder {
             auction_timeout: DEFAULT_AUCTION_TIMEOUT,
             host_quiet_period: DEFAULT_HOST_QUIET_PERIOD,
             track_hosts: false,
+            coalesce_reads: true,
         }
     }
 
@@ -101,6 +104,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Share one request between concurrent identical reads (inventory of one host, claims,
+    /// links, one named config; default on). A caller only ever gets the reply to a request
+    /// sent after it asked, so answers are as fresh as without sharing; under load the
+    /// lattice sees one request per read and round trip instead of one per caller.
+    pub fn coalesce_reads(mut self, coalesce: bool) -> Self {
+        self.coalesce_reads = coalesce;
+        self
+    }
+
     /// The client. Arguments are checked per call (a zero timeout fails every call with
     /// `InvalidArgument`); use [`ClientBuilder::try_build`] to check them now.
     pub fn build(self) -> Client {
@@ -127,6 +139,8 @@ impl ClientBuilder {
                 config_error,
                 known,
                 tracker,
+                coalesce_reads: self.coalesce_reads,
+                reads: Coalescer::default(),
             }),
         }
     }
@@ -244,6 +258,9 @@ struct Inner {
     config_error: Option<String>,
     known: Arc<KnownHosts>,
     tracker: Option<tokio::task::AbortHandle>,
+    coalesce_reads: bool,
+    /// Reads in flight or waiting, by subject; an error is shared as its kind and message.
+    reads: Coalescer<String, std::result::Result<Bytes, (CtlErrorKind, String)>>,
 }
 
 impl Drop for Inner {
@@ -268,6 +285,7 @@ impl Client {
             .timeout(timeout)
             .auction_timeout(timeout)
             .host_quiet_period(i.host_quiet_period)
+            .coalesce_reads(i.coalesce_reads)
             .build_sharing(Arc::clone(&i.known))
     }
 }
@@ -281,6 +299,7 @@ impl std::fmt::Debug for Client {
             .field("auction_timeout", &self.inner.auction_timeout)
             .field("host_quiet_period", &self.inner.host_quiet_period)
             .field("track_hosts", &self.inner.tracker.is_some())
+            .field("coalesce_reads", &self.inner.coalesce_reads)
             .finish_non_exhaustive()
     }
 }
@@ -422,6 +441,11 @@ impl Client {
         body: Bytes,
         what: &str,
     ) -> Result<CtlResponse<T>> {
+        decode(&self.send(subject, body, what).await?, what)
+    }
+
+    /// One request, the reply's payload, bounded by the request timeout.
+    async fn send(&self, subject: String, body: Bytes, what: &str) -> Result<Bytes> {
         let inner = self.ready()?;
         self.connected()?;
         debug!(%subject, "control request");
@@ -432,7 +456,35 @@ impl Client {
             let e = CtlError::from(e);
             CtlError::new(e.kind(), format!("{what}: {}", e.message()))
         })?;
-        decode(&msg.payload, what)
+        Ok(msg.payload)
+    }
+
+    /// A read (a request without a body), shared with concurrent reads of the same subject
+    /// unless coalescing is off (see [`ClientBuilder::coalesce_reads`]). A shared read waits
+    /// for the same read in flight at most half the request timeout before its own request
+    /// (bounded by the request timeout) is sent.
+    async fn read<T: DeserializeOwned>(
+        &self,
+        subject: String,
+        what: &str,
+    ) -> Result<CtlResponse<T>> {
+        let inner = self.ready()?;
+        if !inner.coalesce_reads {
+            return self.request(subject, Bytes::new(), what).await;
+        }
+        let key = subject.clone();
+        let shared = inner
+            .reads
+            .run(&key, inner.timeout / 2, || async {
+                self.send(subject, Bytes::new(), what)
+                    .await
+                    .map_err(|e| (e.kind(), e.message().to_string()))
+            })
+            .await;
+        match shared {
+            Ok(payload) => decode(&payload, what),
+            Err((kind, message)) => Err(CtlError::new(kind, message)),
+        }
     }
 
     async fn ack(&self, subject: String, body: Bytes, what: &str) -> Result<Ack> {
@@ -620,8 +672,7 @@ impl Client {
         let (p, l) = self.prefix();
         let subject = subjects::host_get(p, l, &host_id);
         into_required(
-            self.request(subject, Bytes::new(), "host inventory")
-                .await?,
+            self.read(subject, "host inventory").await?,
             "host inventory",
         )
     }
@@ -630,10 +681,7 @@ impl Client {
     pub async fn get_claims(&self) -> Result<Vec<HashMap<String, String>>> {
         let (p, l) = self.prefix();
         let subject = subjects::claims_get(p, l);
-        into_required(
-            self.request(subject, Bytes::new(), "claims").await?,
-            "claims",
-        )
+        into_required(self.read(subject, "claims").await?, "claims")
     }
 
     /// Bids of the hosts able to run a component. Hosts that do not satisfy the constraints
@@ -790,7 +838,7 @@ impl Client {
     pub async fn get_links(&self) -> Result<Vec<Link>> {
         let (p, l) = self.prefix();
         let subject = subjects::link_get(p, l);
-        into_required(self.request(subject, Bytes::new(), "links").await?, "links")
+        into_required(self.read(subject, "links").await?, "links")
     }
 
     /// Puts a named config (the name must be one subject token).
@@ -808,11 +856,7 @@ impl Client {
         let name = validate::subject_token("config name", name)?;
         let (p, l) = self.prefix();
         let resp: CtlResponse<HashMap<String, String>> = self
-            .request(
-                subjects::config_get(p, l, &name),
-                Bytes::new(),
-                "get config",
-            )
+            .read(subjects::config_get(p, l, &name), "get config")
             .await?;
         if resp.success {
             Ok(resp.response)

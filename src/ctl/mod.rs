@@ -5,6 +5,7 @@
 //! scatter timeout. Knows nothing of WIT or the provider SDK.
 
 mod client;
+mod coalesce;
 mod error;
 mod events;
 pub mod subjects;

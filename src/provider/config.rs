@@ -39,6 +39,8 @@ pub const TOPIC_PREFIX: &str = "topic_prefix";
 pub const TIMEOUT_MS: &str = "timeout_ms";
 /// Settings key: scatter (ping, auction) timeout in ms.
 pub const SCATTER_TIMEOUT_MS: &str = "scatter_timeout_ms";
+/// Settings key: share one host request between concurrent identical reads.
+pub const COALESCE_READS: &str = "coalesce_reads";
 
 /// The longest scatter wait: the host gives a provider 10 s to answer a call.
 pub const MAX_SCATTER_TIMEOUT_MS: u64 = 9000;
@@ -135,6 +137,12 @@ pub const KEYS: &[KeySpec] = &[
         default: "3000",
         secret: false,
         description: "how long pings and auctions collect answers, ms (1..=9000)",
+    },
+    KeySpec {
+        key: COALESCE_READS,
+        default: "true",
+        secret: false,
+        description: "concurrent identical reads (inventory, links, claims, config) share one host request sent after each of them asked",
     },
 ];
 
@@ -237,6 +245,8 @@ pub struct ClientSettings {
     pub timeout: Duration,
     /// Scatter timeout.
     pub scatter_timeout: Duration,
+    /// Share read requests between concurrent callers ([`crate::ctl::ClientBuilder::coalesce_reads`]).
+    pub coalesce_reads: bool,
 }
 
 /// The merged settings of a link, keys lower case. `Debug` shows keys only (values may be
@@ -440,6 +450,10 @@ pub fn resolve(
         DEFAULT_SCATTER_TIMEOUT_MS,
         MAX_SCATTER_TIMEOUT_MS,
     )?;
+    let coalesce_reads = match get(COALESCE_READS) {
+        None => true,
+        Some(v) => parse_bool(v).ok_or_else(|| bad(COALESCE_READS, "expected true or false"))?,
+    };
 
     Ok(LinkSettings {
         connection,
@@ -448,6 +462,7 @@ pub fn resolve(
             topic_prefix,
             timeout,
             scatter_timeout,
+            coalesce_reads,
         },
         values: SettingsMap(merged.into_iter().map(|(k, (v, _))| (k, v)).collect()),
     })

@@ -221,6 +221,7 @@ fn builder(nats: async_nats::Client, s: &ClientSettings) -> ClientBuilder {
         .topic_prefix(&s.topic_prefix)
         .timeout(s.timeout)
         .auction_timeout(s.scatter_timeout)
+        .coalesce_reads(s.coalesce_reads)
 }
 
 /// Every link of the provider and the connections they share.

@@ -34,6 +34,8 @@ use stats::{timed, Outcome, Rate, LATENCY_BOUND, LOAD_BOUND};
 const PROVIDER_ID: &str = "lattice-control";
 /// The component the bench calls as (the link's source).
 const SOURCE: &str = "bench-component";
+/// A second caller whose link turns read coalescing off (`coalesce_reads=false`).
+const SOURCE_UNSHARED: &str = "bench-component-unshared";
 const LINK: &str = "default";
 /// Concurrency levels of the throughput table.
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
@@ -106,6 +108,8 @@ impl Read {
 pub enum Way {
     /// Through the provider over wRPC, as the host routes a component's call.
     Provider(Read),
+    /// The same on a link with read coalescing off: one host request per call.
+    Unshared(Read),
     /// The upstream 3.0.1 client, straight to the hosts.
     Direct(Read),
     /// The unavoidable hops: `provider-info` over wRPC, then the direct call.
@@ -118,6 +122,7 @@ impl Way {
     pub fn label(self) -> String {
         match self {
             Way::Provider(r) => format!("{} via provider (wRPC)", r.name()),
+            Way::Unshared(r) => format!("{} via provider, coalescing off", r.name()),
             Way::Direct(r) => format!("{} direct (upstream 3.0.1)", r.name()),
             Way::Floor(r) => format!("{} floor (provider-info + direct)", r.name()),
             Way::NoOp => "provider-info (no-op wRPC)".into(),
@@ -126,7 +131,8 @@ impl Way {
 
     async fn run(self, b: &Bench) -> Result<(), String> {
         match self {
-            Way::Provider(r) => b.provider(r).await,
+            Way::Provider(r) => b.provider(&b.caller, r).await,
+            Way::Unshared(r) => b.provider(&b.unshared, r).await,
             Way::Direct(r) => b.direct(r).await,
             Way::Floor(r) => {
                 b.noop().await?;
@@ -140,14 +146,15 @@ impl Way {
 /// The clients of the measured ways, each on its own NATS connection.
 struct Bench {
     caller: Caller,
+    unshared: Caller,
     upstream: wasmcloud_control_interface::Client,
     host_id: String,
 }
 
 impl Bench {
-    /// A read through the provider; checks the answer is the one asked for.
-    async fn provider(&self, read: Read) -> Result<(), String> {
-        let (wrpc, cx) = (self.caller.wrpc(), self.caller.cx());
+    /// A read through the provider by `caller`; checks the answer is the one asked for.
+    async fn provider(&self, caller: &Caller, read: Read) -> Result<(), String> {
+        let (wrpc, cx) = (caller.wrpc(), caller.cx());
         match read {
             Read::Inventory => {
                 let inv = lc::get_host_inventory(wrpc, cx, &self.host_id)
@@ -241,11 +248,16 @@ async fn main() -> Result<()> {
 
     let upstream =
         wasmcloud_control_interface::ClientBuilder::new(nats.connect().await?).lattice(lattice.lattice()).build();
-    let b = Arc::new(Bench { caller, upstream, host_id: host_id.clone() });
-    // both ways must agree before they are timed
+    put_config(&lattice, "bench-unshared", &[("coalesce_reads", "false")]).await?;
+    put_provider_link(&lattice, SOURCE_UNSHARED, LINK, PROVIDER_ID, &["bench-unshared"]).await?;
+    let unshared =
+        Caller::new(nats.connect().await?, lattice.lattice(), PROVIDER_ID).await?.as_component(SOURCE_UNSHARED, LINK);
+    let b = Arc::new(Bench { caller, unshared, upstream, host_id: host_id.clone() });
+    // every way must agree before it is timed
     for read in [Read::Inventory, Read::Links] {
         retry_wrpc(read.name(), || async {
-            b.provider(read).await.map_err(|e| anyhow!(e))?;
+            b.provider(&b.caller, read).await.map_err(|e| anyhow!(e))?;
+            b.provider(&b.unshared, read).await.map_err(|e| anyhow!(e))?;
             b.direct(read).await.map_err(|e| anyhow!(e))
         })
         .await?;
@@ -343,12 +355,12 @@ async fn latency(b: &Bench, warmup: usize, calls: usize) -> Vec<LatencyResult> {
             let provider_first = i % 2 == 0;
             let mut p = None;
             if provider_first {
-                p = Some(timed(LATENCY_BOUND, b.provider(*read)).await);
+                p = Some(timed(LATENCY_BOUND, b.provider(&b.caller, *read)).await);
             }
             let n = timed(LATENCY_BOUND, b.noop()).await;
             let d = timed(LATENCY_BOUND, b.direct(*read)).await;
             if !provider_first {
-                p = Some(timed(LATENCY_BOUND, b.provider(*read)).await);
+                p = Some(timed(LATENCY_BOUND, b.provider(&b.caller, *read)).await);
             }
             if i < warmup {
                 continue;
@@ -412,7 +424,7 @@ async fn rate(b: &Arc<Bench>, way: Way, tasks: usize, window: Duration) -> Resul
 async fn throughput(b: &Arc<Bench>, window: Duration, rounds: usize) -> Result<Vec<ThroughputResult>> {
     let mut ways = vec![Way::NoOp];
     for r in [Read::Inventory, Read::Links] {
-        ways.extend([Way::Provider(r), Way::Direct(r), Way::Floor(r)]);
+        ways.extend([Way::Provider(r), Way::Unshared(r), Way::Direct(r), Way::Floor(r)]);
     }
     let mut results: Vec<ThroughputResult> =
         ways.iter().map(|w| ThroughputResult { way: *w, rates: vec![Rate::default(); CONCURRENCY.len()] }).collect();

@@ -307,6 +307,13 @@ impl Report {
                         met: Some(ratio >= 0.9),
                     });
                 }
+                if let (Some(p), Some(u)) = (at64(Way::Provider(read)), at64(Way::Unshared(read))) {
+                    verdicts.push(Verdict {
+                        target: format!("{} at 64 callers: coalescing on vs off (no target)", read.name()),
+                        figure: format!("{:.2}× ({p:.0} vs {u:.0} calls/s)", p / u.max(1e-9)),
+                        met: None,
+                    });
+                }
                 if let (Some(p), Some(d)) = (at64(Way::Provider(read)), at64(Way::Direct(read))) {
                     verdicts.push(Verdict {
                         target: format!("{} at 64 callers beats the direct client", read.name()),
@@ -318,13 +325,14 @@ impl Report {
         }
         let _ = writeln!(
             o,
-            "\nReads answered from state kept current by lattice events: none. Every \
-             `get-host-inventory` and `get-links` through the provider makes a host round trip, so it \
-             cannot beat the direct client: it is the direct call plus a wRPC hop. Both could be \
-             answered locally: `host_heartbeat` events carry a host's whole inventory and \
-             `component_scaled`/`provider_started`/`provider_stopped`/`labels_changed` update it; \
-             `linkdef_set`/`linkdef_deleted` carry every link change after one initial `get-links`. \
-             Only the host table behind `get-hosts` and host-id resolution is kept from events today.\n\n\
+            "\nReads through the provider share host requests (`coalesce_reads`, on by default): a \
+             call that arrives while the same read is in flight waits for the next request, sent \
+             when that one ends, together with every other call that arrived meanwhile. Every \
+             answer comes from a request sent after its call arrived, so it is as fresh as a direct \
+             call; none is served from cached state. The `coalescing off` rows are the same link \
+             settings with one host request per call. The provider cannot beat the direct client \
+             here: its calls pay the wRPC hop, and a no-op wRPC call alone is slower than a direct \
+             inventory call.\n\n\
              A lost call stalls its caller for the 1 s bound, so with one caller a single loss costs \
              half a 2 s window: read the 1-caller column together with the lost count.\n"
         );
