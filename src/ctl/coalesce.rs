@@ -166,17 +166,70 @@ mod tests {
     use std::sync::Arc;
 
     use tokio::sync::Semaphore;
+    use tokio::task::JoinHandle;
 
     use super::*;
 
     const WAIT: Duration = Duration::from_secs(5);
 
-    /// A request that counts itself and returns the count of requests sent before it ended,
-    /// blocked until `gate` lets it through.
-    async fn counted(sent: Arc<AtomicUsize>, gate: Arc<Semaphore>) -> usize {
-        let n = sent.fetch_add(1, Ordering::SeqCst) + 1;
-        let _permit = gate.acquire().await.ok();
-        n
+    /// Callers of key `k` whose requests count themselves and answer the count of requests
+    /// sent so far, each held until `gate` lets it through.
+    #[derive(Clone)]
+    struct Fixture {
+        c: Arc<Coalescer<&'static str, usize>>,
+        sent: Arc<AtomicUsize>,
+        gate: Arc<Semaphore>,
+    }
+
+    impl Default for Fixture {
+        fn default() -> Self {
+            Self {
+                c: Arc::default(),
+                sent: Arc::default(),
+                gate: Arc::new(Semaphore::new(0)),
+            }
+        }
+    }
+
+    impl Fixture {
+        fn sent(&self) -> usize {
+            self.sent.load(Ordering::SeqCst)
+        }
+
+        /// A caller, as a task.
+        fn spawn(&self) -> JoinHandle<usize> {
+            let f = self.clone();
+            tokio::spawn(async move {
+                f.c.run(&"k", WAIT, || async {
+                    let n = f.sent.fetch_add(1, Ordering::SeqCst) + 1;
+                    let _permit = f.gate.acquire().await.ok();
+                    n
+                })
+                .await
+            })
+        }
+
+        /// Waits (bounded) until `n` requests were sent.
+        async fn until_sent(&self, n: usize) {
+            let wait = async {
+                while self.sent() < n {
+                    tokio::task::yield_now().await;
+                }
+            };
+            assert!(
+                tokio::time::timeout(WAIT, wait).await.is_ok(),
+                "{n} requests not sent"
+            );
+        }
+
+        /// Lets every held request through.
+        fn open(&self) {
+            self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+        }
+    }
+
+    async fn answer(t: JoinHandle<usize>) -> Option<usize> {
+        tokio::time::timeout(WAIT, t).await.ok()?.ok()
     }
 
     #[tokio::test]
@@ -189,68 +242,44 @@ mod tests {
 
     #[tokio::test]
     async fn callers_during_a_request_share_the_next_one_not_the_one_in_flight() {
-        let c = Arc::new(Coalescer::<&str, usize>::default());
-        let sent = Arc::new(AtomicUsize::new(0));
-        let gate = Arc::new(Semaphore::new(0));
-        let first = tokio::spawn({
-            let (c, sent, gate) = (c.clone(), sent.clone(), gate.clone());
-            async move { c.run(&"k", WAIT, || counted(sent, gate)).await }
-        });
-        while sent.load(Ordering::SeqCst) < 1 {
-            tokio::task::yield_now().await;
-        }
+        let f = Fixture::default();
+        let first = f.spawn();
+        f.until_sent(1).await;
         // ten callers arrive while the first request is in flight
-        let later: Vec<_> = (0..10)
-            .map(|_| {
-                let (c, sent, gate) = (c.clone(), sent.clone(), gate.clone());
-                tokio::spawn(async move { c.run(&"k", WAIT, || counted(sent, gate)).await })
-            })
-            .collect();
+        let later: Vec<_> = (0..10).map(|_| f.spawn()).collect();
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(
-            sent.load(Ordering::SeqCst),
-            1,
-            "the batch waits for the request in flight"
-        );
-        gate.add_permits(100);
-        assert_eq!(first.await.ok(), Some(1));
+        assert_eq!(f.sent(), 1, "the batch waits for the request in flight");
+        f.open();
+        assert_eq!(answer(first).await, Some(1));
         for t in later {
             // the reply to the second request, sent after they all asked
-            assert_eq!(t.await.ok(), Some(2));
+            assert_eq!(answer(t).await, Some(2));
         }
-        assert_eq!(sent.load(Ordering::SeqCst), 2);
-        assert_eq!(c.len(), 0);
+        assert_eq!(f.sent(), 2);
+        assert_eq!(f.c.len(), 0);
     }
 
     #[tokio::test]
     async fn a_slow_request_in_flight_holds_the_next_batch_at_most_max_wait() {
-        let c = Arc::new(Coalescer::<&str, usize>::default());
-        let sent = Arc::new(AtomicUsize::new(0));
-        let stuck = Arc::new(Semaphore::new(0));
-        let first = tokio::spawn({
-            let (c, sent, stuck) = (c.clone(), sent.clone(), stuck.clone());
-            async move { c.run(&"k", WAIT, || counted(sent, stuck)).await }
-        });
-        while sent.load(Ordering::SeqCst) < 1 {
-            tokio::task::yield_now().await;
-        }
+        let f = Fixture::default();
+        let first = f.spawn();
+        f.until_sent(1).await;
         let started = tokio::time::Instant::now();
-        let next = c
-            .run(&"k", Duration::from_millis(50), || async {
-                sent.fetch_add(1, Ordering::SeqCst) + 1
+        let next =
+            f.c.run(&"k", Duration::from_millis(50), || async {
+                f.sent.fetch_add(1, Ordering::SeqCst) + 1
             })
             .await;
         assert_eq!(
             next, 2,
-            "its own request, sent while the first is still in flight"
+            "its own request, sent while the first is in flight"
         );
         assert!(started.elapsed() >= Duration::from_millis(50));
         // a caller arriving now joins neither: the first is stuck, the second is done
-        let third = c.run(&"k", WAIT, || async { 3 }).await;
-        assert_eq!(third, 3);
-        stuck.add_permits(1);
-        assert_eq!(first.await.ok(), Some(1));
-        assert_eq!(c.len(), 0);
+        assert_eq!(f.c.run(&"k", WAIT, || async { 3 }).await, 3);
+        f.open();
+        assert_eq!(answer(first).await, Some(1));
+        assert_eq!(f.c.len(), 0);
     }
 
     #[tokio::test]
@@ -272,65 +301,46 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         gate.add_permits(10);
         for (k, t) in tasks.into_iter().enumerate() {
-            assert_eq!(t.await.ok(), Some(k as u8));
+            assert_eq!(
+                tokio::time::timeout(WAIT, t)
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                Some(k as u8)
+            );
         }
     }
 
     #[tokio::test]
     async fn a_waiting_leader_dropped_lets_its_followers_lead() {
-        let c = Arc::new(Coalescer::<&str, usize>::default());
-        let sent = Arc::new(AtomicUsize::new(0));
-        let gate = Arc::new(Semaphore::new(0));
-        let first = tokio::spawn({
-            let (c, sent, gate) = (c.clone(), sent.clone(), gate.clone());
-            async move { c.run(&"k", WAIT, || counted(sent, gate)).await }
-        });
-        while sent.load(Ordering::SeqCst) < 1 {
-            tokio::task::yield_now().await;
-        }
+        let f = Fixture::default();
+        let first = f.spawn();
+        f.until_sent(1).await;
         // the waiting batch's leader, then a follower; the leader is cancelled
-        let leader = tokio::spawn({
-            let (c, sent, gate) = (c.clone(), sent.clone(), gate.clone());
-            async move { c.run(&"k", WAIT, || counted(sent, gate)).await }
-        });
+        let leader = f.spawn();
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let follower = tokio::spawn({
-            let (c, sent, gate) = (c.clone(), sent.clone(), gate.clone());
-            async move { c.run(&"k", WAIT, || counted(sent, gate)).await }
-        });
+        let follower = f.spawn();
         tokio::time::sleep(Duration::from_millis(5)).await;
         leader.abort();
         let _ = leader.await;
-        gate.add_permits(100);
-        assert_eq!(first.await.ok(), Some(1));
+        f.open();
+        assert_eq!(answer(first).await, Some(1));
         // the follower sent its own request: it was never answered by the first one
-        let got = tokio::time::timeout(Duration::from_secs(5), follower).await;
-        assert!(matches!(got, Ok(Ok(n)) if n >= 2), "{got:?}");
-        assert_eq!(c.len(), 0);
+        assert_eq!(answer(follower).await, Some(2));
+        assert_eq!(f.c.len(), 0);
     }
 
     #[tokio::test]
     async fn a_leader_dropped_in_flight_does_not_strand_the_next_batch() {
-        let c = Arc::new(Coalescer::<&str, usize>::default());
-        let sent = Arc::new(AtomicUsize::new(0));
-        let gate = Arc::new(Semaphore::new(0));
-        let first = tokio::spawn({
-            let (c, sent, gate) = (c.clone(), sent.clone(), gate.clone());
-            async move { c.run(&"k", WAIT, || counted(sent, gate)).await }
-        });
-        while sent.load(Ordering::SeqCst) < 1 {
-            tokio::task::yield_now().await;
-        }
-        let next = tokio::spawn({
-            let (c, sent, gate) = (c.clone(), sent.clone(), gate.clone());
-            async move { c.run(&"k", WAIT, || counted(sent, gate)).await }
-        });
+        let f = Fixture::default();
+        let first = f.spawn();
+        f.until_sent(1).await;
+        let next = f.spawn();
         tokio::time::sleep(Duration::from_millis(5)).await;
         first.abort();
         let _ = first.await;
-        gate.add_permits(100);
-        let got = tokio::time::timeout(Duration::from_secs(5), next).await;
-        assert!(matches!(got, Ok(Ok(2))), "{got:?}");
-        assert_eq!(c.len(), 0);
+        f.open();
+        assert_eq!(answer(next).await, Some(2));
+        assert_eq!(f.c.len(), 0);
     }
 }
