@@ -450,10 +450,7 @@ pub fn resolve(
         DEFAULT_SCATTER_TIMEOUT_MS,
         MAX_SCATTER_TIMEOUT_MS,
     )?;
-    let coalesce_reads = match get(COALESCE_READS) {
-        None => true,
-        Some(v) => parse_bool(v).ok_or_else(|| bad(COALESCE_READS, "expected true or false"))?,
-    };
+    let coalesce_reads = flag(COALESCE_READS, get(COALESCE_READS), true)?;
 
     Ok(LinkSettings {
         connection,
@@ -564,10 +561,7 @@ fn connection_settings<'a>(
         }
         (None, None, None) => Auth::None,
     };
-    let tls_first = match get(TLS_FIRST) {
-        None => false,
-        Some(v) => parse_bool(v).ok_or_else(|| bad(TLS_FIRST, "expected true or false"))?,
-    };
+    let tls_first = flag(TLS_FIRST, get(TLS_FIRST), false)?;
     Ok(ConnectionSettings {
         urls,
         auth,
@@ -591,6 +585,14 @@ fn parse_bool(v: &str) -> Option<bool> {
         "true" | "yes" | "on" | "1" => Some(true),
         "false" | "no" | "off" | "0" => Some(false),
         _ => None,
+    }
+}
+
+/// A true/false setting, `default` when absent.
+fn flag(key: &str, value: Option<&str>, default: bool) -> Result<bool, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => parse_bool(v).ok_or_else(|| bad(key, "expected true or false")),
     }
 }
 

@@ -48,6 +48,7 @@ fn no_settings_use_the_providers_own_connection_and_lattice() {
     assert_eq!(s.client.timeout, Duration::from_millis(2000));
     assert_eq!(s.client.scatter_timeout, Duration::from_millis(3000));
     assert!(!s.connection.tls_first);
+    assert!(s.client.coalesce_reads);
 }
 
 #[test]
@@ -137,6 +138,14 @@ fn connection_keys_replace_the_providers_connection() {
     assert_eq!(s.connection.auth, Auth::CredsFile("/x.creds".into()));
     assert!(s.connection.tls_first);
     assert_eq!(s.connection.tls_ca_file, Some(PathBuf::from("/ca.pem")));
+
+    let s = resolve(
+        &map(&[("coalesce_reads", "Off")]),
+        &HashMap::new(),
+        &defaults(),
+    )
+    .unwrap();
+    assert!(!s.client.coalesce_reads);
     // no server key: still the provider's own server
     assert_eq!(s.connection.urls, vec!["nats://10.0.0.1:4222".to_string()]);
 }
@@ -170,6 +179,7 @@ fn bad_values_name_their_key() {
         (&[("scatter_timeout_ms", "0")], SCATTER_TIMEOUT_MS),
         (&[("scatter_timeout_ms", "9001")], SCATTER_TIMEOUT_MS),
         (&[("tls_first", "maybe")], TLS_FIRST),
+        (&[("coalesce_reads", "sometimes")], COALESCE_READS),
         (&[("nats_port", "http")], NATS_PORT),
         (&[("nats_port", "0")], NATS_PORT),
         (&[("nats_url", " , ")], NATS_URL),
