@@ -3,13 +3,14 @@
 //! The last test puts a slow stand-in for the hosts of a second lattice behind a link, so that
 //! a request is always in flight when a read arrives: the sharp test of that ordering.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Result};
 use futures::StreamExt as _;
-use lattice_control_e2e::caller::{lattice_control as lc, Caller};
+use lattice_control_e2e::caller::{error_kind, lattice_control as lc, types, Caller};
 use lattice_control_e2e::stress::{linked_caller, outcome, retry_lost, run_calls, Outcome, Tally};
 use lattice_control_e2e::{bounded, shared_nats, start_provider, TestLattice, CALL_TIMEOUT};
 use lattice_control_provider::ctl::subjects;
@@ -70,6 +71,73 @@ async fn inventory_load(caller: &Caller, host: &str, calls: u64, concurrency: us
     .await
 }
 
+/// Callers that repeat a read until stopped, keeping a request in flight all the time.
+struct Background {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// `callers` tasks calling `read` in a loop; answered reads are counted.
+    fn start<T, F, Fut>(callers: usize, read: F) -> Background
+    where
+        F: Fn() -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = std::result::Result<T, Outcome>> + Send,
+        T: Send,
+    {
+        let (stop, ok) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let tasks = (0..callers)
+            .map(|_| {
+                let (read, stop, ok) = (read.clone(), stop.clone(), ok.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        if read().await.is_ok() {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Background { stop, ok, tasks }
+    }
+
+    /// Stops the callers (each bounded) and returns how many reads were answered.
+    async fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(CALL_BOUND * 2, t).await;
+        }
+        self.ok.load(Ordering::Relaxed)
+    }
+}
+
+/// `read`, made again while it is lost in the caller's wRPC transport (PLATFORM-NOTES), at
+/// most 3 attempts; returns the last answer and how many attempts were lost before it.
+async fn read_retrying_lost<T, F, Fut>(read: F) -> (std::result::Result<T, Outcome>, u32)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = std::result::Result<T, Outcome>>,
+{
+    let mut lost = 0;
+    loop {
+        match read().await {
+            Err(Outcome::Lost) if lost < 2 => lost += 1,
+            answer => return (answer, lost),
+        }
+    }
+}
+
+/// An inventory read's outcome, bounded.
+async fn inventory(c: &Caller, host: &str) -> std::result::Result<types::HostInventory, Outcome> {
+    match tokio::time::timeout(CALL_BOUND, lc::get_host_inventory(c.wrpc(), c.cx(), host)).await {
+        Ok(Ok(Ok(inv))) => Ok(inv),
+        Ok(Ok(Err(e))) => Err(Outcome::Typed(error_kind(&e))),
+        Ok(Err(e)) => Err(Outcome::Transport(e.to_string())),
+        Err(_) => Err(Outcome::Lost),
+    }
+}
+
 /// The same concurrent reads with coalescing on (the default) and off: off, every answered
 /// call made its own host request; on, calls share requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -121,20 +189,13 @@ async fn a_read_sees_every_write_acknowledged_before_it() -> Result<()> {
     start_provider(&lattice, 0, PROVIDER, &[]).await?;
     let caller = linked_caller(&lattice, PROVIDER, "coalesce-fresh", "default", &[]).await?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let background_ok = Arc::new(AtomicU64::new(0));
-    let readers: Vec<_> = (0..24)
-        .map(|_| {
-            let (c, h, stop, ok) = (caller.clone(), host.clone(), stop.clone(), background_ok.clone());
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    if outcome(CALL_BOUND, lc::get_host_inventory(c.wrpc(), c.cx(), &h)).await == Outcome::Ok {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
+    let background = Background::start(24, {
+        let (c, h) = (caller.clone(), host.clone());
+        move || {
+            let (c, h) = (c.clone(), h.clone());
+            async move { inventory(&c, &h).await }
+        }
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let ctl = lattice.ctl();
@@ -143,25 +204,15 @@ async fn a_read_sees_every_write_acknowledged_before_it() -> Result<()> {
     for i in 0..rounds {
         let value = i.to_string();
         bounded("put label", CALL_TIMEOUT, ctl.put_label(&host, "coalesce-seq", &value)).await??;
-        let mut attempts = 0;
-        let seen = loop {
-            attempts += 1;
-            match tokio::time::timeout(CALL_BOUND, lc::get_host_inventory(caller.wrpc(), caller.cx(), &host)).await {
-                Ok(Ok(Ok(inv))) => break inv.labels.into_iter().find(|(k, _)| k == "coalesce-seq").map(|(_, v)| v),
-                Ok(Ok(Err(e))) => bail!("round {i}: read failed: {e:?}"),
-                Ok(Err(e)) => bail!("round {i}: caller transport: {e:#}"),
-                // lost in the caller's wRPC transport (PLATFORM-NOTES): try again, counted
-                Err(_) if attempts < 3 => lost += 1,
-                Err(_) => bail!("round {i}: read lost {attempts} times"),
-            }
+        let (answer, l) = read_retrying_lost(|| inventory(&caller, &host)).await;
+        lost += l;
+        let seen = match answer {
+            Ok(inv) => inv.labels.into_iter().find(|(k, _)| k == "coalesce-seq").map(|(_, v)| v),
+            Err(o) => bail!("round {i}: read {o:?}"),
         };
         ensure!(seen.as_deref() == Some(value.as_str()), "round {i}: label put before the read, read {seen:?}");
     }
-    stop.store(true, Ordering::Relaxed);
-    for r in readers {
-        let _ = tokio::time::timeout(CALL_BOUND * 2, r).await;
-    }
-    let background = background_ok.load(Ordering::Relaxed);
+    let background = background.finish().await;
     println!("{rounds} writes each seen by the next read; {background} background reads; {lost} lost attempts");
     ensure!(background > rounds, "the background readers barely ran: {background}");
     ensure!(lost <= 3, "{lost} read attempts lost");
@@ -203,34 +254,24 @@ async fn a_shared_read_is_never_answered_by_a_request_sent_before_it() -> Result
         }
     });
 
-    let read = |c: Caller| async move {
-        match tokio::time::timeout(CALL_BOUND, lc::get_config(c.wrpc(), c.cx(), "versioned")).await {
-            Ok(Ok(Ok(Some(values)))) => values
-                .into_iter()
-                .find(|(k, _)| k == "version")
-                .and_then(|(_, v)| v.parse::<u64>().ok())
-                .map(Ok)
-                .unwrap_or_else(|| Err(Outcome::Typed("decode"))),
-            Ok(Ok(Ok(None))) => Err(Outcome::Typed("absent")),
-            Ok(Ok(Err(e))) => Err(Outcome::Typed(lattice_control_e2e::caller::error_kind(&e))),
-            Ok(Err(e)) => Err(Outcome::Transport(e.to_string())),
-            Err(_) => Err(Outcome::Lost),
+    let read = move || {
+        let c = caller.clone();
+        async move {
+            match tokio::time::timeout(CALL_BOUND, lc::get_config(c.wrpc(), c.cx(), "versioned")).await {
+                Ok(Ok(Ok(Some(values)))) => values
+                    .into_iter()
+                    .find(|(k, _)| k == "version")
+                    .and_then(|(_, v)| v.parse::<u64>().ok())
+                    .map(Ok)
+                    .unwrap_or_else(|| Err(Outcome::Typed("decode"))),
+                Ok(Ok(Ok(None))) => Err(Outcome::Typed("absent")),
+                Ok(Ok(Err(e))) => Err(Outcome::Typed(error_kind(&e))),
+                Ok(Err(e)) => Err(Outcome::Transport(e.to_string())),
+                Err(_) => Err(Outcome::Lost),
+            }
         }
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let background_ok = Arc::new(AtomicU64::new(0));
-    let readers: Vec<_> = (0..16)
-        .map(|_| {
-            let (c, stop, ok) = (caller.clone(), stop.clone(), background_ok.clone());
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    if read(c.clone()).await.is_ok() {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
+    let background = Background::start(16, read.clone());
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let rounds = 30;
@@ -238,16 +279,8 @@ async fn a_shared_read_is_never_answered_by_a_request_sent_before_it() -> Result
     let mut result = Ok(());
     for n in 1..=rounds {
         writes.store(n, Ordering::SeqCst);
-        let mut attempts = 0;
-        let seen = loop {
-            attempts += 1;
-            match read(caller.clone()).await {
-                Ok(v) => break Ok(v),
-                // lost in the caller's wRPC transport (PLATFORM-NOTES): try again, counted
-                Err(Outcome::Lost) if attempts < 3 => lost += 1,
-                Err(o) => break Err(o),
-            }
-        };
+        let (seen, l) = read_retrying_lost(&read).await;
+        lost += l;
         match seen {
             Ok(v) if v >= n => {}
             other => {
@@ -256,12 +289,9 @@ async fn a_shared_read_is_never_answered_by_a_request_sent_before_it() -> Result
             }
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    for r in readers {
-        let _ = tokio::time::timeout(CALL_BOUND * 2, r).await;
-    }
+    let background = background.finish().await;
     responder.abort();
-    let (background, requests) = (background_ok.load(Ordering::Relaxed), requests.load(Ordering::Relaxed));
+    let requests = requests.load(Ordering::Relaxed);
     println!("stand-in: {rounds} writes, reads after each saw it; {background} background reads over {requests} requests; {lost} lost attempts");
     result?;
     ensure!(background > u64::from(rounds as u32), "the background readers barely ran: {background}");
