@@ -897,7 +897,17 @@ impl Client {
         for t in types {
             validate::check_non_empty("event type", t)?;
         }
-        let subject = subjects::events_all(&inner.lattice);
+        // one exact type: its own subject, so the stream carries nothing else (heartbeats)
+        let subject = match types {
+            [one] if !one.contains('*') => {
+                let t = one.trim();
+                subjects::event(
+                    &inner.lattice,
+                    t.strip_prefix(crate::ctl::EVENT_TYPE_PREFIX).unwrap_or(t),
+                )
+            }
+            _ => subjects::events_all(&inner.lattice),
+        };
         let sub = tokio::time::timeout(inner.timeout, inner.nats.subscribe(subject))
             .await
             .map_err(|_| CtlError::timeout("event subscription not made within the timeout"))??;

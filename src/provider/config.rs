@@ -466,7 +466,8 @@ pub fn resolve(
 }
 
 /// The provider's own connection (no connection key set anywhere).
-fn own_connection(defaults: &ProviderDefaults) -> ConnectionSettings {
+#[must_use]
+pub fn own_connection(defaults: &ProviderDefaults) -> ConnectionSettings {
     let auth = match &defaults.rpc_credentials {
         Some((jwt, seed)) => Auth::Jwt {
             jwt: jwt.clone(),

@@ -4,15 +4,20 @@
 //! ending in `_` or `*`, or `*` for all), `event_queue` (per-link queue bound, default 256)
 //! and `event_timeout_ms` (bound of one delivery call, default 2000).
 //!
-//! Shape: ONE event subscription per (NATS connection, lattice), fanned out to the links that
-//! want the event; each link has its own bounded queue (oldest dropped first, counted, warned)
-//! and its own delivery task calling the component over wRPC with a timeout. A slow or failing
-//! component fills only its own queue. Deleting a link aborts its task and drops its queue at
-//! once; the last link of a subscription ends it (the NATS subscription is dropped).
+//! This module is fan-out only: it knows nothing of links. The link table
+//! ([`super::links`]) parses a link's event settings once and holds the [`Subscription`] that
+//! [`EventHub::subscribe`] returns; dropping it stops that link's delivery at once.
+//!
+//! Shape: ONE event subscription per (NATS connection, lattice), fanned out to the
+//! subscriptions whose filter passes the event. An event is converted to its WIT form once,
+//! when the first subscription wants it, and shared by every queue. Each subscription has its
+//! own bounded queue (oldest dropped first, counted, warned) and its own delivery task calling
+//! the component over wRPC with a timeout, so a slow or failing component fills only its own
+//! queue. The last subscription of a stream ends it (the NATS subscription is dropped).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -22,11 +27,9 @@ use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
 use crate::convert::events::lattice_event;
-use crate::ctl::{Client, EventFilter, LatticeEvent, EVENT_TYPE_PREFIX};
+use crate::ctl::{Client, EventFilter, EVENT_TYPE_PREFIX};
 use crate::provider::bindings::wasmcloud::lattice_control::{lattice_events, types as wit};
-use crate::provider::config::{ConnectionSettings, LinkSettings};
-use crate::provider::connections::{LinkError, LinkKey};
-use crate::provider::LatticeControlProvider;
+use crate::provider::config::ConnectionSettings;
 
 /// Link config key: which event types the link receives (none or empty: no events).
 pub const EVENTS_KEY: &str = "events";
@@ -160,7 +163,9 @@ impl EventSettings {
         }))
     }
 
-    fn filter(&self) -> EventFilter {
+    /// The filter of these settings' types.
+    #[must_use]
+    pub fn filter(&self) -> EventFilter {
         EventFilter::new(&self.types)
     }
 }
@@ -170,11 +175,12 @@ pub trait EventTarget: Send + Sync {
     /// Delivers `event`; the outer error is the transport's, the inner the component's.
     fn handle_event(
         &self,
-        event: wit::LatticeEvent,
+        event: Arc<wit::LatticeEvent>,
     ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>>;
 }
 
-/// Makes the [`EventTarget`] of a component id (called once per link, in its delivery task).
+/// Makes the [`EventTarget`] of a component id (called once per subscription, in its
+/// delivery task).
 pub type TargetFactory =
     Arc<dyn Fn(String) -> BoxFuture<'static, anyhow::Result<Arc<dyn EventTarget>>> + Send + Sync>;
 
@@ -185,14 +191,14 @@ struct ComponentTarget(wasmcloud_provider_sdk::provider::WrpcClient);
 impl EventTarget for ComponentTarget {
     fn handle_event(
         &self,
-        event: wit::LatticeEvent,
+        event: Arc<wit::LatticeEvent>,
     ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
         Box::pin(async move { lattice_events::handle_event(&self.0, None, &event).await })
     }
 }
 
 /// Targets reached through the provider SDK's connection. Only valid once the SDK has
-/// initialized its connection, which precedes every link callback.
+/// initialized its connection, which precedes every link.
 #[must_use]
 pub fn sdk_targets() -> TargetFactory {
     Arc::new(|component_id: String| {
@@ -205,9 +211,12 @@ pub fn sdk_targets() -> TargetFactory {
     })
 }
 
-/// A link's bounded event queue: the oldest event makes room for a new one.
+/// An event as queued: the WIT form (shared by every queue) and its short type for logs.
+type Queued = Arc<wit::LatticeEvent>;
+
+/// A subscription's bounded event queue: the oldest event makes room for a new one.
 struct LinkQueue {
-    events: Mutex<VecDeque<Arc<LatticeEvent>>>,
+    events: Mutex<VecDeque<Queued>>,
     capacity: usize,
     ready: Notify,
     dropped: AtomicU64,
@@ -225,7 +234,7 @@ impl LinkQueue {
         }
     }
 
-    fn push(&self, event: Arc<LatticeEvent>) {
+    fn push(&self, event: Queued) {
         let overflow = {
             let mut q = self.events.lock().unwrap_or_else(PoisonError::into_inner);
             let overflow = if q.len() >= self.capacity {
@@ -241,14 +250,14 @@ impl LinkQueue {
             // 1, 2, 4, 8, ...: a component that stays slow does not flood the log
             if dropped.is_power_of_two() {
                 warn!(link = %self.link, dropped, capacity = self.capacity,
-                    oldest_type = old.short_type(),
+                    oldest_type = short_type(&old),
                     "event queue full: dropped the oldest event");
             }
         }
         self.ready.notify_one();
     }
 
-    async fn pop(&self) -> Arc<LatticeEvent> {
+    async fn pop(&self) -> Queued {
         loop {
             let next = self
                 .events
@@ -269,7 +278,13 @@ impl LinkQueue {
     }
 }
 
-/// A subscription: `(connection key, lattice)`.
+fn short_type(ev: &wit::LatticeEvent) -> &str {
+    ev.event_type
+        .strip_prefix(EVENT_TYPE_PREFIX)
+        .unwrap_or(&ev.event_type)
+}
+
+/// A stream: `(connection key, lattice)`.
 type StreamKey = (String, String);
 
 struct Subscriber {
@@ -277,39 +292,30 @@ struct Subscriber {
     queue: Arc<LinkQueue>,
 }
 
-type Subscribers = Arc<RwLock<HashMap<LinkKey, Subscriber>>>;
+type Subscribers = Arc<RwLock<HashMap<u64, Subscriber>>>;
 
 struct Stream {
     subscribers: Subscribers,
     task: AbortHandle,
 }
 
-struct LinkEntry {
-    stream: StreamKey,
-    settings: EventSettings,
-    queue: Arc<LinkQueue>,
-    task: AbortHandle,
-}
-
 #[derive(Default)]
-struct State {
+struct HubState {
     streams: HashMap<StreamKey, Stream>,
-    links: HashMap<LinkKey, LinkEntry>,
+    next_id: u64,
 }
 
-/// Delivers lattice events to the links that asked for them. Cheap to clone.
+/// Fans lattice events out to subscriptions. Cheap to clone.
 #[derive(Clone)]
 pub struct EventHub {
-    state: Arc<Mutex<State>>,
+    state: Arc<Mutex<HubState>>,
     targets: TargetFactory,
 }
 
 impl std::fmt::Debug for EventHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = self.lock();
         f.debug_struct("EventHub")
-            .field("subscriptions", &state.streams.len())
-            .field("links", &state.links.len())
+            .field("streams", &lock(&self.state).streams.len())
             .finish_non_exhaustive()
     }
 }
@@ -318,6 +324,93 @@ impl Default for EventHub {
     fn default() -> Self {
         Self::new(sdk_targets())
     }
+}
+
+fn lock(state: &Mutex<HubState>) -> std::sync::MutexGuard<'_, HubState> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One component's share of a stream: its queue and delivery task. Dropping it stops the
+/// delivery at once (the in-flight call is abandoned, queued events dropped) and ends the
+/// stream if it was the last.
+pub struct Subscription {
+    hub: Weak<Mutex<HubState>>,
+    stream: StreamKey,
+    id: u64,
+    queue: Arc<LinkQueue>,
+    task: AbortHandle,
+    settings: EventSettings,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("link", &self.queue.link)
+            .field("types", &self.settings.types)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The settings it was made with.
+    #[must_use]
+    pub fn settings(&self) -> &EventSettings {
+        &self.settings
+    }
+
+    /// Whether it delivers `settings` from the lattice of `client` on `connection`.
+    #[must_use]
+    pub fn serves(
+        &self,
+        client: &Client,
+        connection: &ConnectionSettings,
+        settings: &EventSettings,
+    ) -> bool {
+        self.stream == stream_key(client, connection) && self.settings == *settings
+    }
+
+    /// Events dropped so far from its full queue.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.task.abort();
+        let dropped = self.queue.dropped();
+        if dropped > 0 {
+            warn!(link = %self.queue.link, dropped, "event delivery stopped; events dropped over its lifetime");
+        }
+        let Some(state) = self.hub.upgrade() else {
+            return;
+        };
+        let mut state = lock(&state);
+        let last = state.streams.get(&self.stream).is_some_and(|s| {
+            let mut subs = s
+                .subscribers
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            subs.remove(&self.id);
+            subs.is_empty()
+        });
+        if last {
+            if let Some(s) = state.streams.remove(&self.stream) {
+                s.task.abort();
+                debug!(lattice = %self.stream.1, "last event subscription gone: unsubscribed");
+            }
+        }
+    }
+}
+
+/// A key of a NATS connection's settings and a lattice: subscriptions with equal keys share
+/// one stream. The connection part is a hash, so no credential is kept in the key.
+fn stream_key(client: &Client, settings: &ConnectionSettings) -> StreamKey {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    settings.hash(&mut h);
+    (format!("{:016x}", h.finish()), client.lattice().to_string())
 }
 
 impl EventHub {
@@ -330,53 +423,32 @@ impl EventHub {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A link was put (or its settings or client changed): start, change or stop its events.
-    ///
-    /// `settings` is the link's merged config, `client` the control client of the lattice it
-    /// manages, `connection` a key of the NATS connection behind `client` (links with equal
-    /// keys and lattices share one subscription). Must run inside a Tokio runtime. Returns the
-    /// link's event settings (`None`: no events); on a bad value the link gets no events.
-    pub fn on_link_put(
+    /// Delivers the events `settings` asks for, from the lattice `client` manages, to
+    /// `component_id`'s `handle-event`. `client` runs on a NATS connection made from
+    /// `connection`; subscriptions on equal connections and lattices share one stream. Must
+    /// run inside a Tokio runtime. `label` names the subscription in logs.
+    #[must_use]
+    pub fn subscribe(
         &self,
-        source_id: &str,
-        link_name: &str,
-        settings: &HashMap<String, String>,
+        component_id: &str,
+        label: String,
         client: &Client,
-        connection: &str,
-    ) -> Result<Option<EventSettings>, EventConfigError> {
-        let key = LinkKey::new(source_id, link_name);
-        let parsed = EventSettings::from_settings(settings);
-        let wanted = match &parsed {
-            Ok(Some(s)) => s.clone(),
-            Ok(None) | Err(_) => {
-                self.on_link_deleted(source_id, link_name);
-                return parsed;
-            }
-        };
-        let stream_key: StreamKey = (connection.to_string(), client.lattice().to_string());
-        let mut state = self.lock();
-        if let Some(e) = state.links.get(&key) {
-            if e.stream == stream_key && e.settings == wanted {
-                return parsed;
-            }
-        }
-        remove_link(&mut state, &key);
-
-        let label = format!("{source_id}/{link_name}");
-        let queue = Arc::new(LinkQueue::new(wanted.queue, label.clone()));
+        connection: &ConnectionSettings,
+        settings: &EventSettings,
+    ) -> Subscription {
+        let key = stream_key(client, connection);
+        let queue = Arc::new(LinkQueue::new(settings.queue, label.clone()));
         let task = tokio::spawn(deliver(
             Arc::clone(&queue),
             Arc::clone(&self.targets),
-            source_id.to_string(),
-            client.lattice().to_string(),
-            wanted.timeout,
+            component_id.to_string(),
+            settings.timeout,
         ))
         .abort_handle();
-        let stream = state.streams.entry(stream_key.clone()).or_insert_with(|| {
+        let mut state = lock(&self.state);
+        state.next_id += 1;
+        let id = state.next_id;
+        let stream = state.streams.entry(key.clone()).or_insert_with(|| {
             let subscribers = Subscribers::default();
             let task =
                 tokio::spawn(fan_out(client.clone(), Arc::clone(&subscribers))).abort_handle();
@@ -387,121 +459,60 @@ impl EventHub {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(
-                key.clone(),
+                id,
                 Subscriber {
-                    filter: wanted.filter(),
+                    filter: settings.filter(),
                     queue: Arc::clone(&queue),
                 },
             );
-        info!(link = %label, types = ?wanted.types, lattice = client.lattice(),
-            "delivering lattice events to the link");
-        state.links.insert(
-            key,
-            LinkEntry {
-                stream: stream_key,
-                settings: wanted,
-                queue,
-                task,
-            },
-        );
-        parsed
-    }
-
-    /// A link was deleted: its delivery stops now (the in-flight call is abandoned, queued
-    /// events dropped); the subscription ends with its last link.
-    pub fn on_link_deleted(&self, source_id: &str, link_name: &str) {
-        let key = LinkKey::new(source_id, link_name);
-        remove_link(&mut self.lock(), &key);
-    }
-
-    /// The event types a link receives (normalized patterns; empty: none), for `provider-info`.
-    #[must_use]
-    pub fn subscriptions(&self, source_id: &str, link_name: &str) -> Vec<String> {
-        let key = LinkKey::new(source_id, link_name);
-        self.lock()
-            .links
-            .get(&key)
-            .map(|e| e.settings.types.clone())
-            .unwrap_or_default()
-    }
-
-    /// Events dropped so far from a link's full queue.
-    #[must_use]
-    pub fn dropped(&self, source_id: &str, link_name: &str) -> u64 {
-        let key = LinkKey::new(source_id, link_name);
-        self.lock().links.get(&key).map_or(0, |e| e.queue.dropped())
-    }
-
-    /// Number of live event subscriptions (one per connection and lattice).
-    #[must_use]
-    pub fn subscription_count(&self) -> usize {
-        self.lock().streams.len()
-    }
-
-    /// Stops every delivery and subscription (provider shutdown; idempotent).
-    pub fn shutdown(&self) {
-        let mut state = self.lock();
-        let keys: Vec<LinkKey> = state.links.keys().cloned().collect();
-        for key in keys {
-            remove_link(&mut state, &key);
+        info!(link = %label, types = ?settings.types, lattice = client.lattice(),
+            "delivering lattice events");
+        Subscription {
+            hub: Arc::downgrade(&self.state),
+            stream: key,
+            id,
+            queue,
+            task,
+            settings: settings.clone(),
         }
+    }
+
+    /// Number of live event streams (one per connection and lattice).
+    #[must_use]
+    pub fn stream_count(&self) -> usize {
+        lock(&self.state).streams.len()
     }
 }
 
-fn remove_link(state: &mut State, key: &LinkKey) {
-    let Some(entry) = state.links.remove(key) else {
-        return;
-    };
-    entry.task.abort();
-    let dropped = entry.queue.dropped();
-    if dropped > 0 {
-        warn!(link = %entry.queue.link, dropped, "link deleted; events dropped over its lifetime");
-    }
-    let last = state.streams.get(&entry.stream).is_some_and(|s| {
-        let mut subs = s
-            .subscribers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        subs.remove(key);
-        subs.is_empty()
-    });
-    if last {
-        if let Some(s) = state.streams.remove(&entry.stream) {
-            s.task.abort();
-            debug!(lattice = %entry.stream.1, "last event link gone: unsubscribed");
-        }
-    }
-}
-
-/// Reads the lattice's events and queues each for the links whose filter passes it.
-/// Re-subscribes after a refused subscription or a closed stream.
+/// Reads the lattice's events and queues each for the subscriptions whose filter passes
+/// it, converted to WIT once. Re-subscribes after a refused subscription or a closed stream.
 async fn fan_out(client: Client, subscribers: Subscribers) {
+    let lattice = client.lattice().to_string();
     loop {
         let mut events = match client.events(&[]).await {
             Ok(events) => events,
             Err(error) => {
-                warn!(%error, lattice = client.lattice(), "event subscription failed; retrying");
+                warn!(%error, %lattice, "event subscription failed; retrying");
                 tokio::time::sleep(RESUBSCRIBE_DELAY).await;
                 continue;
             }
         };
         while let Some(next) = events.next().await {
             let ev = match next {
-                Ok(ev) => Arc::new(ev),
+                Ok(ev) => ev,
                 Err(error) => {
                     debug!(%error, "skipping malformed lattice event");
                     continue;
                 }
             };
             let subs = subscribers.read().unwrap_or_else(PoisonError::into_inner);
+            let mut shared: Option<Queued> = None;
             for sub in subs.values().filter(|s| s.filter.matches(&ev)) {
-                sub.queue.push(Arc::clone(&ev));
+                let wit = shared.get_or_insert_with(|| Arc::new(lattice_event(&ev, &lattice)));
+                sub.queue.push(Arc::clone(wit));
             }
         }
-        warn!(
-            lattice = client.lattice(),
-            "event subscription closed; subscribing again"
-        );
+        warn!(%lattice, "event subscription closed; subscribing again");
         tokio::time::sleep(RESUBSCRIBE_DELAY).await;
     }
 }
@@ -514,12 +525,12 @@ fn short(message: &str) -> &str {
         .map_or(message, |(i, _)| &message[..i])
 }
 
-/// A link's delivery loop: one `handle-event` call at a time, each bounded by `timeout`.
+/// A subscription's delivery loop: one `handle-event` call at a time, each bounded by
+/// `timeout`.
 async fn deliver(
     queue: Arc<LinkQueue>,
     targets: TargetFactory,
     component_id: String,
-    lattice: String,
     timeout: Duration,
 ) {
     let target = loop {
@@ -533,8 +544,8 @@ async fn deliver(
     };
     loop {
         let ev = queue.pop().await;
-        let ty = ev.short_type().to_string();
-        let call = target.handle_event(lattice_event(&ev, &lattice));
+        let ty = short_type(&ev).to_string();
+        let call = target.handle_event(ev);
         match tokio::time::timeout(timeout, call).await {
             Ok(Ok(Ok(()))) => debug!(link = %queue.link, event = %ty, "event delivered"),
             Ok(Ok(Err(message))) => warn!(link = %queue.link, event = %ty,
@@ -548,99 +559,10 @@ async fn deliver(
     }
 }
 
-/// How long a link waits before connecting again for its events while NATS is unreachable.
-const RECONNECT_DELAY: Duration = Duration::from_secs(2);
-
-/// A key of a link's NATS connection settings: links with equal settings share a connection
-/// and so one subscription per lattice. A hash, so no credential is kept in the key.
-fn connection_key(settings: &ConnectionSettings) -> String {
-    use std::hash::{Hash as _, Hasher as _};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    settings.hash(&mut h);
-    format!("{:016x}", h.finish())
-}
-
-/// The event types a link's settings ask for (empty: none or invalid), for `provider-info`.
-#[must_use]
-pub fn subscriptions_of(settings: &LinkSettings) -> Vec<String> {
-    match EventSettings::from_settings(settings.values.as_map()) {
-        Ok(Some(s)) => s.types,
-        _ => Vec::new(),
-    }
-}
-
-impl LatticeControlProvider {
-    /// The provider's event hub.
-    #[must_use]
-    pub fn events(&self) -> &EventHub {
-        &self.inner.events
-    }
-
-    /// Makes link `key`'s event delivery match its current settings. A link that wants
-    /// events needs its connection: while NATS is unreachable this retries in the
-    /// background until it connects or the link goes.
-    pub fn sync_link_events(&self, key: &LinkKey) {
-        let wants = match self.links().settings(key) {
-            Ok((settings, _)) => !subscriptions_of(&settings).is_empty(),
-            Err(_) => false,
-        };
-        if !wants {
-            self.events()
-                .on_link_deleted(&key.source_id, &key.link_name);
-            return;
-        }
-        let provider = self.clone();
-        let key = key.clone();
-        tokio::spawn(async move {
-            loop {
-                match provider.links().get(&key).await {
-                    Ok(link) => {
-                        let put = provider.events().on_link_put(
-                            &key.source_id,
-                            &key.link_name,
-                            link.settings.values.as_map(),
-                            &link.client,
-                            &connection_key(&link.settings.connection),
-                        );
-                        if let Err(error) = put {
-                            warn!(source_id = %key.source_id, link_name = %key.link_name,
-                                %error, "link gets no events");
-                        }
-                        // the link may have gone while this ran
-                        if provider.links().settings(&key).is_err() {
-                            provider
-                                .events()
-                                .on_link_deleted(&key.source_id, &key.link_name);
-                        }
-                        return;
-                    }
-                    Err(LinkError::Transport(error)) => {
-                        warn!(source_id = %key.source_id, link_name = %key.link_name,
-                            %error, "no connection for the link's events yet; retrying");
-                        tokio::time::sleep(RECONNECT_DELAY).await;
-                    }
-                    Err(_) => {
-                        provider
-                            .events()
-                            .on_link_deleted(&key.source_id, &key.link_name);
-                        return;
-                    }
-                }
-            }
-        });
-    }
-
-    /// Stops link `key`'s events at once (the link is being deleted).
-    pub fn stop_link_events(&self, key: &LinkKey) {
-        self.events()
-            .on_link_deleted(&key.source_id, &key.link_name);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctl::ClientBuilder;
+    use crate::ctl::{ClientBuilder, LatticeEvent};
     use serde_json::json;
     use tokio::sync::mpsc;
 
@@ -708,12 +630,11 @@ mod tests {
         }
     }
 
-    fn event(ty: &str, n: u64) -> Arc<LatticeEvent> {
-        Arc::new(
-            LatticeEvent::from_value(json!({"id": n.to_string(), "source": "NH",
-                "type": format!("{EVENT_TYPE_PREFIX}{ty}"), "data": {"n": n}}))
-            .unwrap(),
-        )
+    fn event(ty: &str, n: u64) -> Queued {
+        let ev = LatticeEvent::from_value(json!({"id": n.to_string(), "source": "NH",
+            "type": format!("{EVENT_TYPE_PREFIX}{ty}"), "data": {"n": n}}))
+        .unwrap();
+        Arc::new(lattice_event(&ev, "lat"))
     }
 
     #[tokio::test]
@@ -743,11 +664,11 @@ mod tests {
     impl EventTarget for Recorder {
         fn handle_event(
             &self,
-            event: wit::LatticeEvent,
+            event: Arc<wit::LatticeEvent>,
         ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
             Box::pin(async move {
                 tokio::time::sleep(self.delay).await;
-                let _ = self.tx.send(event);
+                let _ = self.tx.send((*event).clone());
                 Ok(Ok(()))
             })
         }
@@ -849,21 +770,25 @@ mod tests {
         let client = ClientBuilder::new(nats.clone()).lattice("lat").build();
         let (factory, mut rx) = recorders();
         let hub = EventHub::new(factory);
-        let put = |id: &str, events: &str, queue: &str| {
-            hub.on_link_put(
-                id,
-                "default",
-                &cfg(&[("events", events), ("event_queue", queue)]),
-                &client,
-                "conn",
-            )
+        let conn = ConnectionSettings {
+            urls: vec!["nats://127.0.0.1:4222".into()],
+            auth: crate::provider::config::Auth::None,
+            tls_ca_file: None,
+            tls_first: false,
         };
-        put("fast", "component_scaled,provider_", "64").unwrap();
-        put("slow", "*", "2").unwrap();
-        put("other", "host_stopped", "2").unwrap();
-        assert_eq!(hub.subscription_count(), 1);
+        let sub = |id: &str, events: &str, queue: &str| {
+            let settings =
+                EventSettings::from_settings(&cfg(&[("events", events), ("event_queue", queue)]))
+                    .unwrap()
+                    .unwrap();
+            hub.subscribe(id, format!("{id}/default"), &client, &conn, &settings)
+        };
+        let fast = sub("fast", "component_scaled,provider_", "64");
+        let slow = sub("slow", "*", "2");
+        let other = sub("other", "host_stopped", "2");
+        assert_eq!(hub.stream_count(), 1);
         assert_eq!(
-            hub.subscriptions("fast", "default"),
+            fast.settings().types,
             vec!["component_scaled", "provider_*"]
         );
         // no lattice traffic yet: let the subscription reach the server
@@ -875,36 +800,30 @@ mod tests {
         }
         publish(&nats, "config_set", 5).await;
         publish(&nats, "provider_started", 6).await;
-        let fast = rx.get_mut("fast").unwrap();
+        let fast_rx = rx.get_mut("fast").unwrap();
         for n in 0..5 {
-            let ev = next(fast).await;
+            let ev = next(fast_rx).await;
             assert_eq!(ev.id, n.to_string());
             assert_eq!(ev.lattice, "lat");
         }
         // provider_started arrives well before the slow link finished its first call
-        assert_eq!(next(fast).await.id, "6");
-        none_within(fast, 100).await;
+        assert_eq!(next(fast_rx).await.id, "6");
+        none_within(fast_rx, 100).await;
         none_within(rx.get_mut("other").unwrap(), 1).await;
 
         // the slow link (queue 2) got all 7 events within ~0 s: at most 1 in flight + 2
         // queued, the rest dropped oldest first; it still delivers
         next(rx.get_mut("slow").unwrap()).await;
-        assert!(
-            hub.dropped("slow", "default") >= 4,
-            "{}",
-            hub.dropped("slow", "default")
-        );
+        assert!(slow.dropped() >= 4, "{}", slow.dropped());
 
-        hub.on_link_deleted("slow", "default");
+        drop(slow);
         none_within(rx.get_mut("slow").unwrap(), 1500).await;
-        assert!(hub.subscriptions("slow", "default").is_empty());
 
-        // a link put again without `events` stops too; the last one ends the subscription
-        hub.on_link_put("fast", "default", &cfg(&[]), &client, "conn")
-            .unwrap();
-        assert_eq!(hub.subscription_count(), 1);
-        hub.on_link_deleted("other", "default");
-        assert_eq!(hub.subscription_count(), 0);
+        // the last subscription ends the stream
+        drop(fast);
+        assert_eq!(hub.stream_count(), 1);
+        drop(other);
+        assert_eq!(hub.stream_count(), 0);
         publish(&nats, "component_scaled", 7).await;
         none_within(rx.get_mut("fast").unwrap(), 200).await;
     }

@@ -14,7 +14,7 @@ use wasmcloud_provider_sdk::Context;
 
 use super::bindings::exports::wasmcloud::lattice_control::lattice_control::Handler;
 use super::bindings::wasmcloud::lattice_control::types as wit;
-use super::connections::{LinkError, LinkHandle, LinkKey};
+use super::links::{LinkError, LinkHandle, LinkKey};
 use super::policy::{HostRef, Operation, Target};
 use super::LatticeControlProvider;
 use crate::convert::{self, call_timeout, hash_from_wit, registries_from_wit};
@@ -98,7 +98,7 @@ impl LatticeControlProvider {
         self.traced(cx, op, |key| async move {
             // refuse before any traffic, even before connecting; restrictions on hosts,
             // references and configs are checked by the handler once its arguments are known
-            let (_, policy) = self.links().settings(&key)?;
+            let policy = self.resolved(&key).await?.policy;
             if !policy.allows(op) {
                 let denied = policy.check(op, &Target::default());
                 return Err(not_permitted(op, denied.err()));
@@ -108,6 +108,27 @@ impl LatticeControlProvider {
             f(link).await
         })
         .await
+    }
+}
+
+impl LatticeControlProvider {
+    /// The caller's link settings; when the provider holds no such link but the host
+    /// lists it, the error says why it never arrived.
+    async fn resolved(&self, key: &LinkKey) -> Outcome<super::links::Resolved> {
+        match self.links().resolved(key) {
+            Err(LinkError::NotLinked(k)) => {
+                let base = LinkError::NotLinked(k).to_string();
+                let why = match self.host_view() {
+                    Some(view) => view.explain_not_linked(key).await,
+                    None => None,
+                };
+                Err(wit::CtlError::NotLinked(match why {
+                    Some(why) => format!("{base}: {why}"),
+                    None => base,
+                }))
+            }
+            other => other.map_err(Into::into),
+        }
     }
 }
 
@@ -128,7 +149,7 @@ async fn permit(
     config_names: &[&str],
 ) -> Outcome<()> {
     let labels = match host {
-        Some(h) if link.policy.needs_host_labels(op, h) => {
+        Some(h) if link.policy().needs_host_labels(op, h) => {
             Some(link.client.get_host_inventory(h).await?.labels)
         }
         _ => None,
@@ -141,7 +162,7 @@ async fn permit(
         references: references.to_vec(),
         config_names: config_names.to_vec(),
     };
-    link.policy
+    link.policy()
         .check(op, &target)
         .map_err(|d| not_permitted(op, Some(d)))
 }
@@ -161,7 +182,7 @@ async fn to_host(
         references: references.to_vec(),
         config_names: config_names.to_vec(),
     };
-    link.policy
+    link.policy()
         .precheck(op, &target)
         .map_err(|d| not_permitted(op, Some(d)))?;
     let host = link.client.resolve_host(spec).await?;
@@ -271,8 +292,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         options: wit::QueryOptions,
     ) -> Reply<Vec<wit::ComponentAuctionAck>> {
         self.call(cx, Operation::PerformComponentAuction, |link| async move {
-            let within =
-                call_timeout(options.timeout_ms)?.unwrap_or(link.settings.client.scatter_timeout);
+            let within = call_timeout(options.timeout_ms)?
+                .unwrap_or(link.resolved.settings.client.scatter_timeout);
             let acks = link
                 .client
                 .perform_component_auction_within(request.into(), within)
@@ -289,8 +310,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         options: wit::QueryOptions,
     ) -> Reply<Vec<wit::ProviderAuctionAck>> {
         self.call(cx, Operation::PerformProviderAuction, |link| async move {
-            let within =
-                call_timeout(options.timeout_ms)?.unwrap_or(link.settings.client.scatter_timeout);
+            let within = call_timeout(options.timeout_ms)?
+                .unwrap_or(link.resolved.settings.client.scatter_timeout);
             let acks = link
                 .client
                 .perform_provider_auction_within(request.into(), within)
@@ -549,11 +570,12 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         // answered locally: the options only keep the call's parameters non-empty
         let _ = options;
         self.traced(cx, Operation::ProviderInfo, |key| async move {
-            let (settings, policy) = self.links().settings(&key)?;
-            Span::current().record("lattice", settings.client.lattice.as_str());
+            let resolved = self.resolved(&key).await?;
+            let policy = &resolved.policy;
+            Span::current().record("lattice", resolved.lattice());
             Ok(wit::LinkInfo {
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                lattice: settings.client.lattice.clone(),
+                lattice: resolved.lattice().to_string(),
                 source_id: key.source_id,
                 link_name: key.link_name,
                 policy: policy.describe(),
@@ -562,7 +584,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
                     .filter(|op| policy.allows(**op))
                     .map(|op| op.name().to_string())
                     .collect(),
-                event_subscriptions: super::events::subscriptions_of(&settings),
+                event_subscriptions: resolved.event_types(),
             })
         })
         .await

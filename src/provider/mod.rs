@@ -2,29 +2,32 @@
 
 pub mod bindings;
 pub mod config;
-pub mod connections;
 pub mod events;
 pub mod handler;
+pub mod intake;
+pub mod links;
 pub mod policy;
-pub mod reconcile;
+pub mod watch;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use wasmcloud_provider_sdk::{
-    get_connection, initialize_observability, load_host_data, run_provider, LinkConfig,
-    LinkDeleteInfo, Provider, ProviderConfigUpdate, ProviderInitConfig,
+    initialize_observability, load_host_data, run_provider, LinkConfig, LinkDeleteInfo, Provider,
+    ProviderConfigUpdate, ProviderInitConfig,
 };
 
-use config::{secret_strings, ProviderDefaults};
-use connections::{LinkKey, Links};
+use config::ProviderDefaults;
+use links::{LinkKey, LinkTable};
 
 /// Name the provider registers with (logs, NATS connection name, OTEL service).
 pub const PROVIDER_NAME: &str = "lattice-control-provider";
+
+/// Name of the provider's own NATS connection to its lattice (link puts, the host's view).
+pub const OWN_CONNECTION_NAME: &str = "lattice-control-provider-own";
 
 /// How long a shutdown waits for calls already taken to finish. The host kills the process
 /// once the provider acknowledges its shutdown request, and `wasmcloud` waits 300 ms for that
@@ -43,23 +46,27 @@ pub struct LatticeControlProvider {
 
 #[derive(Default)]
 struct Inner {
-    links: Links,
-    events: events::EventHub,
+    links: LinkTable,
     shut_down: AtomicBool,
-    /// The host's side of the links, once the SDK runs (see [`reconcile`]).
-    host_view: OnceLock<reconcile::HostView>,
+    /// The host's side of the links, once the provider runs under a host (see [`watch`]).
+    host_view: OnceLock<watch::HostView>,
     /// Reaches the serve loop, once it runs (see [`serve_exports`]).
     drain: OnceLock<tokio::sync::mpsc::Sender<DrainRequest>>,
 }
 
 impl LatticeControlProvider {
-    /// A provider whose links default to `defaults`.
+    /// A provider whose links default to `defaults`, delivering events through the SDK.
     #[must_use]
     pub fn new(defaults: ProviderDefaults) -> Self {
+        Self::with_links(LinkTable::new(defaults, events::EventHub::default()))
+    }
+
+    /// A provider over `links`.
+    #[must_use]
+    pub fn with_links(links: LinkTable) -> Self {
         Self {
             inner: Arc::new(Inner {
-                links: Links::new(defaults),
-                events: events::EventHub::default(),
+                links,
                 shut_down: AtomicBool::new(false),
                 host_view: OnceLock::new(),
                 drain: OnceLock::new(),
@@ -69,25 +76,13 @@ impl LatticeControlProvider {
 
     /// The provider's links.
     #[must_use]
-    pub fn links(&self) -> &Links {
+    pub fn links(&self) -> &LinkTable {
         &self.inner.links
     }
 
     /// The host's side of the links, set when the provider runs under a host.
-    pub(crate) fn host_view(&self) -> Option<reconcile::HostView> {
-        self.inner.host_view.get().cloned()
-    }
-
-    /// Removes a link, its event delivery first (it stops at once); returns whether the
-    /// link was held.
-    pub(crate) fn forget_link(&self, key: &LinkKey) -> bool {
-        self.stop_link_events(key);
-        self.links().remove(key)
-    }
-
-    /// Whether the host has shut the provider down.
-    pub(crate) fn is_shut_down(&self) -> bool {
-        self.inner.shut_down.load(Ordering::SeqCst)
+    pub(crate) fn host_view(&self) -> Option<&watch::HostView> {
+        self.inner.host_view.get()
     }
 }
 
@@ -107,26 +102,48 @@ pub async fn run() -> anyhow::Result<()> {
         &host_data.config,
         &host_data.secrets,
     );
+    // the provider's own connection to its lattice (as the SDK's): link puts, the host's
+    // view of the links and config changes; opened before the SDK subscribes, so no put
+    // the SDK could see is missed here
+    let own = links::connect_named(&config::own_connection(&defaults), OWN_CONNECTION_NAME)
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("failed to connect to the lattice's NATS")?;
+    let keys = intake::LinkKeys::from_host_data(host_data);
+    let puts = own
+        .subscribe(keys.put_subject.clone())
+        .await
+        .context("failed to subscribe to link puts")?;
     let provider = LatticeControlProvider::new(defaults);
+    for ld in &host_data.link_definitions {
+        keys.apply(provider.links(), ld);
+    }
+    intake::spawn(keys, provider.links().clone(), puts);
+
+    // hosts answer control requests on the default prefix unless the provider's own config
+    // says otherwise for the lattice it runs in
+    let own_settings = config::resolve(
+        &std::collections::HashMap::new(),
+        &std::collections::HashMap::new(),
+        &provider.links().defaults(),
+    );
+    let prefix = match own_settings {
+        Ok(s) if s.client.lattice == host_data.lattice_rpc_prefix => s.client.topic_prefix,
+        _ => crate::ctl::subjects::DEFAULT_TOPIC_PREFIX.to_string(),
+    };
+    let view = watch::HostView::new(
+        own,
+        &host_data.lattice_rpc_prefix,
+        &prefix,
+        &host_data.provider_key,
+    );
+    view.follow_configs(provider.links().clone());
+    let _ = provider.inner.host_view.set(view);
+
     let shutdown = run_provider(provider.clone(), PROVIDER_NAME)
         .await
         .context("failed to run provider")?;
-    let connection = get_connection();
-    // hosts answer control requests on the default prefix unless the provider's own config
-    // says otherwise for the lattice it runs in
-    let own = config::resolve(
-        &HashMap::new(),
-        &HashMap::new(),
-        &provider.links().defaults(),
-    );
-    let prefix = match own {
-        Ok(s) if s.client.lattice == *connection.lattice => s.client.topic_prefix,
-        _ => crate::ctl::subjects::DEFAULT_TOPIC_PREFIX.to_string(),
-    };
-    let _ = provider
-        .inner
-        .host_view
-        .set(reconcile::HostView::new(connection, &prefix));
+    let connection = wasmcloud_provider_sdk::get_connection();
     let wrpc = connection
         .get_wrpc_client(connection.provider_key())
         .await
@@ -207,32 +224,26 @@ impl Provider for LatticeControlProvider {
         Ok(())
     }
 
+    /// Nothing to do: every put, this one included, comes through the provider's own
+    /// subscription (see [`intake`]), which the SDK's duplicate filter does not stand in.
     async fn receive_link_config_as_target(&self, link: LinkConfig<'_>) -> anyhow::Result<()> {
-        let key = LinkKey::new(link.source_id, link.link_name);
-        let secrets = secret_strings(link.secrets);
-        match self.links().put(key.clone(), link.config.clone(), secrets) {
-            Ok(()) => {
-                // connect now so the first call is fast; a failure is kept and retried per call
-                if let Err(e) = self.links().get(&key).await {
-                    warn!(source_id = %key.source_id, link_name = %key.link_name, error = %e, "link stored; its connection is not up yet");
-                }
-                info!(source_id = %key.source_id, link_name = %key.link_name, "link received");
-            }
-            Err(e) => {
-                warn!(source_id = %key.source_id, link_name = %key.link_name, error = %e, "link stored with invalid settings; its calls will fail");
-            }
-        }
-        self.sync_link_events(&key);
+        debug!(
+            source_id = link.source_id,
+            link_name = link.link_name,
+            "link put seen by the SDK (applied from the provider's own subscription)"
+        );
         Ok(())
     }
 
     async fn delete_link_as_target(&self, info: impl LinkDeleteInfo) -> anyhow::Result<()> {
         let key = LinkKey::new(info.get_source_id(), info.get_link_name());
-        let existed = self.forget_link(&key);
-        info!(source_id = %key.source_id, link_name = %key.link_name, existed, "link deleted");
+        let existed = self.links().remove(&key).is_some();
+        info!(link = %key, existed, "link deleted");
         if !existed {
-            // its put may be queued behind this delete (see `reconcile`)
-            self.watch_overtaken_delete(key);
+            // its put may be on its way behind this delete (see `watch`)
+            if let Some(view) = self.host_view() {
+                view.watch_overtaken_delete(self.links().clone(), key);
+            }
         }
         Ok(())
     }
@@ -241,10 +252,6 @@ impl Provider for LatticeControlProvider {
         let mut defaults = self.links().defaults();
         defaults.config = update.get_values().clone();
         self.links().set_defaults(defaults);
-        // a link's event settings or lattice may come from the defaults
-        for key in self.links().keys() {
-            self.sync_link_events(&key);
-        }
         info!("provider config updated; links re-resolved");
         Ok(())
     }
@@ -259,8 +266,7 @@ impl Provider for LatticeControlProvider {
                     let _ = tokio::time::timeout(DRAIN_BOUND * 2, drained).await;
                 }
             }
-            self.events().shutdown();
-            self.links().clear();
+            self.links().close();
             info!("lattice-control provider shut down");
         }
         Ok(())

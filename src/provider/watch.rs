@@ -1,0 +1,281 @@
+//! What the provider learns about its links from the host, beyond the link messages.
+//!
+//! * **Overtaken deletes.** The host publishes a link's put from its KV watch and its
+//!   delete from the control handler, so a delete sent right after a put can reach the
+//!   provider first; the put then arrives for a link the host no longer has. A delete for a
+//!   link the provider does not hold is the sign: the provider asks the host a few times over
+//!   the next seconds (`get-links` on its own lattice) and drops the link again if it
+//!   arrived meanwhile and two answers at least 2 s apart do not list it (a host learns links
+//!   from a KV watch, so one answer may lag a fresh put). A link the host lists is never
+//!   touched, and a newer put (a new generation) cancels the check.
+//! * **Named configs that change.** Editing a named config a link uses delivers nothing to a
+//!   provider in wasmCloud 1.x (the link itself is unchanged, so the host sends no put; this
+//!   is what a wadm manifest update of a link's config properties does). The provider
+//!   follows `config_set` events of its own lattice: for each link it holds whose host
+//!   record names that config, it reads the link's named configs again (`get-config`,
+//!   merged in the link's order, later names win, as the host merges them) and applies them
+//!   as a put, keeping the secrets last delivered (they cannot be read back).
+//! * **Links the host has but never delivered.** A call from a component the provider holds
+//!   no link for is explained when the host lists that link (most often it names secrets and
+//!   the host has no secrets backend).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use tracing::{debug, info, warn};
+
+use super::links::{LinkKey, LinkTable};
+use crate::ctl::{self, ClientBuilder};
+
+/// When, after the overtaking delete, the provider looks for a late put (each wait follows
+/// the previous check: at 0.3, 2.3, 7.3 and 17.3 s).
+const CHECKS: [Duration; 4] = [
+    Duration::from_millis(300),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+];
+
+/// Bound of one request to the host.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long the answer to "why is this caller not linked" is reused.
+const EXPLAIN_TTL: Duration = Duration::from_secs(5);
+
+/// Prefix of a named config that is a secret reference (`SECRET_…`); not readable.
+const SECRET_PREFIX: &str = "SECRET_";
+
+/// Answers of [`HostView::explain_not_linked`] by key, with when they were made.
+type Explained = HashMap<LinkKey, (Instant, Option<String>)>;
+
+/// The host's view of this provider's links: its own lattice, on the provider's connection.
+#[derive(Clone)]
+pub struct HostView {
+    /// Control client for the lattice the provider runs in.
+    pub ctl: ctl::Client,
+    /// This provider's id (the `target` of its links).
+    pub provider_id: Arc<str>,
+    explained: Arc<Mutex<Explained>>,
+}
+
+impl HostView {
+    /// A view over `nats` for `lattice`; `topic_prefix` is the hosts' control prefix.
+    #[must_use]
+    pub fn new(
+        nats: async_nats::Client,
+        lattice: &str,
+        topic_prefix: &str,
+        provider_id: &str,
+    ) -> Self {
+        Self {
+            ctl: ClientBuilder::new(nats)
+                .lattice(lattice)
+                .topic_prefix(topic_prefix)
+                .timeout(REQUEST_TIMEOUT)
+                .build(),
+            provider_id: Arc::from(provider_id),
+            explained: Arc::default(),
+        }
+    }
+
+    fn find<'a>(&self, links: &'a [ctl::Link], key: &LinkKey) -> Option<&'a ctl::Link> {
+        host_link(links, key, &self.provider_id)
+    }
+
+    /// Watches a delete of a link the table does not hold: its put may still come.
+    pub fn watch_overtaken_delete(&self, table: LinkTable, key: LinkKey) {
+        let view = self.clone();
+        tokio::spawn(async move {
+            // the generation of the late put, once seen, and whether the host lacked it
+            let mut seen: Option<(u64, bool)> = None;
+            for wait in CHECKS {
+                tokio::time::sleep(wait).await;
+                let Some(generation) = table.generation(&key) else {
+                    seen = None;
+                    continue;
+                };
+                if seen.is_some_and(|(g, _)| g != generation) {
+                    // put again since: that put is the host's word
+                    return;
+                }
+                let links = match view.ctl.get_links().await {
+                    Ok(l) => l,
+                    Err(error) => {
+                        debug!(link = %key, %error, "cannot ask the host for its links; link not checked");
+                        continue;
+                    }
+                };
+                if view.find(&links, &key).is_some() {
+                    return;
+                }
+                if seen.is_some_and(|(_, absent)| absent) {
+                    if table.remove_if_current(&key, generation) {
+                        info!(link = %key, "dropped a link whose delete overtook its put (the host no longer has it)");
+                    }
+                    return;
+                }
+                seen = Some((generation, true));
+            }
+        });
+    }
+
+    /// Follows `config_set` events of the provider's lattice and re-reads the named configs
+    /// of the links that use the changed one. Runs until the subscription ends.
+    pub fn follow_configs(&self, table: LinkTable) {
+        let view = self.clone();
+        tokio::spawn(async move {
+            let types = vec!["config_set".to_string()];
+            let mut events = match view.ctl.events(&types).await {
+                Ok(events) => events,
+                Err(error) => {
+                    warn!(%error, "cannot follow named config changes; a changed config applies when its link is put again");
+                    return;
+                }
+            };
+            while let Some(next) = events.next().await {
+                let Ok(event) = next else { continue };
+                let Some(name) = event.data.get("config_name").and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                if table.keys().is_empty() {
+                    continue;
+                }
+                view.reread_links_using(&table, name).await;
+            }
+        });
+    }
+
+    /// Applies the current values of every named config of each held link that uses `name`.
+    async fn reread_links_using(&self, table: &LinkTable, name: &str) {
+        let links = match self.ctl.get_links().await {
+            Ok(l) => l,
+            Err(error) => {
+                warn!(config = name, %error, "cannot ask the host which links use a changed config");
+                return;
+            }
+        };
+        for link in links
+            .iter()
+            .filter(|l| *l.target == *self.provider_id && l.target_config.iter().any(|c| c == name))
+        {
+            let key = LinkKey::new(&link.source_id, &link.name);
+            let Some((secrets, generation)) = table.secrets(&key) else {
+                continue;
+            };
+            let mut merged = HashMap::new();
+            let mut complete = true;
+            for config in link
+                .target_config
+                .iter()
+                .filter(|c| !c.starts_with(SECRET_PREFIX))
+            {
+                match self.ctl.get_config(config).await {
+                    Ok(values) => merged.extend(values.unwrap_or_default()),
+                    Err(error) => {
+                        warn!(link = %key, config = %config, %error, "cannot read a link's config; settings kept");
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if complete {
+                let outcome = table.put_if_current(key.clone(), merged, secrets, generation);
+                info!(link = %key, config = name, ?outcome, "named config changed: link settings re-read");
+            }
+        }
+    }
+
+    /// Why `key` is not linked, when the host lists that link: it was never delivered to
+    /// this provider. Logged once at warn per [`EXPLAIN_TTL`] and key; `None` when the host
+    /// does not list it (or cannot be asked).
+    pub async fn explain_not_linked(&self, key: &LinkKey) -> Option<String> {
+        {
+            let cache = self
+                .explained
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some((at, why)) = cache.get(key) {
+                if at.elapsed() < EXPLAIN_TTL {
+                    return why.clone();
+                }
+            }
+        }
+        let links = self.ctl.get_links().await.ok()?;
+        let why = self.find(&links, key).map(|l| {
+            let secrets = l.target_config.iter().any(|c| c.starts_with(SECRET_PREFIX));
+            format!(
+                "the host has a link from `{}` named `{}` to this provider, but never delivered it{}",
+                key.source_id,
+                key.link_name,
+                if secrets {
+                    ": it names secrets, and a host without a secrets backend acks such a link and never delivers it (configure the host's secrets backend, or drop the link's secrets)"
+                } else {
+                    " (a link put moments ago may still be on its way; otherwise the host's log says why)"
+                }
+            )
+        });
+        let mut cache = self
+            .explained
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let fresh = cache
+            .get(key)
+            .is_none_or(|(at, _)| at.elapsed() >= EXPLAIN_TTL);
+        if fresh {
+            if let Some(why) = &why {
+                warn!(link = %key, "{why}");
+            }
+        }
+        cache.retain(|_, (at, _)| at.elapsed() < EXPLAIN_TTL);
+        cache.insert(key.clone(), (Instant::now(), why.clone()));
+        why
+    }
+}
+
+/// The host's record of link `key` to `provider_id`, if it has one.
+#[must_use]
+pub fn host_link<'a>(
+    links: &'a [ctl::Link],
+    key: &LinkKey,
+    provider_id: &str,
+) -> Option<&'a ctl::Link> {
+    links.iter().find(|l| {
+        l.source_id == key.source_id && l.name == key.link_name && l.target == provider_id
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(source: &str, name: &str, target: &str) -> ctl::Link {
+        ctl::Link {
+            source_id: source.into(),
+            target: target.into(),
+            name: name.into(),
+            wit_namespace: "wasmcloud".into(),
+            wit_package: "lattice-control".into(),
+            interfaces: vec!["lattice-control".into()],
+            ..ctl::Link::default()
+        }
+    }
+
+    #[test]
+    fn host_link_matches_source_name_and_target() {
+        let links = vec![
+            link("a", "default", "p"),
+            link("b", "other", "p"),
+            link("c", "default", "q"),
+        ];
+        let has = |s: &str, n: &str| host_link(&links, &LinkKey::new(s, n), "p").is_some();
+        assert!(has("a", "default"));
+        assert!(has("b", "other"));
+        // same source, another link name
+        assert!(!has("b", "default"));
+        // a link to another provider
+        assert!(!has("c", "default"));
+        assert!(host_link(&[], &LinkKey::new("a", "default"), "p").is_none());
+    }
+}
