@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use lattice_control_e2e::caller::{lattice_control as lc, types, Caller};
+use lattice_control_e2e::caller::{lattice_control as lc, no_options, types, Caller};
 use lattice_control_e2e::stress::{
     connection_count, every_function_answers, linked_caller, outcome, provider_healthy, provider_pid, retry_lost,
     rss_kib, run_calls, Outcome,
@@ -359,7 +359,7 @@ async fn malformed_corpus_every_call_a_typed_error() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn link_churn_leaves_connections_and_memory_where_they_started() -> Result<()> {
+async fn link_churn_with_changed_puts_leaves_connections_and_memory_where_they_started() -> Result<()> {
     let cycles = env_or("LATTICE_CONTROL_CHURN", 10_000);
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     let host = lattice.host_id(0)?.to_string();
@@ -368,6 +368,10 @@ async fn link_churn_leaves_connections_and_memory_where_they_started() -> Result
     // churned links use their own connection settings, so each call opens a connection
     let settings = "rel-churn-settings";
     put_config(&lattice, settings, &[("nats_url", lattice.nats_url()), ("timeout_ms", "1000")]).await?;
+    // the changed put of each cycle: same connection, another lattice (a new client)
+    let changed = "rel-churn-changed";
+    put_config(&lattice, changed, &[("nats_url", lattice.nats_url()), ("timeout_ms", "1000"), ("lattice", "churn-b")])
+        .await?;
     let base = Caller::new(lattice.nats().clone(), lattice.lattice(), PROVIDER).await?;
 
     let lost = std::sync::atomic::AtomicU64::new(0);
@@ -398,11 +402,32 @@ async fn link_churn_leaves_connections_and_memory_where_they_started() -> Result
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
+            // the same link put again with other settings (the SDK alone drops this put)
+            put_provider_link(lattice, &source, "default", PROVIDER, &[changed]).await?;
+            if i % 10 == 0 {
+                let c = base.as_component(&source, "default");
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let mut last: String;
+                loop {
+                    match tokio::time::timeout(ATTEMPT_BOUND, lc::provider_info(c.wrpc(), c.cx(), &no_options())).await {
+                        Ok(Ok(Ok(info))) if info.lattice == "churn-b" => break,
+                        Ok(Ok(Ok(info))) => last = format!("still managing {}", info.lattice),
+                        Ok(Ok(Err(e))) => last = format!("{e:?}"),
+                        Ok(Err(e)) => last = format!("{e:#}"),
+                        Err(_) => {
+                            lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            last = "attempt lost".into();
+                        }
+                    }
+                    ensure!(Instant::now() < deadline, "changed put not applied in 10 s: {last}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
             delete_provider_link(lattice, &source, "default").await
         }
     };
     // connections before any churned link exists: a warm-up link whose delete overtook its
-    // put may hold one for up to 17 s (src/provider/reconcile.rs), so not after the warm-up
+    // put may hold one for up to 17 s (src/provider/watch.rs), so not after the warm-up
     tokio::time::sleep(Duration::from_millis(500)).await;
     let conns_before = connection_count(lattice.monitor_url(), None).await?;
     let provider_conns_before = connection_count(lattice.monitor_url(), Some("lattice-control-provider")).await?;
@@ -419,7 +444,7 @@ async fn link_churn_leaves_connections_and_memory_where_they_started() -> Result
     let failures: Vec<String> = results.iter().filter_map(|r| r.as_ref().err()).map(|e| format!("{e:#}")).collect();
     // deletes reach the provider a few ms after their ack; a put that its delete overtook is
     // dropped by the provider's check against the host, 2.3-17.3 s after the delete
-    // (src/provider/reconcile.rs): wait for the counts to settle, bounded
+    // (src/provider/watch.rs): wait for the counts to settle, bounded
     let settle = Instant::now();
     let (conns_after, provider_conns_after) = loop {
         let all = connection_count(lattice.monitor_url(), None).await?;
@@ -432,7 +457,7 @@ async fn link_churn_leaves_connections_and_memory_where_they_started() -> Result
     println!("link churn: connection counts settled after {:?}", settle.elapsed());
     let rss_after = rss_kib(pid)?;
     println!(
-        "link churn: {cycles} put/delete cycles ({} with a call) in {elapsed:?}, {} failed; server connections \
+        "link churn: {cycles} put/changed-put/delete cycles ({} with a call) in {elapsed:?}, {} failed; server connections \
          {conns_before} -> {conns_after} (provider link connections {provider_conns_before} -> {provider_conns_after}); \
          provider RSS {rss_before} KiB -> {rss_after} KiB; lost call attempts (retried) {}",
         cycles.div_ceil(10),
