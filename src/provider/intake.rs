@@ -8,8 +8,12 @@
 //! `id` being the provider's xkey, as the SDK does) before the SDK starts, applies the links
 //! of its start-up data itself, and takes every put from that subscription; the SDK's put
 //! callback does nothing. An identical re-put changes nothing (the link table compares),
-//! so reading every put costs nothing extra. Deletes still come through the SDK's callback:
-//! it has no filter.
+//! so reading every put costs nothing extra. Deletes still come through the SDK's callbacks:
+//! they have no filter.
+//!
+//! Links from the provider to a component (`interfaces: [lattice-events]`, the direction
+//! upstream providers that call into components are linked in) arrive on the same subject and
+//! become outgoing entries of the table: events only, settings from the link's source config.
 
 use std::collections::HashMap;
 
@@ -21,7 +25,11 @@ use wasmcloud_provider_sdk::core::HostData;
 use wasmcloud_provider_sdk::InterfaceLinkDefinition;
 
 use super::config::{secret_strings, Secret};
+use super::events::EVENTS_KEY;
 use super::links::{LinkKey, LinkTable};
+
+/// The interface a link from the provider to a component names to receive events.
+pub const EVENTS_INTERFACE: &str = "lattice-events";
 
 /// The provider's keys for link secrets, from its start-up data.
 #[derive(Clone)]
@@ -59,12 +67,9 @@ impl LinkKeys {
         }
     }
 
-    /// A link's target secrets, decrypted (none: empty).
-    fn target_secrets(
-        &self,
-        ld: &InterfaceLinkDefinition,
-    ) -> Result<HashMap<String, Secret>, String> {
-        let Some(sealed) = ld.target_secrets.as_deref() else {
+    /// Link secrets as sealed by the host, decrypted (none: empty).
+    fn open_secrets(&self, sealed: Option<&[u8]>) -> Result<HashMap<String, Secret>, String> {
+        let Some(sealed) = sealed else {
             return Ok(HashMap::new());
         };
         let (Some(provider), Some(host)) = (&self.provider, &self.host) else {
@@ -78,17 +83,29 @@ impl LinkKeys {
         Ok(secret_strings(&values))
     }
 
-    /// Applies one link definition to the table: a link to this provider is put (a link
-    /// from it is not handled here).
+    /// Applies one link definition to the table: a link to this provider with its target
+    /// config and secrets; a link from it to a component's `lattice-events` with its source
+    /// config and secrets (receiving every event type unless they set `events`).
     pub fn apply(&self, table: &LinkTable, ld: &InterfaceLinkDefinition) {
-        if ld.target != self.provider_id {
-            debug!(source_id = %ld.source_id, target = %ld.target, "link put not targeting this provider; ignored");
+        let (key, config, sealed) = if ld.target == self.provider_id {
+            let key = LinkKey::new(&ld.source_id, &ld.name);
+            (key, ld.target_config.clone(), ld.target_secrets.as_deref())
+        } else if ld.source_id == self.provider_id
+            && ld.interfaces.iter().any(|i| i == EVENTS_INTERFACE)
+        {
+            let mut config = ld.source_config.clone();
+            if !config.keys().any(|k| k.eq_ignore_ascii_case(EVENTS_KEY)) {
+                config.insert(EVENTS_KEY.to_string(), "*".to_string());
+            }
+            let key = LinkKey::outgoing(&ld.target, &ld.name);
+            (key, config, ld.source_secrets.as_deref())
+        } else {
+            debug!(source_id = %ld.source_id, target = %ld.target, "link put this provider does not serve; ignored");
             return;
-        }
-        let key = LinkKey::new(&ld.source_id, &ld.name);
-        match self.target_secrets(ld) {
+        };
+        match self.open_secrets(sealed) {
             Ok(secrets) => {
-                table.put(key, ld.target_config.clone(), secrets);
+                table.put(key, config, secrets);
             }
             // a put whose secrets cannot be read is not applied: the previous settings stay
             Err(why) => warn!(link = %key, "{why}; link put not applied"),
@@ -107,4 +124,98 @@ pub fn spawn(keys: LinkKeys, table: LinkTable, mut sub: async_nats::Subscriber) 
         }
         debug!("link put subscription ended");
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::config::ProviderDefaults;
+    use crate::provider::events::EventHub;
+
+    fn keys() -> (LinkKeys, XKey) {
+        let provider = XKey::new();
+        let host = XKey::new();
+        let host_public = XKey::from_public_key(&host.public_key()).expect("public key");
+        let keys = LinkKeys {
+            provider: Some(std::sync::Arc::new(provider)),
+            host: Some(std::sync::Arc::new(host_public)),
+            put_subject: "unused".into(),
+            provider_id: "PROV".into(),
+        };
+        (keys, host)
+    }
+
+    fn link(source: &str, target: &str, interfaces: &[&str]) -> InterfaceLinkDefinition {
+        InterfaceLinkDefinition {
+            source_id: source.into(),
+            target: target.into(),
+            name: "default".into(),
+            wit_namespace: "wasmcloud".into(),
+            wit_package: "lattice-control".into(),
+            interfaces: interfaces.iter().map(|i| i.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn target_and_outgoing_links_with_their_own_config_and_secrets() {
+        let (keys, host) = keys();
+        let table = LinkTable::new(
+            ProviderDefaults::default(),
+            EventHub::new(std::sync::Arc::new(|_| {
+                Box::pin(async { Err(anyhow::anyhow!("no components in this test")) })
+            })),
+        );
+        let recipient =
+            XKey::from_public_key(&keys.provider.as_ref().expect("key").public_key()).expect("key");
+        let secrets = serde_json::to_vec(&HashMap::from([(
+            "timeout_ms".to_string(),
+            SecretValue::String("900".into()),
+        )]))
+        .expect("json");
+        let mut incoming = link("comp", "PROV", &["lattice-control"]);
+        incoming.target_config = HashMap::from([("lattice".to_string(), "a".to_string())]);
+        incoming.target_secrets = Some(host.seal(&secrets, &recipient).expect("seal"));
+        keys.apply(&table, &incoming);
+        let (held, generation) = table
+            .secrets(&LinkKey::new("comp", "default"))
+            .expect("incoming link held");
+        assert_eq!(
+            held.get("timeout_ms").map(Secret::expose),
+            Some("900")
+        );
+
+        // a link from the provider to a component's lattice-events: events default to all
+        let mut outgoing = link("PROV", "comp", &["lattice-events"]);
+        outgoing.source_config = HashMap::from([("lattice".to_string(), "b".to_string())]);
+        keys.apply(&table, &outgoing);
+        let out = table
+            .resolved(&LinkKey::outgoing("comp", "default"))
+            .expect("outgoing link held");
+        assert_eq!(
+            (out.lattice(), out.event_types()),
+            ("b", vec!["*".to_string()])
+        );
+        // the incoming link of the same component and name is untouched
+        assert_eq!(
+            table.generation(&LinkKey::new("comp", "default")),
+            Some(generation)
+        );
+
+        // links this provider does not serve, and secrets it cannot open, change nothing
+        keys.apply(&table, &link("other", "ELSEWHERE", &["lattice-control"]));
+        keys.apply(&table, &link("PROV", "comp2", &["something-else"]));
+        let mut forged = incoming.clone();
+        forged.target_config = HashMap::from([("lattice".to_string(), "forged".to_string())]);
+        forged.target_secrets = Some(XKey::new().seal(&secrets, &recipient).expect("seal"));
+        keys.apply(&table, &forged);
+        assert_eq!(
+            table
+                .resolved(&LinkKey::new("comp", "default"))
+                .expect("held")
+                .lattice(),
+            "a"
+        );
+        assert_eq!(table.counts().0, 2);
+    }
 }

@@ -248,6 +248,13 @@ impl Provider for LatticeControlProvider {
         Ok(())
     }
 
+    async fn delete_link_as_source(&self, info: impl LinkDeleteInfo) -> anyhow::Result<()> {
+        let key = LinkKey::outgoing(info.get_target_id(), info.get_link_name());
+        let existed = self.links().remove(&key).is_some();
+        info!(link = %key, existed, "link from the provider deleted");
+        Ok(())
+    }
+
     async fn on_config_update(&self, update: impl ProviderConfigUpdate) -> anyhow::Result<()> {
         let mut defaults = self.links().defaults();
         defaults.config = update.get_values().clone();

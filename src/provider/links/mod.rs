@@ -43,29 +43,45 @@ pub use pool::{connect, connect_named, redact_urls, CONNECT_TIMEOUT, LINK_CONNEC
 /// How long a call waits for its link's connection to come up.
 pub const CALL_CONNECT_WAIT: Duration = Duration::from_millis(2500);
 
-/// A link: the calling component and the link name.
+/// A link: the component at its other end and the link name. Most links come *from* a
+/// component (it calls the provider's `lattice-control`); an *outgoing* link goes from the
+/// provider to a component (the provider pushes it `lattice-events`), as upstream providers
+/// that call into components are linked. The two kinds never share a key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkKey {
-    /// Source component id.
+    /// The component: the link's source, or its target when `outgoing`.
     pub source_id: String,
     /// Link name.
     pub link_name: String,
+    /// A link from the provider to the component (events only; no calls come over it).
+    pub outgoing: bool,
 }
 
 impl LinkKey {
-    /// A key from its parts.
+    /// The key of a link from component `source_id` to the provider.
     #[must_use]
     pub fn new(source_id: impl Into<String>, link_name: impl Into<String>) -> Self {
         Self {
             source_id: source_id.into(),
             link_name: link_name.into(),
+            outgoing: false,
+        }
+    }
+
+    /// The key of a link from the provider to component `target_id`.
+    #[must_use]
+    pub fn outgoing(target_id: impl Into<String>, link_name: impl Into<String>) -> Self {
+        Self {
+            outgoing: true,
+            ..Self::new(target_id, link_name)
         }
     }
 }
 
 impl std::fmt::Display for LinkKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.source_id, self.link_name)
+        let arrow = if self.outgoing { "to:" } else { "" };
+        write!(f, "{arrow}{}/{}", self.source_id, self.link_name)
     }
 }
 
