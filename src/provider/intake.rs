@@ -180,10 +180,7 @@ mod tests {
         let (held, generation) = table
             .secrets(&LinkKey::new("comp", "default"))
             .expect("incoming link held");
-        assert_eq!(
-            held.get("timeout_ms").map(Secret::expose),
-            Some("900")
-        );
+        assert_eq!(held.get("timeout_ms").map(Secret::expose), Some("900"));
 
         // a link from the provider to a component's lattice-events: events default to all
         let mut outgoing = link("PROV", "comp", &["lattice-events"]);

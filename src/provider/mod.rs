@@ -239,11 +239,10 @@ impl Provider for LatticeControlProvider {
         let key = LinkKey::new(info.get_source_id(), info.get_link_name());
         let existed = self.links().remove(&key).is_some();
         info!(link = %key, existed, "link deleted");
-        if !existed {
-            // its put may be on its way behind this delete (see `watch`)
-            if let Some(view) = self.host_view() {
-                view.watch_overtaken_delete(self.links().clone(), key);
-            }
+        // a put of this link (its first, or a changed one) may be on its way behind this
+        // delete (see `watch`)
+        if let Some(view) = self.host_view() {
+            view.watch_overtaken_delete(self.links().clone(), key);
         }
         Ok(())
     }

@@ -1,11 +1,11 @@
 //! What the provider learns about its links from the host, beyond the link messages.
 //!
 //! * **Overtaken deletes.** The host publishes a link's put from its KV watch and its
-//!   delete from the control handler, so a delete sent right after a put can reach the
-//!   provider first; the put then arrives for a link the host no longer has. A delete for a
-//!   link the provider does not hold is the sign: the provider asks the host a few times over
-//!   the next seconds (`get-links` on its own lattice) and drops the link again if it
-//!   arrived meanwhile and two answers at least 2 s apart do not list it (a host learns links
+//!   delete from the control handler, so a delete sent right after a put (a link's first, or a
+//!   changed one) can reach the provider first; the put then arrives for a link the host no
+//!   longer has. After every delete the provider watches the key for the next 17 s: if a put
+//!   of it arrives meanwhile, it asks the host (`get-links` on its own lattice) and drops the
+//!   link again and two answers at least 2 s apart do not list it (a host learns links
 //!   from a KV watch, so one answer may lag a fresh put). A link the host lists is never
 //!   touched, and a newer put (a new generation) cancels the check.
 //! * **Named configs that change.** Editing a named config a link uses delivers nothing to a
@@ -84,7 +84,8 @@ impl HostView {
         host_link(links, key, &self.provider_id)
     }
 
-    /// Watches a delete of a link the table does not hold: its put may still come.
+    /// Watches a deleted link's key: a put overtaken by the delete may still come. Costs a
+    /// sleeping task, and host requests only if the key is put again meanwhile.
     pub fn watch_overtaken_delete(&self, table: LinkTable, key: LinkKey) {
         let view = self.clone();
         tokio::spawn(async move {
