@@ -54,6 +54,7 @@ impl LatticeControlProvider {
     {
         let started = Instant::now();
         let (source, link_name) = caller(cx.as_ref());
+        let (source_label, link_label) = (source.clone().unwrap_or_default(), link_name.clone());
         let span = info_span!(
             "lattice_control",
             operation = op.name(),
@@ -78,13 +79,25 @@ impl LatticeControlProvider {
         };
         span.record("outcome", outcome);
         span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
-        span.in_scope(|| match &result {
-            Ok(_) => debug!("lattice-control call done"),
-            // the span names source and operation; the rule's text stays out of the log
-            Err(wit::CtlError::NotPermitted(_)) => {
-                info!("lattice-control call refused by link policy")
+        span.in_scope(|| {
+            // one line per call at debug; the span names source, operation and outcome, and
+            // a refusal's rule text stays out of the log
+            debug!("lattice-control call done");
+            if result.is_err() {
+                let key = (
+                    source_label,
+                    link_label,
+                    op.name(),
+                    outcome,
+                );
+                if let Some(count) = self.inner.log_limit.record(key, Instant::now()) {
+                    if outcome == "not-permitted" {
+                        info!(count, "lattice-control calls refused by link policy (summary: at most one line per 10 s per link, operation and outcome)");
+                    } else {
+                        info!(count, "lattice-control calls failed (summary: at most one line per 10 s per link, operation and outcome)");
+                    }
+                }
             }
-            Err(_) => info!("lattice-control call failed"),
         });
         Ok(result)
     }

@@ -6,6 +6,7 @@ pub mod events;
 pub mod handler;
 pub mod intake;
 pub mod links;
+pub mod log_limit;
 pub mod policy;
 pub mod watch;
 
@@ -52,6 +53,8 @@ struct Inner {
     host_view: OnceLock<watch::HostView>,
     /// Reaches the serve loop, once it runs (see [`serve_exports`]).
     drain: OnceLock<tokio::sync::mpsc::Sender<DrainRequest>>,
+    /// Summaries of refused and failed calls (see [`log_limit`]).
+    log_limit: log_limit::LogLimiter,
 }
 
 impl LatticeControlProvider {
@@ -70,6 +73,7 @@ impl LatticeControlProvider {
                 shut_down: AtomicBool::new(false),
                 host_view: OnceLock::new(),
                 drain: OnceLock::new(),
+                log_limit: log_limit::LogLimiter::default(),
             }),
         }
     }
