@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: unit + wire tests of the product crate, then the real-host end-to-end suite.
 #   scripts/test.sh           everything
-#   scripts/test.sh --quick   skip the heavy steps (soak, JS component, reliability)
+#   scripts/test.sh --quick   skip the heavy steps (soak, JS component, wadm deploy, reliability)
 # Steps run in order, each timed; the first failing step stops the run.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -60,7 +60,7 @@ heavy() { # heavy <test file stem>
 }
 
 # Heavy e2e test files: run separately, after the rest, never beside each other.
-HEAVY_TESTS=(soak js_component reliability cluster corpus)
+HEAVY_TESTS=(soak js_component wadm_deploy reliability cluster corpus)
 
 light_e2e() {
   local args=()

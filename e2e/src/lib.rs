@@ -3,7 +3,7 @@
 //! Everything here runs real parts: a `nats-server` child process ([`nats`]), in-process
 //! `wasmcloud-host` 0.27.1 hosts on a per-test lattice ([`lattice`]), a tiny component
 //! ([`component`]), the provider packed into a PAR ([`par`]) and started through a host
-//! ([`provider`]).
+//! ([`provider`]), and a real wadm with the client `wash app` uses ([`wadm`]).
 //!
 //! Typical test:
 //! ```no_run
@@ -19,6 +19,7 @@
 
 pub mod caller;
 pub mod component;
+pub mod js;
 pub mod lattice;
 pub mod link;
 pub mod nats;
@@ -26,6 +27,7 @@ pub mod par;
 pub mod provider;
 pub mod stress;
 pub mod util;
+pub mod wadm;
 
 pub use caller::Caller;
 pub use component::{noop_component, noop_component_ref};
@@ -35,3 +37,4 @@ pub use nats::{shared_nats, Nats};
 pub use par::{pack_par, provider_bin, provider_par, provider_par_ref};
 pub use provider::{start_provider, stop_provider, wait_provider_ready};
 pub use util::{bounded, retry, CALL_TIMEOUT};
+pub use wadm::{TestWadm, WadmClient};

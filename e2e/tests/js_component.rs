@@ -6,11 +6,11 @@
 //! older than its sources); without them the test says so and passes. Timings go to stderr
 //! (`--nocapture`).
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use futures::StreamExt as _;
+use lattice_control_e2e::js::{js_component, node_available};
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
     bounded, delete_provider_link, put_config, put_provider_link, retry, shared_nats, start_provider, TestLattice,
@@ -35,68 +35,10 @@ use bindings::wasmcloud_examples::js_controller::summary;
 
 const COMPONENT_ID: &str = "js-controller";
 const PROVIDER_ID: &str = "lattice-control";
-/// `build.sh`: `npm ci` (~15 s) plus componentize (~15 s), with room for a slow registry.
-const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 /// The host compiles the ~13 MB component before it runs (~14 s with the e2e profile).
 const SCALE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Calls retry while the component's export and the provider's subscriptions settle.
 const CALL_RETRY: Duration = Duration::from_secs(60);
-
-fn example_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/js-controller")
-}
-
-fn tool_present(tool: &str) -> bool {
-    std::process::Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
-}
-
-fn modified(path: &Path) -> Result<SystemTime> {
-    path.metadata().and_then(|m| m.modified()).with_context(|| format!("reading the mtime of {}", path.display()))
-}
-
-/// Whether `wasm` is missing or older than any file it is built from.
-fn needs_build(dir: &Path, wasm: &Path) -> Result<bool> {
-    let Ok(built) = modified(wasm) else {
-        return Ok(true);
-    };
-    let mut sources: Vec<PathBuf> =
-        ["build.sh", "package-lock.json", "src/controller.js"].iter().map(|f| dir.join(f)).collect();
-    for wit_dir in [dir.join("wit"), dir.join("wit/deps/lattice-control")] {
-        for entry in std::fs::read_dir(&wit_dir).with_context(|| format!("{}", wit_dir.display()))? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "wit") {
-                sources.push(path);
-            }
-        }
-    }
-    for source in sources {
-        if modified(&source)? > built {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// The built example component, (re)built by its `build.sh` when needed.
-async fn js_component() -> Result<PathBuf> {
-    let dir = example_dir();
-    let wasm = dir.join("dist/js-controller.wasm");
-    if needs_build(&dir, &wasm)? {
-        let started = Instant::now();
-        let status = bounded(
-            "examples/js-controller/build.sh",
-            BUILD_TIMEOUT,
-            tokio::process::Command::new(dir.join("build.sh")).kill_on_drop(true).status(),
-        )
-        .await?
-        .context("running build.sh")?;
-        if !status.success() {
-            bail!("examples/js-controller/build.sh failed: {status}");
-        }
-        eprintln!("timing: build.sh (npm ci + componentize) {:.1?}", started.elapsed());
-    }
-    Ok(wasm)
-}
 
 /// Calls `summary.list-hosts` on the component; wRPC failures are retried (the call is a
 /// read). Returns the component's own answer: JSON text, or its error.
@@ -121,8 +63,7 @@ fn host_ids(summary: &Value) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
-    if !tool_present("node") || !tool_present("npm") {
-        eprintln!("SKIPPED js_component: `node` and `npm` are needed to build examples/js-controller");
+    if !node_available("js_component") {
         return Ok(());
     }
     let wasm = js_component().await?;

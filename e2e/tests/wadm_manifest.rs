@@ -1,12 +1,15 @@
-//! The wadm manifests beside the code (`wadm.yaml`, `wadm.local.yaml`) parse and validate with
-//! `wadm-types` (the types and rules wadm itself uses), link the example component to this
-//! provider's interface, and only use configuration keys the provider knows.
+//! The wadm manifests beside the code (`wadm.yaml`, `local.wadm.yaml`, `secrets.wadm.yaml`)
+//! parse and validate with `wadm-types` (the types and rules wadm itself uses), deploy the same
+//! application, link the example component to this provider's interface, and only use
+//! configuration keys the provider knows. `wadm_deploy.rs` deploys the local one with a real
+//! wadm.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use lattice_control_e2e::link::{WIT_INTERFACE as INTERFACE, WIT_NAMESPACE as NAMESPACE, WIT_PACKAGE as PACKAGE};
 use lattice_control_provider::provider::config::{KeySpec, KEYS, LATTICE};
+use lattice_control_provider::provider::events::EVENTS_KEY;
 use lattice_control_provider::provider::policy::KEY_ALLOW;
 use serde_yaml::Value;
 use wadm_types::validation::{validate_manifest_bytes, ValidationFailure, ValidationOutput};
@@ -61,82 +64,160 @@ fn image(props: &Properties) -> Option<&str> {
     }
 }
 
+/// The published manifest, the local-build one, and the credentials-as-secrets variant.
+const MANIFESTS: [&str; 3] = [PUBLISHED, LOCAL, SECRETS];
+const PUBLISHED: &str = "wadm.yaml";
+const LOCAL: &str = "local.wadm.yaml";
+const SECRETS: &str = "secrets.wadm.yaml";
+/// The one string a user replaces to deploy from their own registry.
+const REGISTRY: &str = "ghcr.io/example/lattice-control/";
+
+fn ids(props: &Properties) -> Option<&str> {
+    match props {
+        Properties::Component { properties } => properties.id.as_deref(),
+        Properties::Capability { properties } => properties.id.as_deref(),
+    }
+}
+
+/// Each manifest with every image set to `image`, the description and categories removed and
+/// the link's target secrets and `lattice`/`nats_url` dropped: what must then be equal.
+fn skeleton(mut manifest: Manifest) -> Manifest {
+    manifest.metadata.name = "app".into();
+    manifest.metadata.annotations.remove("description");
+    manifest.metadata.annotations.remove("wasmcloud.dev/categories");
+    manifest.spec.policies.clear();
+    for component in &mut manifest.spec.components {
+        match &mut component.properties {
+            Properties::Component { properties } => properties.image = Some("image".into()),
+            Properties::Capability { properties } => properties.image = Some("image".into()),
+        }
+        for t in component.traits.iter_mut().flatten() {
+            if let TraitProperty::Link(link) = &mut t.properties {
+                link.target.secrets.clear();
+                for config in &mut link.target.config {
+                    if let Some(props) = config.properties.as_mut() {
+                        props.retain(|k, _| k != LATTICE && k != "nats_url");
+                    }
+                }
+            }
+        }
+    }
+    manifest
+}
+
 #[tokio::test]
 async fn manifests_validate_with_wadm_rules() -> Result<()> {
-    for name in ["wadm.yaml", "wadm.local.yaml"] {
+    for name in MANIFESTS {
         let (manifest, failures) = validate(&read(name)?).await?;
         assert!(failures.valid(), "{name}: {:?}", failures.errors());
         assert_eq!(unexpected_warnings(&failures), Vec::<String>::new(), "{name}");
         assert_eq!(manifest.capability_providers().count(), 1, "{name}");
         assert_eq!(manifest.wasm_components().count(), 1, "{name}");
+        // No fixed ids: wadm derives `{app}-{component}`, so two applications never collide.
+        for component in manifest.components() {
+            assert_eq!(ids(&component.properties), None, "{name}: {} sets an id", component.name);
+        }
     }
     Ok(())
 }
 
 #[tokio::test]
-async fn local_manifest_is_the_published_one_with_file_references() -> Result<()> {
-    let (published, _) = validate(&read("wadm.yaml")?).await?;
-    let (mut local, _) = validate(&read("wadm.local.yaml")?).await?;
-    for (p, l) in published.components().zip(local.components()) {
-        let (p_image, l_image) = (image(&p.properties), image(&l.properties));
-        assert!(p_image.is_some_and(|i| !i.starts_with("file://")), "{p_image:?}");
-        assert!(l_image.is_some_and(|i| i.starts_with("file://")), "{l_image:?}");
+async fn the_three_manifests_deploy_the_same_application() -> Result<()> {
+    let (published, _) = validate(&read(PUBLISHED)?).await?;
+    for name in [LOCAL, SECRETS] {
+        let (other, _) = validate(&read(name)?).await?;
+        assert_eq!(skeleton(other), skeleton(published.clone()), "{name} differs from {PUBLISHED}");
     }
-    // Apart from the images, both deploy the same application.
-    for (l, p) in local.spec.components.iter_mut().zip(&published.spec.components) {
-        match (&mut l.properties, &p.properties) {
-            (Properties::Component { properties: l }, Properties::Component { properties: p }) => {
-                l.image.clone_from(&p.image)
-            }
-            (Properties::Capability { properties: l }, Properties::Capability { properties: p }) => {
-                l.image.clone_from(&p.image)
-            }
-            _ => bail!("component kinds differ between the manifests"),
+    Ok(())
+}
+
+#[tokio::test]
+async fn images_are_published_references_or_local_build_paths() -> Result<()> {
+    for name in [PUBLISHED, SECRETS] {
+        let (manifest, _) = validate(&read(name)?).await?;
+        for component in manifest.components() {
+            let image = image(&component.properties).context("image")?;
+            assert!(image.starts_with(REGISTRY), "{name}: {image} is not under {REGISTRY}");
         }
     }
-    assert_eq!(local, published);
+    // The local manifest's `file://` paths are relative to its folder (what `wash app deploy`
+    // resolves) and name what the build writes: `wash build` / tools/pack-par write
+    // build/{bin_name}.par.gz, the example's build.sh dist/js-controller.wasm.
+    let toml = String::from_utf8(read("wasmcloud.toml")?)?;
+    let bin_name = toml
+        .lines()
+        .find_map(|l| l.strip_prefix("bin_name = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .context("wasmcloud.toml has no bin_name")?;
+    let (local, _) = validate(&read(LOCAL)?).await?;
+    let mut paths: Vec<String> = local
+        .components()
+        .filter_map(|c| image(&c.properties))
+        .map(|i| i.strip_prefix("file://").map(str::to_string).with_context(|| format!("{i} is not file://")))
+        .collect::<Result<_>>()?;
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [format!("./build/{bin_name}.par.gz"), "./examples/js-controller/dist/js-controller.wasm".to_string()]
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
-    let (manifest, _) = validate(&read("wadm.yaml")?).await?;
-    let (source, link) = only_link(&manifest)?;
-    assert_eq!((link.namespace.as_str(), link.package.as_str()), (NAMESPACE, PACKAGE));
-    assert_eq!(link.interfaces, [INTERFACE]);
+    for name in MANIFESTS {
+        let (manifest, _) = validate(&read(name)?).await?;
+        let (source, link) = only_link(&manifest)?;
+        assert_eq!((link.namespace.as_str(), link.package.as_str()), (NAMESPACE, PACKAGE), "{name}");
+        assert_eq!(link.interfaces, [INTERFACE], "{name}");
 
-    let lookup = manifest.component_lookup();
-    let source = lookup.get(&source.to_string()).context("link source")?;
-    assert!(matches!(source.properties, Properties::Component { .. }));
-    let target = lookup.get(&link.target.name).context("link target is not in the manifest")?;
-    assert!(matches!(target.properties, Properties::Capability { .. }));
+        let lookup = manifest.component_lookup();
+        let source = lookup.get(&source.to_string()).context("link source")?;
+        assert!(matches!(source.properties, Properties::Component { .. }), "{name}");
+        let target = lookup.get(&link.target.name).context("link target is not in the manifest")?;
+        assert!(matches!(target.properties, Properties::Capability { .. }), "{name}");
 
-    // Config and secrets are this link's connection settings in the provider: plain keys
-    // in config, credentials (and only those) in secrets.
-    let mut lattice = None;
-    let mut allow = None;
-    for config in &link.target.config {
-        let props = config.properties.as_ref().context("link config without properties")?;
-        for (key, value) in props {
-            if key == KEY_ALLOW {
-                allow = Some(value.as_str());
-                continue;
-            }
-            let spec = provider_key(key).with_context(|| format!("unknown config key {key}"))?;
-            assert!(!spec.secret, "credential {key} in plain config");
-            if spec.key == LATTICE {
-                lattice = Some(value.as_str());
+        // Config and secrets are this link's settings in the provider: plain keys in config,
+        // credentials (and only those) in secrets.
+        let mut lattice = None;
+        let mut allow = None;
+        let mut events = None;
+        for config in &link.target.config {
+            let props = config.properties.as_ref().context("link config without properties")?;
+            for (key, value) in props {
+                if key == KEY_ALLOW {
+                    allow = Some(value.as_str());
+                    continue;
+                }
+                if key == EVENTS_KEY {
+                    events = Some(value.as_str());
+                    continue;
+                }
+                let spec = provider_key(key).with_context(|| format!("{name}: unknown config key {key}"))?;
+                assert!(!spec.secret, "{name}: credential {key} in plain config");
+                if spec.key == LATTICE {
+                    lattice = Some(value.as_str());
+                }
             }
         }
+        // The example reads the lattice and records the scales it sees: no more is granted.
+        assert_eq!(allow, Some("read-only,put-config"), "{name}");
+        assert_eq!(events, Some("component_scaled"), "{name}");
+        let mut secrets: Vec<_> = link.target.secrets.iter().map(|s| s.name.as_str()).collect();
+        secrets.sort_unstable();
+        if name == SECRETS {
+            // Another lattice, reached with credentials that arrive as secrets.
+            assert!(lattice.is_some(), "{name}: no lattice");
+            let mut credentials: Vec<_> = KEYS.iter().filter(|k| k.secret).map(|k| k.key).collect();
+            credentials.sort_unstable();
+            assert_eq!(secrets, credentials, "{name}");
+        } else {
+            // The provider's own lattice and connection (its documented default), and no
+            // secrets: a host without a secrets backend would never deliver the link.
+            assert_eq!(lattice, None, "{name}");
+            assert_eq!(secrets, Vec::<&str>::new(), "{name}");
+        }
     }
-    // The example only queries: the manifest grants no more than that.
-    assert_eq!(allow, Some("read-only"));
-    assert_eq!(lattice, Some("default"));
-    let mut secrets: Vec<_> = link.target.secrets.iter().map(|s| s.name.as_str()).collect();
-    secrets.sort_unstable();
-    let mut credentials: Vec<_> = KEYS.iter().filter(|k| k.secret).map(|k| k.key).collect();
-    credentials.sort_unstable();
-    assert_eq!(secrets, credentials);
     Ok(())
 }
 
@@ -149,9 +230,9 @@ fn link_names_the_provider_wit() -> Result<()> {
     Ok(())
 }
 
-/// Applies `edit` to the published manifest's YAML and returns wadm's validation errors.
-async fn errors_after(edit: impl FnOnce(&mut Value) -> Option<()>) -> Result<Vec<String>> {
-    let mut yaml: Value = serde_yaml::from_slice(&read("wadm.yaml")?)?;
+/// Applies `edit` to manifest `name`'s YAML and returns wadm's validation errors.
+async fn errors_after(name: &str, edit: impl FnOnce(&mut Value) -> Option<()>) -> Result<Vec<String>> {
+    let mut yaml: Value = serde_yaml::from_slice(&read(name)?)?;
     edit(&mut yaml).context("the edit did not find its place in the manifest")?;
     let (_, failures) = validate(serde_yaml::to_string(&yaml)?.as_bytes()).await?;
     Ok(failures.errors().into_iter().map(|e| e.msg.clone()).collect())
@@ -169,9 +250,9 @@ fn link_props(yaml: &mut Value) -> Option<&mut Value> {
         .get_mut("properties")
 }
 
-/// Applies `edit` to the published manifest; wadm must then report an error containing `expected`.
-async fn assert_refused(edit: impl FnOnce(&mut Value) -> Option<()>, expected: &str) -> Result<()> {
-    let errors = errors_after(edit).await?;
+/// Applies `edit` to manifest `name`; wadm must then report an error containing `expected`.
+async fn assert_refused(name: &str, edit: impl FnOnce(&mut Value) -> Option<()>, expected: &str) -> Result<()> {
+    let errors = errors_after(name, edit).await?;
     assert!(errors.iter().any(|e| e.contains(expected)), "expected an error with {expected:?}, got {errors:?}");
     Ok(())
 }
@@ -179,10 +260,13 @@ async fn assert_refused(edit: impl FnOnce(&mut Value) -> Option<()>, expected: &
 #[tokio::test]
 async fn broken_manifests_fail_validation() -> Result<()> {
     // Sanity: no edit, no error.
-    assert_eq!(errors_after(|_| Some(())).await?, Vec::<String>::new());
+    for name in MANIFESTS {
+        assert_eq!(errors_after(name, |_| Some(())).await?, Vec::<String>::new(), "{name}");
+    }
 
     // The link points at a component the manifest does not have.
     assert_refused(
+        PUBLISHED,
         |y| {
             *link_props(y)?.get_mut("target")?.get_mut("name")? = "no-such-provider".into();
             Some(())
@@ -192,12 +276,14 @@ async fn broken_manifests_fail_validation() -> Result<()> {
     .await?;
     // A link trait without `package` no longer parses as a link: wadm refuses it.
     assert_refused(
+        PUBLISHED,
         |y| link_props(y)?.as_mapping_mut()?.remove("package").map(drop),
         "Link trait deserialized as custom trait",
     )
     .await?;
     // A secret names a policy the manifest does not define.
     assert_refused(
+        SECRETS,
         |y| {
             let secret = link_props(y)?.get_mut("target")?.get_mut("secrets")?.get_mut(0)?;
             *secret.get_mut("properties")?.get_mut("policy")? = "no-such-policy".into();

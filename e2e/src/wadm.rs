@@ -1,0 +1,206 @@
+//! A real wadm (0.21.1, the server as a library) on the test NATS, and the client `wash app`
+//! uses (`wadm-client` 0.10) with every call bounded.
+//!
+//! One wadm serves every lattice on its NATS server: it starts managing a lattice when it sees
+//! that lattice's `host_started` or `host_heartbeat` event. Start it **before** the lattice's
+//! hosts (it then sees their `host_started`); [`TestWadm::start`] returns once wadm listens for
+//! events and API requests. Its JetStream streams and buckets live on the NATS server
+//! (in memory here), so the server needs JetStream (`-js`, as [`crate::Nats`] starts it).
+//!
+//! ```no_run
+//! # async fn t() -> anyhow::Result<()> {
+//! use lattice_control_e2e::{shared_nats, TestLattice, TestWadm};
+//! let nats = shared_nats()?;
+//! let wadm = TestWadm::start(nats).await?;
+//! let lattice = TestLattice::start(nats, 1).await?;
+//! let apps = wadm.client(lattice.lattice()).await?;
+//! let (name, _version) = apps.put_and_deploy(std::fs::read("app.wadm.yaml")?).await?;
+//! apps.wait_deployed(&name, std::time::Duration::from_secs(60)).await?;
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use ::wadm::config::WadmConfig;
+use anyhow::{anyhow, bail, Context as _, Result};
+use tokio::task::JoinSet;
+use wadm_client::{Client, ClientConnectOptions};
+pub use wadm_types::api::{Status, StatusType};
+
+use crate::nats::Nats;
+use crate::util::{bounded, http_get, unique_name, wait_for, CALL_TIMEOUT};
+
+/// How long wadm may take to create its streams and subscribe.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// The subject wadm's observer watches for new lattices (non-multitenant).
+const EVENTS_SUBJECT: &str = "wasmbus.evt.*.>";
+
+/// A wadm running in this process; its tasks are aborted on drop.
+pub struct TestWadm {
+    tasks: JoinSet<anyhow::Result<()>>,
+    nats_url: String,
+    api_prefix: String,
+}
+
+impl std::fmt::Debug for TestWadm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestWadm").field("nats_url", &self.nats_url).field("tasks", &self.tasks.len()).finish()
+    }
+}
+
+impl TestWadm {
+    /// Starts wadm on `nats` (streams in memory, a unique wadm id) and waits (bounded) until
+    /// its API and its lattice observer are subscribed.
+    pub async fn start(nats: &Nats) -> Result<TestWadm> {
+        let config = WadmConfig {
+            host_id: Some(unique_name("e2e-wadm")),
+            nats_server: nats.url(),
+            stream_persistence: ::wadm::StreamPersistence::Memory,
+            ..WadmConfig::default()
+        };
+        let api_prefix = config.api_prefix.clone();
+        let tasks = bounded("starting wadm", START_TIMEOUT, ::wadm::start_wadm(config))
+            .await?
+            .map_err(|e| anyhow!("starting wadm: {e:#}"))?;
+        let mut me = TestWadm { tasks, nats_url: nats.url(), api_prefix };
+        let monitor = nats.monitor_url();
+        let api_subject = format!("{}.>", me.api_prefix);
+        wait_for("wadm's API and event subscriptions", START_TIMEOUT, || async {
+            let body = http_get(&monitor, "/subsz?subs=1&limit=100000").await?;
+            let subsz: serde_json::Value = serde_json::from_str(&body).context("/subsz is not JSON")?;
+            let has = |subject: &str| {
+                subsz["subscriptions_list"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|s| s["subject"].as_str() == Some(subject)))
+            };
+            Ok((has(&api_subject) && has(EVENTS_SUBJECT)).then_some(()))
+        })
+        .await?;
+        me.check_running()?;
+        Ok(me)
+    }
+
+    /// Fails if one of wadm's tasks has ended (wadm's tasks run until aborted).
+    pub fn check_running(&mut self) -> Result<()> {
+        if let Some(ended) = self.tasks.try_join_next() {
+            match ended {
+                Ok(Ok(())) => bail!("a wadm task ended"),
+                Ok(Err(e)) => bail!("a wadm task failed: {e:#}"),
+                Err(e) => bail!("a wadm task panicked or was cancelled: {e}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// A wadm client for `lattice`, connected as `wash app` connects (its own NATS connection).
+    pub async fn client(&self, lattice: &str) -> Result<WadmClient> {
+        let opts = ClientConnectOptions { url: Some(self.nats_url.clone()), ..ClientConnectOptions::default() };
+        let client = bounded("connecting the wadm client", CALL_TIMEOUT, Client::new(lattice, None, opts))
+            .await?
+            .context("connecting the wadm client")?;
+        Ok(WadmClient { client, lattice: lattice.to_string() })
+    }
+}
+
+impl Drop for TestWadm {
+    fn drop(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+/// [`wadm_client::Client`] for one lattice with every request bounded by [`CALL_TIMEOUT`].
+pub struct WadmClient {
+    client: Client,
+    lattice: String,
+}
+
+impl std::fmt::Debug for WadmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WadmClient").field("lattice", &self.lattice).finish()
+    }
+}
+
+impl WadmClient {
+    /// The lattice this client deploys to.
+    pub fn lattice(&self) -> &str {
+        &self.lattice
+    }
+
+    /// The underlying client, for calls not wrapped here (bound them yourself).
+    pub fn inner(&self) -> &Client {
+        &self.client
+    }
+
+    /// Puts a manifest (YAML or JSON bytes, or a parsed manifest) and deploys that version,
+    /// as `wash app deploy` does. Returns its name and version.
+    pub async fn put_and_deploy(&self, manifest: impl wadm_client::loader::ManifestLoader) -> Result<(String, String)> {
+        bounded("put_and_deploy_manifest", CALL_TIMEOUT, self.client.put_and_deploy_manifest(manifest))
+            .await?
+            .map_err(|e| anyhow!("put_and_deploy_manifest: {e}"))
+    }
+
+    /// The application's current status.
+    pub async fn status(&self, name: &str) -> Result<Status> {
+        bounded("get_manifest_status", CALL_TIMEOUT, self.client.get_manifest_status(name))
+            .await?
+            .map_err(|e| anyhow!("get_manifest_status {name}: {e}"))
+    }
+
+    /// Polls the status until it is `Deployed` (at most `limit`); the error names the last
+    /// status seen and its scalers' messages.
+    pub async fn wait_deployed(&self, name: &str, limit: Duration) -> Result<Status> {
+        self.wait_status(name, StatusType::Deployed, limit).await
+    }
+
+    /// Polls the status until it is `wanted` (at most `limit`).
+    pub async fn wait_status(&self, name: &str, wanted: StatusType, limit: Duration) -> Result<Status> {
+        let last = std::sync::Mutex::new(None);
+        let found = wait_for(&format!("{name} {wanted:?}"), limit, || {
+            let last = &last;
+            async move {
+                let status = self.status(name).await?;
+                if status.info.status_type == wanted {
+                    return Ok(Some(status));
+                }
+                *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(describe(&status));
+                Ok(None)
+            }
+        })
+        .await;
+        let last = last.into_inner().unwrap_or_else(|p| p.into_inner());
+        found.with_context(|| format!("last status: {}", last.as_deref().unwrap_or("none")))
+    }
+
+    /// Undeploys the application (acknowledged, not yet done).
+    pub async fn undeploy(&self, name: &str) -> Result<()> {
+        bounded("undeploy_manifest", CALL_TIMEOUT, self.client.undeploy_manifest(name))
+            .await?
+            .map_err(|e| anyhow!("undeploy_manifest {name}: {e}"))?;
+        Ok(())
+    }
+
+    /// Deletes every version of the application; whether there was one.
+    pub async fn delete(&self, name: &str) -> Result<bool> {
+        bounded("delete_manifest", CALL_TIMEOUT, self.client.delete_manifest(name, None))
+            .await?
+            .map_err(|e| anyhow!("delete_manifest {name}: {e}"))
+    }
+}
+
+/// `Deployed`, or `Reconciling: message [scaler: status message; …]`.
+pub fn describe(status: &Status) -> String {
+    let mut text = format!("{:?}", status.info.status_type);
+    if !status.info.message.is_empty() {
+        text.push_str(&format!(": {}", status.info.message));
+    }
+    let scalers: Vec<String> = status
+        .scalers
+        .iter()
+        .filter(|s| s.info.status_type != StatusType::Deployed)
+        .map(|s| format!("{} {:?} {}", s.name, s.info.status_type, s.info.message))
+        .collect();
+    if !scalers.is_empty() {
+        text.push_str(&format!(" [{}]", scalers.join("; ")));
+    }
+    text
+}

@@ -1,0 +1,416 @@
+//! The user's journey with a real wadm: the repository's `local.wadm.yaml`, as shipped, deployed
+//! through wadm 0.21.1 (in-process) with the client `wash app deploy` uses, on a fresh lattice
+//! with a real host.
+//!
+//! The only change made to the manifest is the one `wash app deploy` makes: every `file://`
+//! path that does not start with `/` is made absolute against the manifest's folder (wash
+//! refuses the manifest if that file is missing; wadm and the host do not resolve relative
+//! paths). The lattice is the wadm client's (`wash app deploy --lattice …`): the manifest's
+//! link has no `lattice` key, so it manages the lattice the provider runs in (the provider's
+//! documented default), which is the lattice wadm deploys the provider to.
+//!
+//! Steps, each bounded, timings printed (`--nocapture`):
+//! 1. deploy: status `Deployed`; the provider started from the PAR (health, inventory), the
+//!    component scaled, the link put with its config;
+//! 2. the component's export answers through the provider with the host that really runs
+//!    (deploy-to-first-answer);
+//! 3. a lattice event pushed to the host-run component: a `component_scaled` makes it record
+//!    that scale in a named config through the provider (event-to-action);
+//! 4. a second manifest version narrows the link's `allow`: wadm puts the same-named config
+//!    with new values and leaves the identical link alone, so the host tells the provider
+//!    nothing; the component's next calls must see the new policy (update-applied);
+//! 5. undeploy: no link, provider or component left on the host (undeploy-to-clean).
+//!
+//! Needs `node` and `npm` (the example is built by its `build.sh`); without them the test says
+//! so and passes. The PAR is packed from the freshly built provider binary to the path the
+//! manifest names (`build/lattice-control-provider.par.gz`, git-ignored).
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use futures::StreamExt as _;
+use lattice_control_e2e::js::{js_component, node_available};
+use lattice_control_e2e::par::product_root;
+use lattice_control_e2e::provider::{wait_provider_ready, wrpc_subscription_count};
+use lattice_control_e2e::util::wait_for;
+use lattice_control_e2e::wadm::{describe, StatusType};
+use lattice_control_e2e::{
+    bounded, noop_component_ref, pack_par, provider_bin, retry, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT,
+};
+use lattice_control_provider::ctl::{self, ScaleComponentCommand};
+use lattice_control_provider::provider::policy::KEY_ALLOW;
+use serde_json::Value;
+use serde_yaml::Value as Yaml;
+
+mod bindings {
+    // The caller's side of the example's export, from the example's own WIT.
+    wit_bindgen_wrpc::generate!({
+        inline: "package lattice-control-e2e:js-caller;
+                 world caller { import wasmcloud-examples:js-controller/summary@0.1.0; }",
+        path: ["../examples/js-controller/wit"],
+        world: "lattice-control-e2e:js-caller/caller",
+        generate_all,
+    });
+}
+use bindings::wasmcloud_examples::js_controller::summary;
+
+const MANIFEST: &str = "local.wadm.yaml";
+/// wadm derives ids from the application and component names (`{app}-{component}`, every
+/// character other than ASCII letters and digits as `_`), the manifest sets none.
+const APP: &str = "lattice-control";
+const COMPONENT_ID: &str = "lattice_control-js_controller";
+const PROVIDER_ID: &str = "lattice_control-lattice_control";
+/// The link's target config as wadm names it: `{app}-{config name}`, sanitised the same way.
+const LINK_CONFIG: &str = "lattice_control-js_controller_link";
+/// The policy the shipped manifest grants, and what the second version narrows it to.
+const SHIPPED_ALLOW: &str = "read-only,put-config";
+const NARROWED_ALLOW: &str = "read-only";
+
+/// Deploy to `Deployed`: the host compiles the ~13 MB component first (7–70 s on 2 cores).
+const DEPLOY_TIMEOUT: Duration = Duration::from_secs(300);
+/// Calls retry while the component, the provider's subscriptions and the link settle.
+const CALL_RETRY: Duration = Duration::from_secs(60);
+/// A lattice event reaching the component and its write arriving.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A changed link config reaching the component's calls.
+const UPDATE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Undeploy until the host has nothing of the application left.
+const UNDEPLOY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The manifest as `wash app deploy` sends it: each `file://` string not starting with `/`
+/// resolved against `base` (the manifest's folder). Fails, as wash does, if that file is missing.
+fn resolve_relative_file_paths(yaml: &mut Yaml, base: &Path) -> Result<()> {
+    match yaml {
+        Yaml::String(s) => {
+            if let Some(path) = s.strip_prefix("file://").filter(|p| !p.starts_with('/')) {
+                let absolute = normalize(&base.join(path));
+                if !absolute.is_file() {
+                    bail!("{s}: {} does not exist", absolute.display());
+                }
+                *s = format!("file://{}", absolute.display());
+            }
+        }
+        Yaml::Sequence(items) => {
+            for item in items {
+                resolve_relative_file_paths(item, base)?;
+            }
+        }
+        Yaml::Mapping(map) => {
+            for (_, value) in map.iter_mut() {
+                resolve_relative_file_paths(value, base)?;
+            }
+        }
+        Yaml::Tagged(tagged) => resolve_relative_file_paths(&mut tagged.value, base)?,
+        Yaml::Null | Yaml::Bool(_) | Yaml::Number(_) => {}
+    }
+    Ok(())
+}
+
+/// `a/./b/../c` → `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The shipped manifest, transformed as `wash app deploy` transforms it.
+fn shipped_manifest() -> Result<Yaml> {
+    let root = normalize(&product_root());
+    let path = root.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut yaml: Yaml = serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    resolve_relative_file_paths(&mut yaml, &root)?;
+    Ok(yaml)
+}
+
+/// The link trait's target config properties of the manifest's first component.
+fn link_config_props(yaml: &mut Yaml) -> Option<&mut serde_yaml::Mapping> {
+    yaml.get_mut("spec")?
+        .get_mut("components")?
+        .as_sequence_mut()?
+        .iter_mut()
+        .flat_map(|c| c.get_mut("traits").and_then(Yaml::as_sequence_mut).into_iter().flatten())
+        .find(|t| t.get("type").and_then(Yaml::as_str) == Some("link"))?
+        .get_mut("properties")?
+        .get_mut("target")?
+        .get_mut("config")?
+        .get_mut(0)?
+        .get_mut("properties")?
+        .as_mapping_mut()
+}
+
+/// A new version of `manifest` whose link config grants `allow`: what a user edits and
+/// deploys again.
+fn with_allow(mut manifest: Yaml, version: &str, allow: &str) -> Result<Yaml> {
+    let annotations = manifest
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+        .and_then(Yaml::as_mapping_mut)
+        .context("manifest has no metadata.annotations")?;
+    annotations.insert("version".into(), version.into());
+    let props = link_config_props(&mut manifest).context("manifest has no link target config")?;
+    props.insert(KEY_ALLOW.into(), allow.into());
+    Ok(manifest)
+}
+
+fn yaml_bytes(yaml: &Yaml) -> Result<Vec<u8>> {
+    Ok(serde_yaml::to_string(yaml)?.into_bytes())
+}
+
+/// `summary.list-hosts` on the host-run component (wRPC failures retried: it is a read).
+async fn list_hosts(wrpc: &wrpc_transport_nats::Client, probe: &str) -> Result<Value> {
+    let answer = retry("summary.list-hosts", CALL_RETRY, || summary::list_hosts(wrpc, None, probe))
+        .await?
+        .map_err(|e| anyhow!("the component answered an error: {e}"))?;
+    serde_json::from_str(&answer).with_context(|| format!("answer is not JSON: {answer}"))
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    let mut items: Vec<&str> = value.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    items.sort_unstable();
+    items
+}
+
+/// The application's component, provider and link as the host reports them; `None` for
+/// whatever is absent. Reads are retried: the control interface does not answer while the
+/// host compiles a component.
+struct HostView {
+    component: Option<ctl::ComponentDescription>,
+    provider: Option<ctl::ProviderDescription>,
+    links: Vec<ctl::Link>,
+}
+
+async fn host_view(lattice: &TestLattice, host_id: &str) -> Result<HostView> {
+    let ctl = lattice.ctl();
+    let inventory = retry("get_host_inventory", CALL_RETRY, || ctl.get_host_inventory(host_id)).await?;
+    let links = retry("get_links", CALL_RETRY, || ctl.get_links()).await?;
+    Ok(HostView {
+        component: inventory.components.into_iter().find(|c| c.id == COMPONENT_ID),
+        provider: inventory.providers.into_iter().find(|p| p.id == PROVIDER_ID),
+        links: links.into_iter().filter(|l| l.source_id == COMPONENT_ID || l.target == PROVIDER_ID).collect(),
+    })
+}
+
+fn annotation<'a>(annotations: &'a Option<std::collections::BTreeMap<String, String>>, key: &str) -> Option<&'a str> {
+    annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_lattice() -> Result<()> {
+    if !node_available("wadm_deploy") {
+        return Ok(());
+    }
+    // What the manifest deploys must exist where it says: the example component and the
+    // provider's PAR, packed from the freshly built binary.
+    js_component().await?;
+    let par = product_root().join("build/lattice-control-provider.par.gz");
+    std::fs::create_dir_all(par.parent().context("PAR path")?)?;
+    let started = Instant::now();
+    pack_par(&provider_bin()?, &par).await?;
+    eprintln!("timing: packing the PAR {:.1?}", started.elapsed());
+    let manifest = shipped_manifest()?;
+
+    // wadm first: it starts managing a lattice when it sees a host start there.
+    let nats = shared_nats()?;
+    let mut wadm = TestWadm::start(nats).await?;
+    let lattice = TestLattice::start(nats, 1).await?;
+    let host_id = lattice.host_id(0)?.to_string();
+    let ctl = lattice.ctl().clone();
+    let apps = wadm.client(lattice.lattice()).await?;
+
+    // 1. Deploy.
+    let deployed_at = Instant::now();
+    let (name, version) = apps.put_and_deploy(yaml_bytes(&manifest)?).await?;
+    assert_eq!((name.as_str(), version.as_str()), (APP, "v0.1.0"));
+    let status = apps.wait_deployed(APP, DEPLOY_TIMEOUT).await?;
+    eprintln!("timing: deploy to status Deployed {:.1?} ({})", deployed_at.elapsed(), describe(&status));
+    wadm.check_running()?;
+
+    // wadm started the provider from the PAR; it answers health and serves wRPC.
+    wait_provider_ready(&lattice, PROVIDER_ID).await?;
+    let view = wait_for("the application on the host", DEPLOY_TIMEOUT, || async {
+        let view = host_view(&lattice, &host_id).await?;
+        Ok((view.component.is_some() && view.provider.is_some() && !view.links.is_empty()).then_some(view))
+    })
+    .await?;
+    let provider = view.provider.context("provider")?;
+    let par_ref = format!("file://{}", normalize(&par).display());
+    assert_eq!(provider.image_ref.as_deref(), Some(par_ref.as_str()));
+    assert_eq!(annotation(&provider.annotations, "wasmcloud.dev/managed-by"), Some("wadm"));
+    assert_eq!(annotation(&provider.annotations, "wasmcloud.dev/appspec"), Some(APP));
+    let component = view.component.context("component")?;
+    assert_eq!(component.max_instances, 1);
+    assert!(
+        component.image_ref.ends_with("/examples/js-controller/dist/js-controller.wasm"),
+        "{}",
+        component.image_ref
+    );
+    assert!(component.image_ref.starts_with("file:///"), "{}", component.image_ref);
+    assert_eq!(annotation(&component.annotations, "wasmcloud.dev/appspec"), Some(APP));
+    // One link, from the component to the provider, with the config wadm put.
+    let [link] = view.links.as_slice() else {
+        bail!("expected one link of the application, found {:?}", view.links);
+    };
+    assert_eq!((link.source_id.as_str(), link.target.as_str()), (COMPONENT_ID, PROVIDER_ID));
+    assert_eq!((link.wit_namespace.as_str(), link.wit_package.as_str()), ("wasmcloud", "lattice-control"));
+    assert_eq!(link.interfaces, ["lattice-control"]);
+    assert_eq!(link.name, "default");
+    assert_eq!(link.target_config, [LINK_CONFIG]);
+    let config = retry("get_config", CALL_RETRY, || ctl.get_config(LINK_CONFIG)).await?.context("no link config")?;
+    let expected: HashMap<String, String> =
+        [(KEY_ALLOW, SHIPPED_ALLOW), ("events", "component_scaled")].map(|(k, v)| (k.into(), v.into())).into();
+    assert_eq!(config, expected);
+
+    // 2. The component's export answers through the provider, about the lattice it runs in.
+    let prefix = format!("{}.{COMPONENT_ID}", lattice.lattice());
+    let wrpc =
+        bounded("wRPC client", CALL_TIMEOUT, wrpc_transport_nats::Client::new(lattice.nats().clone(), prefix, None))
+            .await??;
+    let first = list_hosts(&wrpc, "first").await?;
+    eprintln!("timing: deploy to first answer {:.2?}", deployed_at.elapsed());
+    assert_eq!(first["probe"], "first");
+    assert_eq!(first["lattice"], lattice.lattice());
+    assert_eq!(first["source-id"], COMPONENT_ID, "the provider saw another caller");
+    assert_eq!(first["link-name"], "default");
+    assert_eq!(strings(&first["host-ids"]), [host_id.as_str()]);
+    assert_eq!(first["policy"], SHIPPED_ALLOW);
+    assert!(strings(&first["allowed-operations"]).contains(&"put-config"), "{first}");
+    assert_eq!(strings(&first["event-subscriptions"]), ["component_scaled"], "{first}");
+
+    // 3. A real event: another component scales; the provider pushes `component_scaled` to
+    // the host-run component, which records it through the provider (put-config).
+    let last_scale = format!("{COMPONENT_ID}-last-scale");
+    let scaled_id = "e2e-scaled-by-test";
+    let mut events = bounded("subscribing to events", CALL_TIMEOUT, ctl.events(&["component_scaled".into()])).await??;
+    let scale = |max: u32| -> Result<ScaleComponentCommand> {
+        Ok(ScaleComponentCommand::builder()
+            .host_id(host_id.clone())
+            .component_ref(noop_component_ref()?)
+            .component_id(scaled_id)
+            .max_instances(max)
+            .build()?)
+    };
+    bounded("scale_component", CALL_TIMEOUT, ctl.scale_component(scale(1)?)).await??;
+    bounded("the component_scaled event", EVENT_TIMEOUT, async {
+        while let Some(event) = events.next().await {
+            if event?.data["component_id"] == scaled_id {
+                return Ok(());
+            }
+        }
+        bail!("the event stream ended")
+    })
+    .await??;
+    let event_seen = Instant::now();
+    let record = wait_for("the component's record of the scale", EVENT_TIMEOUT, || async {
+        let record = ctl.get_config(&last_scale).await?;
+        Ok(record.filter(|r| r.get("component-id").map(String::as_str) == Some(scaled_id)))
+    })
+    .await?;
+    eprintln!(
+        "timing: event to action (event published → the component's config write read back) {:.1?}",
+        event_seen.elapsed()
+    );
+    assert_eq!(record.get("seen-by").map(String::as_str), Some(COMPONENT_ID), "{record:?}");
+    assert_eq!(record.get("host-id"), Some(&host_id), "{record:?}");
+    assert_eq!(record.get("max-instances").map(String::as_str), Some("1"), "{record:?}");
+    bounded("scale_component to 0", CALL_TIMEOUT, ctl.scale_component(scale(0)?)).await??;
+    wait_for("the test's component gone", CALL_RETRY, || async {
+        let inventory = ctl.get_host_inventory(&host_id).await?;
+        Ok((!inventory.components.iter().any(|c| c.id == scaled_id)).then_some(()))
+    })
+    .await?;
+
+    // 4. A new version narrows the policy. wadm puts the same-named config with the new value;
+    // the link is unchanged, so the host sends the provider nothing about it. Recorded, not
+    // returned at once: undeploy is still measured.
+    let updated = update_applies(&apps, &ctl, &wrpc, &manifest).await;
+    if let Err(e) = &updated {
+        eprintln!("FAILED manifest update: {e:#}");
+    }
+
+    // 5. Undeploy: nothing of the application left on the host.
+    let undeployed_at = Instant::now();
+    apps.undeploy(APP).await?;
+    wait_for("the host clean of the application", UNDEPLOY_TIMEOUT, || async {
+        let view = host_view(&lattice, &host_id).await?;
+        let subscriptions = wrpc_subscription_count(&lattice, PROVIDER_ID).await?;
+        let clean = view.component.is_none() && view.provider.is_none() && view.links.is_empty() && subscriptions == 0;
+        Ok(clean.then_some(()))
+    })
+    .await?;
+    eprintln!(
+        "timing: undeploy to clean (no component, provider, link or provider subscription) {:.1?}",
+        undeployed_at.elapsed()
+    );
+    apps.wait_status(APP, StatusType::Undeployed, CALL_RETRY).await?;
+    assert!(apps.delete(APP).await?, "delete_manifest found nothing to delete");
+    // The component's own record is not wadm's: it outlives the application.
+    bounded("delete_config", CALL_TIMEOUT, ctl.delete_config(&last_scale)).await??;
+    wadm.check_running()?;
+    drop(wadm);
+    lattice.shutdown().await?;
+    updated
+}
+
+/// Deploys a second version of `manifest` whose link grants only [`NARROWED_ALLOW`] and waits
+/// (at most [`UPDATE_TIMEOUT`]) until the component's calls report that policy.
+async fn update_applies(
+    apps: &lattice_control_e2e::WadmClient,
+    ctl: &ctl::Client,
+    wrpc: &wrpc_transport_nats::Client,
+    manifest: &Yaml,
+) -> Result<()> {
+    let v2 = with_allow(manifest.clone(), "v0.1.1", NARROWED_ALLOW)?;
+    let updated_at = Instant::now();
+    let (_, version) = apps.put_and_deploy(yaml_bytes(&v2)?).await?;
+    assert_eq!(version, "v0.1.1");
+    apps.wait_deployed(APP, CALL_RETRY).await?;
+    // wadm's part: the named config has the new value.
+    wait_for("the link config with the new allow", CALL_RETRY, || async {
+        let config = ctl.get_config(LINK_CONFIG).await?;
+        Ok(config.filter(|c| c.get(KEY_ALLOW).map(String::as_str) == Some(NARROWED_ALLOW)).map(drop))
+    })
+    .await?;
+    eprintln!("timing: update deployed, link config changed {:.1?}", updated_at.elapsed());
+    // The provider's part: the component's next calls see the new policy.
+    let last = std::sync::Mutex::new(Value::Null);
+    let seen = wait_for("the component's calls under the new policy", UPDATE_TIMEOUT, || {
+        let last = &last;
+        async move {
+            let summary = list_hosts(wrpc, "after-update").await?;
+            let applied = summary["policy"] == NARROWED_ALLOW;
+            *last.lock().unwrap_or_else(|p| p.into_inner()) = summary;
+            Ok(applied.then_some(()))
+        }
+    })
+    .await;
+    let last = last.into_inner().unwrap_or_else(|p| p.into_inner());
+    match seen {
+        Ok(()) => {
+            eprintln!(
+                "timing: manifest update applied (deploy → the component sees the policy) {:.1?}",
+                updated_at.elapsed()
+            );
+            let summary = list_hosts(wrpc, "narrowed").await?;
+            assert!(!strings(&summary["allowed-operations"]).contains(&"put-config"), "{summary}");
+            Ok(())
+        }
+        Err(e) => Err(e.context(format!(
+            "the provider still applies policy {} {:.1?} after the update (wadm changed the named config \
+             {LINK_CONFIG}; the link is identical, so the host delivers nothing: the provider must follow \
+             config_set of a config its link uses)",
+            last["policy"],
+            updated_at.elapsed()
+        ))),
+    }
+}
