@@ -109,7 +109,7 @@ impl TestWadm {
         ];
         wait_for(&format!("wadm managing lattice {lattice}"), START_TIMEOUT, || async {
             for (stream, consumer) in &consumers {
-                let mut stream = js.get_stream(*stream).await.with_context(|| format!("stream {stream}"))?;
+                let stream = js.get_stream(*stream).await.with_context(|| format!("stream {stream}"))?;
                 if stream.consumer_info(consumer).await.is_err() {
                     return Ok(None);
                 }
