@@ -4,7 +4,7 @@
 //! One wadm serves every lattice on its NATS server: it starts managing a lattice when it sees
 //! that lattice's `host_started` or `host_heartbeat` event. Start it **before** the lattice's
 //! hosts (it then sees their `host_started`); [`TestWadm::start`] returns once wadm listens for
-//! events and API requests. Its JetStream streams and buckets live on the NATS server
+//! events and API requests, [`TestWadm::wait_lattice`] once it manages a lattice. Its JetStream streams and buckets live on the NATS server
 //! (in memory here), so the server needs JetStream (`-js`, as [`crate::Nats`] starts it).
 //!
 //! ```no_run
@@ -13,6 +13,7 @@
 //! let nats = shared_nats()?;
 //! let wadm = TestWadm::start(nats).await?;
 //! let lattice = TestLattice::start(nats, 1).await?;
+//! wadm.wait_lattice(lattice.lattice()).await?;
 //! let apps = wadm.client(lattice.lattice()).await?;
 //! let (name, _version) = apps.put_and_deploy(std::fs::read("app.wadm.yaml")?).await?;
 //! apps.wait_deployed(&name, std::time::Duration::from_secs(60)).await?;
@@ -90,6 +91,32 @@ impl TestWadm {
             }
         }
         Ok(())
+    }
+
+    /// Waits (bounded) until wadm manages `lattice`: its event and command consumers for that
+    /// lattice exist on the server (wadm creates them when it sees a host of the lattice start).
+    /// A manifest deployed before that is stored but only acted on once they exist.
+    pub async fn wait_lattice(&self, lattice: &str) -> Result<()> {
+        use ::wadm::consumers::{COMMANDS_CONSUMER_PREFIX, EVENTS_CONSUMER_PREFIX};
+        let nats = bounded("connecting to NATS", CALL_TIMEOUT, async_nats::connect(&self.nats_url))
+            .await?
+            .context("connecting to NATS")?;
+        let js = async_nats::jetstream::new(nats);
+        // (stream, durable consumer) as wadm names them for a lattice.
+        let consumers = [
+            (::wadm::DEFAULT_WADM_EVENT_CONSUMER_STREAM_NAME, format!("{EVENTS_CONSUMER_PREFIX}-{lattice}")),
+            (::wadm::DEFAULT_COMMAND_STREAM_NAME, format!("{COMMANDS_CONSUMER_PREFIX}-{lattice}")),
+        ];
+        wait_for(&format!("wadm managing lattice {lattice}"), START_TIMEOUT, || async {
+            for (stream, consumer) in &consumers {
+                let stream = js.get_stream(*stream).await.with_context(|| format!("stream {stream}"))?;
+                if stream.consumer_info(consumer).await.is_err() {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
+        })
+        .await
     }
 
     /// A wadm client for `lattice`, connected as `wash app` connects (its own NATS connection).

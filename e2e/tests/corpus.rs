@@ -119,7 +119,7 @@ async fn bad_call(c: &Caller, real_host: &str, i: u64) -> Outcome {
                 annotations: g.annotations(),
                 component_limits: g.annotations(),
                 config: vec![g.bad_string()],
-                allow_update: g.next() % 2 == 0,
+                allow_update: g.next().is_multiple_of(2),
             };
             if i % 16 == 3 {
                 outcome(b, lc::scale_component(w, cx, &cmd)).await
@@ -218,7 +218,11 @@ async fn bad_call(c: &Caller, real_host: &str, i: u64) -> Outcome {
             outcome(b, lc::perform_component_auction(w, cx, &r, &o)).await
         }
         14 => {
-            let q = types::HostQuery { expected: Some(g.count()), full_wait: g.next() % 2 == 0, timeout_ms: Some(0) };
+            let q = types::HostQuery {
+                expected: Some(g.count()),
+                full_wait: g.next().is_multiple_of(2),
+                timeout_ms: Some(0),
+            };
             outcome(b, lc::get_hosts(w, cx, &q)).await
         }
         _ => {
@@ -380,7 +384,7 @@ async fn link_churn_with_changed_puts_leaves_connections_and_memory_where_they_s
         async move {
             let source = format!("rel-churn-{i}");
             put_provider_link(lattice, &source, "default", PROVIDER, &[settings]).await?;
-            if i % 10 == 0 {
+            if i.is_multiple_of(10) {
                 // the link reaches the provider ~ms after the ack: retry until it is known
                 // each attempt is bounded by 2 s (the link answers in ms, its timeout is 1 s):
                 // an attempt without an answer is a lost wRPC call (PLATFORM-NOTES), counted

@@ -207,6 +207,13 @@ fn annotation<'a>(annotations: &'a Option<std::collections::BTreeMap<String, Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_lattice() -> Result<()> {
+    // wadm's and the host's logs, when asked for (`RUST_LOG=wadm=debug,…`).
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
     if !node_available("wadm_deploy") {
         return Ok(());
     }
@@ -226,6 +233,7 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     let lattice = TestLattice::start(nats, 1).await?;
     let host_id = lattice.host_id(0)?.to_string();
     let ctl = lattice.ctl().clone();
+    wadm.wait_lattice(lattice.lattice()).await?;
     let apps = wadm.client(lattice.lattice()).await?;
 
     // 1. Deploy.
@@ -244,8 +252,10 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     })
     .await?;
     let provider = view.provider.context("provider")?;
-    let par_ref = format!("file://{}", normalize(&par).display());
-    assert_eq!(provider.image_ref.as_deref(), Some(par_ref.as_str()));
+    // The host reports a provider's `file://` reference as the bare path.
+    let par_path = normalize(&par).display().to_string();
+    let provider_ref = provider.image_ref.as_deref().map(|r| r.strip_prefix("file://").unwrap_or(r));
+    assert_eq!(provider_ref, Some(par_path.as_str()));
     assert_eq!(annotation(&provider.annotations, "wasmcloud.dev/managed-by"), Some("wadm"));
     assert_eq!(annotation(&provider.annotations, "wasmcloud.dev/appspec"), Some(APP));
     let component = view.component.context("component")?;

@@ -693,7 +693,7 @@ async fn churn_links(lattice: &TestLattice, base: &Caller, cycles: usize) -> Res
             let config = format!("bench-churn-{k}");
             let r = async {
                 put_provider_link(lattice, &source, LINK, PROVIDER_ID, &[config.as_str()]).await?;
-                if (j / WORKERS) % CALL_EVERY == 0 {
+                if (j / WORKERS).is_multiple_of(CALL_EVERY) {
                     // a link that has not arrived in 2 s fails the cycle (counted)
                     use_link(&caller, &format!("bench-churn-lattice-{k}"), Duration::from_secs(2)).await?;
                 }

@@ -204,9 +204,9 @@ pub fn bucket(symbol: &str) -> &'static str {
         "tracing"
     } else if has(&["tokio::", "mio::", "parking_lot", "futures_"]) {
         "tokio runtime / futures"
-    } else if has(&["malloc", "free", "realloc", "memcpy", "memmove", "memset", "memcmp", "alloc::", "__rust_"]) {
-        "allocation and copies"
-    } else if has(&["bytes::"]) {
+    } else if has(&[
+        "malloc", "free", "realloc", "memcpy", "memmove", "memset", "memcmp", "alloc::", "__rust_", "bytes::",
+    ]) {
         "allocation and copies"
     } else {
         "other"
