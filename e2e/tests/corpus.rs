@@ -408,12 +408,13 @@ async fn link_churn_with_changed_puts_leaves_connections_and_memory_where_they_s
             }
             // the same link put again with other settings (the SDK alone drops this put)
             put_provider_link(lattice, &source, "default", PROVIDER, &[changed]).await?;
-            if i % 10 == 0 {
+            if i.is_multiple_of(10) {
                 let c = base.as_component(&source, "default");
                 let deadline = Instant::now() + Duration::from_secs(10);
                 let mut last: String;
                 loop {
-                    match tokio::time::timeout(ATTEMPT_BOUND, lc::provider_info(c.wrpc(), c.cx(), &no_options())).await {
+                    match tokio::time::timeout(ATTEMPT_BOUND, lc::provider_info(c.wrpc(), c.cx(), &no_options())).await
+                    {
                         Ok(Ok(Ok(info))) if info.lattice == "churn-b" => break,
                         Ok(Ok(Ok(info))) => last = format!("still managing {}", info.lattice),
                         Ok(Ok(Err(e))) => last = format!("{e:?}"),

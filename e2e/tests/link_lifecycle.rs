@@ -117,8 +117,8 @@ async fn stalled_links_hold_up_nothing() -> Result<()> {
     let stalled = wrpc.as_component("stalled-0", "default");
     assert_eq!(info(&stalled).await?.map(|_| "ok"), Ok("ok"));
     delete_provider_link(&lattice, "stalled-0", "default").await?;
-    let gone =
-        until_info(&stalled, "stalled link deleted", Duration::from_secs(2), |a| matches!(a, Err("not-linked"))).await?;
+    let gone = until_info(&stalled, "stalled link deleted", Duration::from_secs(2), |a| matches!(a, Err("not-linked")))
+        .await?;
     println!("stall: delete of a stalled link applied after {gone:?}");
 
     // a stalled link's call is a bounded transport error naming the server
