@@ -8,6 +8,19 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::util::bounded;
 
+/// The caller's side of the example's export, from the example's own WIT.
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen_wrpc::generate!({
+        inline: "package lattice-control-e2e:js-caller;
+                 world caller { import wasmcloud-examples:js-controller/summary@0.1.0; }",
+        path: ["../examples/js-controller/wit"],
+        world: "lattice-control-e2e:js-caller/caller",
+        generate_all,
+    });
+}
+pub use bindings::wasmcloud_examples::js_controller::summary;
+
 /// `build.sh`: `npm ci` (~15 s) plus componentize (~15 s), with room for a slow registry.
 pub const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 

@@ -362,6 +362,38 @@ async fn malformed_corpus_every_call_a_typed_error() -> Result<()> {
     lattice.shutdown().await
 }
 
+/// Calls `call` until its answer passes `accept`, for at most 10 s. Each attempt is bounded
+/// by [`ATTEMPT_BOUND`] (these calls answer in ms): an attempt without an answer is a lost
+/// wRPC call (PLATFORM-NOTES), counted in `lost` and retried, as in soak.rs.
+async fn answered<T, F, Fut>(
+    lost: &std::sync::atomic::AtomicU64,
+    what: &str,
+    mut call: F,
+    accept: impl Fn(&T) -> std::result::Result<(), String>,
+) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<std::result::Result<T, types::CtlError>>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let last = match tokio::time::timeout(ATTEMPT_BOUND, call()).await {
+            Ok(Ok(Ok(answer))) => match accept(&answer) {
+                Ok(()) => return Ok(()),
+                Err(why) => why,
+            },
+            Ok(Ok(Err(e))) => format!("{e:?}"),
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(_) => {
+                lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                "attempt lost".into()
+            }
+        };
+        ensure!(Instant::now() < deadline, "{what}: no accepted answer in 10 s: {last}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn link_churn_with_changed_puts_leaves_connections_and_memory_where_they_started() -> Result<()> {
     let cycles = env_or("LATTICE_CONTROL_CHURN", 10_000);
@@ -384,49 +416,20 @@ async fn link_churn_with_changed_puts_leaves_connections_and_memory_where_they_s
         async move {
             let source = format!("rel-churn-{i}");
             put_provider_link(lattice, &source, "default", PROVIDER, &[settings]).await?;
+            let c = base.as_component(&source, "default");
             if i.is_multiple_of(10) {
                 // the link reaches the provider ~ms after the ack: retry until it is known
-                // each attempt is bounded by 2 s (the link answers in ms, its timeout is 1 s):
-                // an attempt without an answer is a lost wRPC call (PLATFORM-NOTES), counted
-                // apart and retried, as in soak.rs; the cycle fails only after 10 s
-                let c = base.as_component(&source, "default");
-                let deadline = Instant::now() + Duration::from_secs(10);
-                let mut last: String;
-                loop {
-                    match tokio::time::timeout(ATTEMPT_BOUND, lc::get_host_inventory(c.wrpc(), c.cx(), host)).await {
-                        Ok(Ok(Ok(_))) => break,
-                        Ok(Ok(Err(e))) => last = format!("{e:?}"),
-                        Ok(Err(e)) => last = format!("{e:#}"),
-                        Err(_) => {
-                            lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            last = "attempt lost".into();
-                        }
-                    }
-                    ensure!(Instant::now() < deadline, "churned link call: no answer in 10 s: {last}");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+                answered(lost, "churned link call", || lc::get_host_inventory(c.wrpc(), c.cx(), host), |_| Ok(()))
+                    .await?;
             }
             // the same link put again with other settings (the SDK alone drops this put)
             put_provider_link(lattice, &source, "default", PROVIDER, &[changed]).await?;
             if i.is_multiple_of(10) {
-                let c = base.as_component(&source, "default");
-                let deadline = Instant::now() + Duration::from_secs(10);
-                let mut last: String;
-                loop {
-                    match tokio::time::timeout(ATTEMPT_BOUND, lc::provider_info(c.wrpc(), c.cx(), &no_options())).await
-                    {
-                        Ok(Ok(Ok(info))) if info.lattice == "churn-b" => break,
-                        Ok(Ok(Ok(info))) => last = format!("still managing {}", info.lattice),
-                        Ok(Ok(Err(e))) => last = format!("{e:?}"),
-                        Ok(Err(e)) => last = format!("{e:#}"),
-                        Err(_) => {
-                            lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            last = "attempt lost".into();
-                        }
-                    }
-                    ensure!(Instant::now() < deadline, "changed put not applied in 10 s: {last}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
+                let applied = |info: &types::LinkInfo| match info.lattice.as_str() {
+                    "churn-b" => Ok(()),
+                    other => Err(format!("still managing {other}")),
+                };
+                answered(lost, "changed put", || lc::provider_info(c.wrpc(), c.cx(), &no_options()), applied).await?;
             }
             delete_provider_link(lattice, &source, "default").await
         }

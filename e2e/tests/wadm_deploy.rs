@@ -44,17 +44,7 @@ use lattice_control_provider::provider::policy::KEY_ALLOW;
 use serde_json::Value;
 use serde_yaml::Value as Yaml;
 
-mod bindings {
-    // The caller's side of the example's export, from the example's own WIT.
-    wit_bindgen_wrpc::generate!({
-        inline: "package lattice-control-e2e:js-caller;
-                 world caller { import wasmcloud-examples:js-controller/summary@0.1.0; }",
-        path: ["../examples/js-controller/wit"],
-        world: "lattice-control-e2e:js-caller/caller",
-        generate_all,
-    });
-}
-use bindings::wasmcloud_examples::js_controller::summary;
+use lattice_control_e2e::js::summary;
 
 const MANIFEST: &str = "local.wadm.yaml";
 /// wadm derives ids from the application and component names (`{app}-{component}`, every
