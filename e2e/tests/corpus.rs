@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use lattice_control_e2e::caller::{lattice_control as lc, no_options, types, Caller};
+use lattice_control_e2e::caller::{lattice_control as lc, types, Caller, NO_OPTIONS};
 use lattice_control_e2e::stress::{
     connection_count, every_function_answers, linked_caller, outcome, provider_healthy, provider_pid, retry_lost,
     rss_kib, run_calls, Outcome,
@@ -429,7 +429,7 @@ async fn link_churn_with_changed_puts_leaves_connections_and_memory_where_they_s
                     "churn-b" => Ok(()),
                     other => Err(format!("still managing {other}")),
                 };
-                answered(lost, "changed put", || lc::provider_info(c.wrpc(), c.cx(), &no_options()), applied).await?;
+                answered(lost, "changed put", || lc::provider_info(c.wrpc(), c.cx(), &NO_OPTIONS), applied).await?;
             }
             delete_provider_link(lattice, &source, "default").await
         }
