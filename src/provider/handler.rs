@@ -54,7 +54,6 @@ impl LatticeControlProvider {
     {
         let started = Instant::now();
         let (source, link_name) = caller(cx.as_ref());
-        let (source_label, link_label) = (source.clone().unwrap_or_default(), link_name.clone());
         let span = info_span!(
             "lattice_control",
             operation = op.name(),
@@ -66,8 +65,8 @@ impl LatticeControlProvider {
         );
         let result = async {
             wasmcloud_provider_sdk::propagate_trace_for_ctx!(cx);
-            match source {
-                Some(source) => f(LinkKey::new(source, link_name)).await,
+            match source.as_deref() {
+                Some(source) => f(LinkKey::new(source, link_name.as_str())).await,
                 None => Err(wit::CtlError::NotLinked(NO_SOURCE.to_string())),
             }
         }
@@ -84,12 +83,7 @@ impl LatticeControlProvider {
             // a refusal's rule text stays out of the log
             debug!("lattice-control call done");
             if result.is_err() {
-                let key = (
-                    source_label,
-                    link_label,
-                    op.name(),
-                    outcome,
-                );
+                let key = (source.unwrap_or_default(), link_name, op.name(), outcome);
                 if let Some(count) = self.inner.log_limit.record(key, Instant::now()) {
                     if outcome == "not-permitted" {
                         info!(count, "lattice-control calls refused by link policy (summary: at most one line per 10 s per link, operation and outcome)");

@@ -140,7 +140,7 @@ impl HostView {
                 let Some(name) = event.data.get("config_name").and_then(|v| v.as_str()) else {
                     continue;
                 };
-                if table.keys().is_empty() {
+                if table.counts().0 == 0 {
                     continue;
                 }
                 view.reread_links_using(&table, name).await;

@@ -224,7 +224,8 @@ struct Entry {
 }
 
 impl Entry {
-    /// The connection settings it waits for: resolved, no client yet, no failure kept.
+    /// The connection settings it waits for: resolved and no client yet (a kept failure
+    /// is refreshed by the next connect outcome).
     fn waits_for(&self) -> Option<&ConnectionSettings> {
         match (&self.resolved, &self.client) {
             (Ok(r), None) => Some(&r.settings.connection),
@@ -590,22 +591,6 @@ impl LinkTable {
         let s = self.lock();
         let (clients, connections) = s.pool.counts();
         (s.links.len(), clients, connections)
-    }
-
-    /// How many event streams are open (one per connection and lattice).
-    #[must_use]
-    pub fn event_streams(&self) -> usize {
-        self.inner.hub.stream_count()
-    }
-
-    /// Events dropped so far from a link's full event queue.
-    #[must_use]
-    pub fn events_dropped(&self, key: &LinkKey) -> u64 {
-        self.lock()
-            .links
-            .get(key)
-            .and_then(|e| e.events.as_ref())
-            .map_or(0, Subscription::dropped)
     }
 
     /// The link's settings and policy without connecting (`provider-info`, policy checks).
