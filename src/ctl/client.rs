@@ -367,6 +367,33 @@ fn into_required<T>(resp: CtlResponse<T>, what: &str) -> Result<T> {
         .ok_or_else(|| CtlError::decode(format!("{what} reply has success but no response")))
 }
 
+/// The result of a put-registries scatter: all `expected` hosts accepted, or why not
+/// (`refused` holds the refusals and unreadable answers).
+fn registries_outcome(
+    expected: usize,
+    accepted: usize,
+    refused: &[String],
+    within: Duration,
+) -> Result<Ack> {
+    if accepted == expected {
+        return Ok(Ack {
+            message: format!("successfully put registries on {accepted} of {expected} hosts"),
+        });
+    }
+    let silent = expected.saturating_sub(accepted + refused.len());
+    let counts = format!(
+        "{accepted} of {expected} hosts accepted, {} refused, {silent} did not answer within {} ms",
+        refused.len(),
+        within.as_millis()
+    );
+    match refused.first() {
+        Some(first) => Err(rejected(format!(
+            "put registries: {counts}; first refusal: {first}"
+        ))),
+        None => Err(CtlError::timeout(format!("put registries: {counts}"))),
+    }
+}
+
 /// Successful payloads of a scatter; if none, the first refusal or decode failure explains.
 fn scatter_result<T>(items: Vec<CtlResponse<T>>, bad: Option<CtlError>) -> Result<Vec<T>> {
     let mut out = Vec::with_capacity(items.len());
@@ -701,13 +728,20 @@ impl Client {
         within: Duration,
     ) -> Result<Vec<ComponentAuctionAck>> {
         let request = request.normalize()?;
-        self.scatter_until(
-            subjects::component_auction,
-            &request,
-            within,
-            "component auction",
-        )
-        .await
+        let mut acks: Vec<ComponentAuctionAck> = self
+            .scatter_until(
+                subjects::component_auction,
+                &request,
+                within,
+                "component auction",
+            )
+            .await?;
+        // wasmCloud 1.x hosts fill an ack's `component_id` with the request's *reference*
+        // (the request's id accessor returns the reference), so the ack names the id asked about.
+        for ack in &mut acks {
+            ack.component_id.clone_from(&request.component_id);
+        }
+        Ok(acks)
     }
 
     /// Bids of the hosts able to run a provider (waits the whole scatter timeout).
@@ -877,17 +911,43 @@ impl Client {
         .await
     }
 
-    /// Puts registry credentials. Every host applies them; unlike upstream's
-    /// fire-and-forget publish this waits for the first host's acknowledgement, so a lattice
-    /// without hosts is `NoResponders` rather than a silent loss.
+    /// Puts registry credentials on every host. Upstream publishes and reports success without
+    /// an answer; every host answers on its own, so this pings the lattice for its hosts, then
+    /// collects one answer per host (within the request timeout) and succeeds only if all of
+    /// them accepted. A host's answer does not name the host, so a refusal carries the host's
+    /// message and the counts, not the host id. No host at all is `NoResponders`.
     pub async fn put_registries(&self, registries: RegistryCredentialMap) -> Result<Ack> {
         for name in registries.keys() {
             validate::check_non_empty("registry name", name)?;
         }
-        let (p, l) = self.prefix();
         let body = encode(&registries, "registry credentials")?;
-        self.ack(subjects::registry_put(p, l), body, "put registries")
-            .await
+        let inner = self.ready()?;
+        let expected = self.get_hosts().await?.len();
+        if expected == 0 {
+            return Err(CtlError::no_responders(
+                "put registries: no host in the lattice",
+            ));
+        }
+        let (p, l) = self.prefix();
+        let deadline = Instant::now() + inner.timeout;
+        let mut sub = self
+            .open_scatter(subjects::registry_put(p, l), body, deadline)
+            .await?;
+        let (mut accepted, mut refused) = (0usize, Vec::new());
+        while accepted + refused.len() < expected {
+            let msg = tokio::select! {
+                m = sub.next() => m,
+                () = tokio::time::sleep_until(deadline) => break,
+            };
+            let Some(msg) = msg else { break };
+            match classify::<IgnoredAny>(&msg, "put registries") {
+                Reply::NoResponders => break,
+                Reply::Item(r) if r.success => accepted += 1,
+                Reply::Item(r) => refused.push(r.message),
+                Reply::Bad(e) => refused.push(e.to_string()),
+            }
+        }
+        registries_outcome(expected, accepted, &refused, inner.timeout)
     }
 
     /// Lattice events of the given types (empty = all); each entry is a short name
@@ -1221,14 +1281,7 @@ mod tests {
         )
         .await;
         assert_invalid(c.stop_provider(StopProviderCommand::default()), "host_id").await;
-        assert_invalid(
-            c.stop_host(StopHostCommand {
-                host_id: "NH".into(),
-                timeout: Some(0),
-            }),
-            "timeout",
-        )
-        .await;
+        assert_invalid(c.stop_host(StopHostCommand::default()), "host_id").await;
         assert_invalid(
             c.perform_component_auction(ComponentAuctionRequest::default()),
             "component_ref",
@@ -1273,6 +1326,27 @@ mod tests {
         assert_invalid(c.events(&["".to_string()]), "event type").await;
         assert_invalid(c.resolve_host("  "), "host").await;
         assert_invalid(c.resolve_host("a.*"), "host_id").await;
+    }
+
+    #[test]
+    fn put_registries_succeeds_only_when_every_host_accepted() {
+        let within = Duration::from_millis(2000);
+        let ok = registries_outcome(2, 2, &[], within).unwrap();
+        assert_eq!(ok.message, "successfully put registries on 2 of 2 hosts");
+        let refused = registries_outcome(3, 1, &["bad creds".into()], within).unwrap_err();
+        assert_eq!(refused.kind(), CtlErrorKind::Rejected);
+        let text = refused.to_string();
+        assert!(
+            text.contains("1 of 3 hosts accepted, 1 refused, 1 did not answer within 2000 ms"),
+            "{text}"
+        );
+        assert!(text.contains("first refusal: bad creds"), "{text}");
+        let silent = registries_outcome(2, 1, &[], within).unwrap_err();
+        assert_eq!(silent.kind(), CtlErrorKind::Timeout);
+        assert!(
+            silent.to_string().contains("1 of 2 hosts accepted"),
+            "{silent}"
+        );
     }
 
     #[tokio::test]

@@ -727,15 +727,11 @@ impl StopHostCommand {
         StopHostCommandBuilder::default()
     }
 
-    /// Trims the id and checks the arguments as the client does before sending: a timeout, if
-    /// given, must not be zero.
+    /// Trims the id and checks it as the client does before sending. A timeout of 0 is sent
+    /// as it is: the host's deadline is then "now" (it stops without waiting for its
+    /// components and providers), as with upstream's client.
     pub fn normalize(mut self) -> Result<Self> {
         self.host_id = validate::subject_token("host_id", &self.host_id)?;
-        if self.timeout == Some(0) {
-            return Err(CtlError::invalid_argument(
-                "stop host timeout must be greater than zero",
-            ));
-        }
         Ok(self)
     }
 }
@@ -970,20 +966,16 @@ mod tests {
     }
 
     #[test]
-    fn stop_host_refuses_zero_timeout() {
+    fn stop_host_sends_a_zero_timeout_as_now() {
         assert!(StopHostCommand::builder().host_id("NH").build().is_ok());
-        assert!(StopHostCommand::builder()
-            .host_id("NH")
-            .timeout_ms(10)
-            .build()
-            .is_ok());
-        assert!(invalid(
-            StopHostCommand::builder()
-                .host_id("NH")
-                .timeout_ms(0)
+        for ms in [0, 10] {
+            let stop = StopHostCommand::builder()
+                .host_id(" NH ")
+                .timeout_ms(ms)
                 .build()
-        )
-        .contains("timeout"));
+                .unwrap();
+            assert_eq!((stop.host_id.as_str(), stop.timeout), ("NH", Some(ms)));
+        }
         assert!(invalid(StopHostCommand::builder().build()).contains("host_id"));
     }
 

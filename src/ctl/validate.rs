@@ -46,6 +46,8 @@ pub(crate) fn workload_id(field: &str, value: &str) -> Result<String> {
 }
 
 /// A label key a host accepts: not empty, not under the reserved `hostcore.` namespace.
+/// Also used for deletes, where the host is laxer: it deletes a `hostcore.*` label and then
+/// refuses to put it back, so such a delete could not be undone until the host restarts.
 pub(crate) fn label_key(key: &str) -> Result<String> {
     let k = non_empty("label key", key)?;
     if k.to_lowercase().starts_with("hostcore.") {
@@ -59,10 +61,16 @@ pub(crate) fn label_key(key: &str) -> Result<String> {
 /// Longest image reference accepted (OCI allows 255 characters for the name alone).
 const MAX_REF_LEN: usize = 4096;
 
-/// An image reference the host can resolve: `file://` (absolute path), `oci://`, `http(s)://`,
-/// `wasmcloud+builtin://`, or a bare OCI reference (`[registry[:port]/]repo[:tag][@digest]`).
-/// Checked here because a host acks a scale or auction with a reference it cannot parse and only
-/// reports the failure later (or never answers an auction).
+/// An image reference the host can resolve, checked as wasmCloud 1.x hosts check it:
+/// `file://` must convert to an absolute file path (`url::Url::to_file_path`), a
+/// `wasmcloud+builtin://` name must not be empty, and `oci://`, `http(s)://` and bare
+/// references must parse, lowercased, with the OCI distribution grammar the host's fetcher
+/// uses (`oci_spec::distribution::Reference`). The reference is sent as given: the host
+/// lowercases it itself. Unlike the host, another `scheme://` is refused here (the host would
+/// try it as an OCI reference and fail only when fetching), and `:latest` is left to the host,
+/// which refuses it unless started with `WASMCLOUD_OCI_ALLOW_LATEST`. Checked here because a
+/// host acks a scale or auction with a reference it cannot parse and only reports the failure
+/// later (or never answers an auction).
 pub(crate) fn image_ref(field: &str, value: &str) -> Result<String> {
     let v = non_empty(field, value)?;
     let bad = |why: &str| Err(CtlError::invalid_argument(format!("{field} {why}")));
@@ -73,11 +81,11 @@ pub(crate) fn image_ref(field: &str, value: &str) -> Result<String> {
         return bad("must not contain whitespace or control characters");
     }
     let oci = match v.split_once("://") {
-        Some(("file", path)) => {
-            return if path.starts_with('/') && path.len() > 1 {
-                Ok(v)
-            } else {
-                bad("`file://` needs an absolute path")
+        Some(("file", _)) => {
+            let path = url::Url::parse(&v).ok().and_then(|u| u.to_file_path().ok());
+            return match path {
+                Some(p) if p.parent().is_some() => Ok(v),
+                _ => bad("`file://` needs an absolute path"),
             };
         }
         Some(("wasmcloud+builtin", name)) if !name.is_empty() => return Ok(v),
@@ -89,84 +97,15 @@ pub(crate) fn image_ref(field: &str, value: &str) -> Result<String> {
         }
         None => v.as_str(),
     };
-    if oci_reference_ok(oci) {
-        Ok(v)
-    } else {
-        bad("is not a valid OCI reference (`[registry[:port]/]repository[:tag][@digest]`)")
-    }
-}
-
-/// OCI distribution reference grammar, simplified: lowercase path components separated by `/`,
-/// an optional registry host (with `.` or `:port`, or `localhost`), tag and digest.
-fn oci_reference_ok(r: &str) -> bool {
-    let (rest, digest) = match r.split_once('@') {
-        Some((rest, d)) => (rest, Some(d)),
-        None => (r, None),
-    };
-    if let Some(d) = digest {
-        let Some((algo, hex)) = d.split_once(':') else {
-            return false;
-        };
-        let algo_ok = !algo.is_empty()
-            && algo
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c));
-        if !algo_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return false;
-        }
-    }
-    let mut parts: Vec<&str> = rest.split('/').collect();
-    // A tag follows the last `:` of the last component.
-    let last = parts.pop().unwrap_or_default();
-    let (name, tag) = match last.rsplit_once(':') {
-        Some((n, t)) => (n, Some(t)),
-        None => (last, None),
-    };
-    if let Some(t) = tag {
-        let tag_ok = !t.is_empty()
-            && t.len() <= 128
-            && t.chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !tag_ok {
-            return false;
-        }
-    }
-    parts.push(name);
-    let registry = if parts.len() > 1
-        && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
+    match oci
+        .to_lowercase()
+        .parse::<oci_spec::distribution::Reference>()
     {
-        Some(parts.remove(0))
-    } else {
-        None
-    };
-    if let Some(host) = registry {
-        let (h, port) = match host.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host, None),
-        };
-        let host_ok = !h.is_empty()
-            && h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-        let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-        if !host_ok || !port_ok {
-            return false;
-        }
+        Ok(_) => Ok(v),
+        Err(e) => bad(&format!(
+            "is not a valid OCI reference (`[registry[:port]/]repository[:tag][@digest]`): {e}"
+        )),
     }
-    !parts.is_empty()
-        && parts.iter().all(|c| {
-            !c.is_empty()
-                && c.chars()
-                    .next()
-                    .is_some_and(|x| x.is_ascii_lowercase() || x.is_ascii_digit())
-                && c.chars()
-                    .last()
-                    .is_some_and(|x| x.is_ascii_lowercase() || x.is_ascii_digit())
-                && c.chars()
-                    .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || "._-".contains(x))
-        })
 }
 
 /// Checks that `value` is not empty or whitespace, keeping it unchanged.
@@ -241,6 +180,8 @@ mod tests {
             "acme/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
             "file:///tmp/c.wasm",
             "wasmcloud+builtin://http-server",
+            // the host lowercases a reference before parsing it
+            "ghcr.io/Acme/App:1",
         ] {
             assert!(image_ref("component_ref", good).is_ok(), "{good}");
         }
@@ -252,7 +193,6 @@ mod tests {
         for bad in [
             "",
             " ",
-            "ghcr.io/Acme/App:1",
             "ghcr.io/acme/app:",
             "ghcr.io/acme/app:-x",
             "a b",
