@@ -52,6 +52,26 @@ impl Nats {
         Ok(nats)
     }
 
+    /// Like [`Nats::start`], with a server configuration file holding `config` (accounts,
+    /// users and permissions; ports and JetStream still come from the command line).
+    pub fn start_with_config(config: &str) -> Result<Nats> {
+        let store = tempfile::Builder::new()
+            .prefix("lattice-control-nats-")
+            .tempdir()
+            .context("creating the JetStream store dir")?;
+        let file = store.path().join("server.conf");
+        std::fs::write(&file, config).context("writing the nats-server config")?;
+        let nats = Nats {
+            port: free_port()?,
+            monitor_port: free_port()?,
+            extra_args: vec!["-c".into(), file.display().to_string()],
+            store,
+            child: Mutex::new(None),
+        };
+        nats.spawn()?;
+        Ok(nats)
+    }
+
     /// Starts an `n`-node cluster on loopback (cluster routes between every pair of nodes,
     /// JetStream clustered) and waits until every node routes to all others and reports
     /// healthy (JetStream meta leader elected). Each node can be killed and restarted alone.

@@ -536,3 +536,66 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
     assert!(late.is_empty(), "deleted link still got {} event(s)", late.len());
     lattice.shutdown().await
 }
+
+/// A NATS account that may subscribe only to the two outcome events of a scale (and its
+/// inboxes): the provider's `scale-component-and-wait` on a link with those credentials gets
+/// its `component_scaled`, while a catch-all subscription on the same account gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wait_forms_work_on_an_account_granted_only_the_events_they_await() -> Result<()> {
+    let l = lattice_control_e2e::util::unique_name("perm");
+    let config = format!(
+        r#"
+no_auth_user: admin
+authorization {{
+  users = [
+    {{ user: admin, password: admin-pw }}
+    {{ user: waiter, password: waiter-pw, permissions: {{
+        publish: {{ allow: ["wasmbus.ctl.v1.{l}.>"] }}
+        subscribe: {{ allow: ["_INBOX.>", "wasmbus.evt.{l}.component_scaled", "wasmbus.evt.{l}.component_scale_failed"] }}
+    }} }}
+  ]
+}}
+"#
+    );
+    let nats = lattice_control_e2e::Nats::start_with_config(&config)?;
+    let lattice = TestLattice::start_named(&nats, &l, 1).await?;
+    let host = lattice.host_id(0)?.to_string();
+    start_provider(&lattice, 0, PROVIDER, &[]).await?;
+    let url = format!("nats://waiter:waiter-pw@127.0.0.1:{}", nats.port());
+    let settings = [("lattice", l.as_str()), ("allow", "all"), ("nats_url", url.as_str())];
+    let c = lattice_control_e2e::stress::linked_caller(&lattice, PROVIDER, "waiter", "default", &settings).await?;
+
+    // the same account, subscribed to every event of the lattice: refused by the server
+    let limited = bounded(
+        "connecting as the limited user",
+        CALL_TIMEOUT,
+        async_nats::ConnectOptions::with_user_and_password("waiter".into(), "waiter-pw".into()).connect(nats.url()),
+    )
+    .await??;
+    let mut catch_all = limited.subscribe(format!("wasmbus.evt.{l}.>")).await?;
+    limited.flush().await?;
+
+    let cmd = types::ScaleComponentCommand {
+        component_ref: noop_component_ref()?,
+        component_id: "perm-waiter".into(),
+        host_id: host.clone(),
+        max_instances: 1,
+        annotations: None,
+        component_limits: None,
+        config: vec![],
+        allow_update: false,
+    };
+    let wait = types::WaitOptions { timeout_ms: 8_000 };
+    let ev = bounded(
+        "scale-component-and-wait",
+        WAIT + CALL_TIMEOUT,
+        lc::scale_component_and_wait(c.wrpc(), c.cx(), &cmd, &wait),
+    )
+    .await??
+    .map_err(|e| anyhow!("scale-and-wait on the limited account: {} ({e:?})", error_kind(&e)))?;
+    assert_eq!(ev.event_type, "com.wasmcloud.lattice.component_scaled");
+    assert_eq!(ev.source, host);
+    let leaked = tokio::time::timeout(Duration::from_millis(500), catch_all.next()).await;
+    assert!(!matches!(leaked, Ok(Some(_))), "the account must not see the lattice's other events: {leaked:?}");
+    lattice.shutdown().await
+}

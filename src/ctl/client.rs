@@ -367,6 +367,31 @@ fn into_required<T>(resp: CtlResponse<T>, what: &str) -> Result<T> {
         .ok_or_else(|| CtlError::decode(format!("{what} reply has success but no response")))
 }
 
+/// The short names of `types` (`host_started`, from a short name or a full CloudEvent type),
+/// without repeats, if every entry is one exact event subject token; `None` for no types, a
+/// pattern, or a name no host publishes under its own subject.
+fn exact_event_names(types: &[String]) -> Option<Vec<&str>> {
+    if types.is_empty() {
+        return None;
+    }
+    let mut names: Vec<&str> = Vec::with_capacity(types.len());
+    for t in types {
+        let t = t.trim();
+        let name = t.strip_prefix(crate::ctl::EVENT_TYPE_PREFIX).unwrap_or(t);
+        let token = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !token {
+            return None;
+        }
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Some(names)
+}
+
 /// The result of a put-registries scatter: all `expected` hosts accepted, or why not
 /// (`refused` holds the refusals and unreadable answers).
 fn registries_outcome(
@@ -957,21 +982,27 @@ impl Client {
         for t in types {
             validate::check_non_empty("event type", t)?;
         }
-        // one exact type: its own subject, so the stream carries nothing else (heartbeats)
-        let subject = match types {
-            [one] if !one.contains('*') => {
-                let t = one.trim();
-                subjects::event(
-                    &inner.lattice,
-                    t.strip_prefix(crate::ctl::EVENT_TYPE_PREFIX).unwrap_or(t),
-                )
-            }
-            _ => subjects::events_all(&inner.lattice),
+        // Exact types: one subject each (`wasmbus.evt.{lattice}.{type}`), so the stream carries
+        // nothing else (no heartbeats) and an account granted only those subjects works.
+        // Patterns or no types: the whole lattice's events.
+        let subjects = match exact_event_names(types) {
+            Some(names) => names
+                .iter()
+                .map(|n| subjects::event(&inner.lattice, n))
+                .collect(),
+            None => vec![subjects::events_all(&inner.lattice)],
         };
-        let sub = tokio::time::timeout(inner.timeout, inner.nats.subscribe(subject))
+        let subscribe = async {
+            let mut subs = Vec::with_capacity(subjects.len());
+            for subject in subjects {
+                subs.push(inner.nats.subscribe(subject).await?);
+            }
+            Ok::<_, async_nats::SubscribeError>(subs)
+        };
+        let subs = tokio::time::timeout(inner.timeout, subscribe)
             .await
             .map_err(|_| CtlError::timeout("event subscription not made within the timeout"))??;
-        Ok(EventStream::new(sub, EventFilter::new(types)))
+        Ok(EventStream::new(subs, EventFilter::new(types)))
     }
 
     /// A host id from a full id, a unique id prefix or a friendly name.
@@ -1326,6 +1357,29 @@ mod tests {
         assert_invalid(c.events(&["".to_string()]), "event type").await;
         assert_invalid(c.resolve_host("  "), "host").await;
         assert_invalid(c.resolve_host("a.*"), "host_id").await;
+    }
+
+    #[test]
+    fn exact_event_types_get_their_own_subjects() {
+        let names = |t: &[&str]| {
+            let owned: Vec<String> = t.iter().map(|s| s.to_string()).collect();
+            exact_event_names(&owned).map(|v| v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            names(&[
+                "component_scaled",
+                "com.wasmcloud.lattice.component_scale_failed",
+                " component_scaled "
+            ]),
+            Some(vec![
+                "component_scaled".to_string(),
+                "component_scale_failed".to_string()
+            ])
+        );
+        assert_eq!(names(&[]), None);
+        assert_eq!(names(&["component_*"]), None);
+        assert_eq!(names(&["host_started", "a.b"]), None);
+        assert_eq!(names(&["com.example.other"]), None);
     }
 
     #[test]

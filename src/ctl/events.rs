@@ -113,13 +113,17 @@ impl EventFilter {
 /// A stream of lattice events; malformed messages are yielded as `Decode` errors and the
 /// stream goes on. Dropping it unsubscribes.
 pub struct EventStream {
-    sub: async_nats::Subscriber,
+    subs: futures::stream::SelectAll<async_nats::Subscriber>,
     filter: EventFilter,
 }
 
 impl EventStream {
-    pub(crate) fn new(sub: async_nats::Subscriber, filter: EventFilter) -> Self {
-        Self { sub, filter }
+    /// Events from `subs` (one per subscribed subject), passed through `filter`.
+    pub(crate) fn new(subs: Vec<async_nats::Subscriber>, filter: EventFilter) -> Self {
+        Self {
+            subs: futures::stream::select_all(subs),
+            filter,
+        }
     }
 }
 
@@ -136,7 +140,7 @@ impl Stream for EventStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            let msg = match self.sub.poll_next_unpin(cx) {
+            let msg = match self.subs.poll_next_unpin(cx) {
                 Poll::Ready(Some(msg)) => msg,
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,

@@ -76,7 +76,7 @@ pub const KEYS: &[KeySpec] = &[
         key: NATS_URL,
         default: "the provider's own NATS URL",
         secret: false,
-        description: "NATS server URL; a comma-separated list fails over between cluster members",
+        description: "NATS server URL; a comma-separated list fails over between cluster members; `user:password@` or `token@` in a URL are its credentials (then put the URL in secrets)",
     },
     KeySpec {
         key: NATS_HOST,

@@ -284,8 +284,8 @@ fn short_type(ev: &wit::LatticeEvent) -> &str {
         .unwrap_or(&ev.event_type)
 }
 
-/// A stream: `(connection key, lattice)`.
-type StreamKey = (String, String);
+/// A stream: `(connection key, lattice, event types it subscribes to)`; no types: every event.
+type StreamKey = (String, String, Vec<String>);
 
 struct Subscriber {
     filter: EventFilter,
@@ -366,7 +366,7 @@ impl Subscription {
         connection: &ConnectionSettings,
         settings: &EventSettings,
     ) -> bool {
-        self.stream == stream_key(client, connection) && self.settings == *settings
+        self.stream == stream_key(client, connection, settings) && self.settings == *settings
     }
 
     /// Events dropped so far from its full queue.
@@ -404,13 +404,27 @@ impl Drop for Subscription {
     }
 }
 
-/// A key of a NATS connection's settings and a lattice: subscriptions with equal keys share
-/// one stream. The connection part is a hash, so no credential is kept in the key.
-fn stream_key(client: &Client, settings: &ConnectionSettings) -> StreamKey {
+/// A key of a NATS connection's settings, a lattice and the event types asked for:
+/// subscriptions with equal keys share one stream. The connection part is a hash, so no
+/// credential is kept in the key. A stream subscribes to its types' own subjects
+/// (`wasmbus.evt.{lattice}.{type}`) where they are exact names, so an account granted only
+/// those subjects works and no heartbeat is read that nobody asked for.
+fn stream_key(client: &Client, settings: &ConnectionSettings, events: &EventSettings) -> StreamKey {
     use std::hash::{Hash as _, Hasher as _};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     settings.hash(&mut h);
-    (format!("{:016x}", h.finish()), client.lattice().to_string())
+    let mut types = if events.types.iter().any(|t| t == "*") {
+        Vec::new()
+    } else {
+        events.types.clone()
+    };
+    types.sort();
+    types.dedup();
+    (
+        format!("{:016x}", h.finish()),
+        client.lattice().to_string(),
+        types,
+    )
 }
 
 impl EventHub {
@@ -436,7 +450,7 @@ impl EventHub {
         connection: &ConnectionSettings,
         settings: &EventSettings,
     ) -> Subscription {
-        let key = stream_key(client, connection);
+        let key = stream_key(client, connection, settings);
         let queue = Arc::new(LinkQueue::new(settings.queue, label.clone()));
         let task = tokio::spawn(deliver(
             Arc::clone(&queue),
@@ -450,8 +464,12 @@ impl EventHub {
         let id = state.next_id;
         let stream = state.streams.entry(key.clone()).or_insert_with(|| {
             let subscribers = Subscribers::default();
-            let task =
-                tokio::spawn(fan_out(client.clone(), Arc::clone(&subscribers))).abort_handle();
+            let task = tokio::spawn(fan_out(
+                client.clone(),
+                key.2.clone(),
+                Arc::clone(&subscribers),
+            ))
+            .abort_handle();
             Stream { subscribers, task }
         });
         stream
@@ -477,7 +495,7 @@ impl EventHub {
         }
     }
 
-    /// Number of live event streams (one per connection and lattice).
+    /// Number of live event streams (one per connection, lattice and set of event types).
     #[must_use]
     pub fn stream_count(&self) -> usize {
         lock(&self.state).streams.len()
@@ -486,10 +504,10 @@ impl EventHub {
 
 /// Reads the lattice's events and queues each for the subscriptions whose filter passes
 /// it, converted to WIT once. Re-subscribes after a refused subscription or a closed stream.
-async fn fan_out(client: Client, subscribers: Subscribers) {
+async fn fan_out(client: Client, types: Vec<String>, subscribers: Subscribers) {
     let lattice = client.lattice().to_string();
     loop {
-        let mut events = match client.events(&[]).await {
+        let mut events = match client.events(&types).await {
             Ok(events) => events,
             Err(error) => {
                 warn!(%error, %lattice, "event subscription failed; retrying");
@@ -786,7 +804,12 @@ mod tests {
         let fast = sub("fast", "component_scaled,provider_", "64");
         let slow = sub("slow", "*", "2");
         let other = sub("other", "host_stopped", "2");
-        assert_eq!(hub.stream_count(), 1);
+        // one stream per set of types; links asking for the same types share one
+        assert_eq!(hub.stream_count(), 3);
+        let twin = sub("twin", " host_stopped", "2");
+        assert_eq!(hub.stream_count(), 3);
+        drop(twin);
+        assert_eq!(hub.stream_count(), 3);
         assert_eq!(
             fast.settings().types,
             vec!["component_scaled", "provider_*"]

@@ -156,6 +156,33 @@ fn builder(nats: async_nats::Client, s: &ClientSettings) -> ClientBuilder {
         .coalesce_reads(s.coalesce_reads)
 }
 
+/// Credentials written in a server URL, as NATS clients read them: `nats://user:pass@host`
+/// is a user and password, `nats://token@host` a token.
+#[derive(Debug, PartialEq, Eq)]
+enum UrlAuth {
+    UserPassword(String, String),
+    Token(String),
+}
+
+/// The credentials in the first server URL that has any (percent-decoded). async-nats 0.39
+/// parses them but does not send them, so the connection would be anonymous without this.
+fn url_user_info(urls: &[String]) -> Option<UrlAuth> {
+    urls.iter().find_map(|u| {
+        let url = url::Url::parse(u).ok()?;
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let user = decode(url.username());
+        match url.password() {
+            Some(password) => Some(UrlAuth::UserPassword(user, decode(password))),
+            None if !user.is_empty() => Some(UrlAuth::Token(user)),
+            None => None,
+        }
+    })
+}
+
 /// Server URLs for messages: user info (`user:password@`) is replaced.
 #[must_use]
 pub fn redact_urls(urls: &[String]) -> String {
@@ -210,7 +237,13 @@ pub async fn connect_named(
 ) -> Result<async_nats::Client, String> {
     let servers = redact_urls(&settings.urls);
     let options = match &settings.auth {
-        Auth::None => async_nats::ConnectOptions::new(),
+        Auth::None => match url_user_info(&settings.urls) {
+            Some(UrlAuth::UserPassword(user, password)) => {
+                async_nats::ConnectOptions::with_user_and_password(user, password)
+            }
+            Some(UrlAuth::Token(token)) => async_nats::ConnectOptions::with_token(token),
+            None => async_nats::ConnectOptions::new(),
+        },
         Auth::Jwt { jwt, seed } => {
             async_nats::ConnectOptions::with_credentials(&config::creds_text(jwt, seed))
                 .map_err(|_| "nats_jwt/nats_seed are not a valid JWT and nkey seed".to_string())?
@@ -250,5 +283,31 @@ pub async fn connect_named(
             "cannot connect to NATS at {servers} within {} ms",
             CONNECT_TIMEOUT.as_millis()
         )),
+    }
+}
+
+#[cfg(test)]
+mod url_auth_tests {
+    use super::*;
+
+    fn urls(u: &[&str]) -> Vec<String> {
+        u.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn user_info_in_a_server_url_becomes_the_credentials() {
+        assert_eq!(
+            url_user_info(&urls(&["nats://waiter:p%40ss+w@127.0.0.1:4222"])),
+            Some(UrlAuth::UserPassword("waiter".into(), "p@ss+w".into()))
+        );
+        assert_eq!(
+            url_user_info(&urls(&[
+                "nats://127.0.0.1:4222",
+                "tls://s3cr3t@nats.example:4222"
+            ])),
+            Some(UrlAuth::Token("s3cr3t".into()))
+        );
+        assert_eq!(url_user_info(&urls(&["nats://127.0.0.1:4222"])), None);
+        assert_eq!(url_user_info(&urls(&["127.0.0.1:4222"])), None);
     }
 }
