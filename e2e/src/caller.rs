@@ -65,6 +65,15 @@ impl Caller {
         Caller { wrpc: self.wrpc.clone(), headers: Some(headers) }
     }
 
+    /// The same caller with one more header (e.g. `traceparent`, as a host passes a
+    /// component's trace context).
+    #[must_use]
+    pub fn with_header(&self, name: &str, value: &str) -> Caller {
+        let mut headers = self.headers.clone().unwrap_or_default();
+        headers.insert(name, value);
+        Caller { wrpc: self.wrpc.clone(), headers: Some(headers) }
+    }
+
     /// The same client with no headers at all.
     #[must_use]
     pub fn anonymous(&self) -> Caller {

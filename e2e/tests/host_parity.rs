@@ -189,3 +189,43 @@ async fn hostcore_labels_cannot_be_deleted_through_the_provider() -> Result<()> 
     ensure!(!put.map_err(|e| anyhow!("{e}"))?.succeeded(), "the host refuses to put it back");
     lattice.shutdown().await
 }
+
+/// A call that arrives with a `traceparent` sends it on with its control traffic: a
+/// subscriber beside the host sees it on the request (`host.get`) and the scatter (`host.ping`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn control_traffic_carries_the_callers_trace_context() -> Result<()> {
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let lattice = TestLattice::start(shared_nats()?, 1).await?;
+    start_provider(&lattice, 0, PROVIDER, &[]).await?;
+    let host = lattice.host_id(0)?.to_string();
+    let c = linked(&lattice, "traced").await?.with_header("traceparent", PARENT).with_header("tracestate", "e2e=1");
+    let mut seen = lattice.nats().subscribe(format!("wasmbus.ctl.v1.{}.host.>", lattice.lattice())).await?;
+    lattice.nats().flush().await?;
+
+    call("get-host-inventory", lc::get_host_inventory(c.wrpc(), c.cx(), &host)).await?.map_err(|e| anyhow!("{e:?}"))?;
+    let hosts = types::HostQuery { expected: None, full_wait: false, timeout_ms: None };
+    call("get-hosts", lc::get_hosts(c.wrpc(), c.cx(), &hosts)).await?.map_err(|e| anyhow!("{e:?}"))?;
+
+    let mut traced = BTreeMap::new();
+    while traced.len() < 2 {
+        let msg = bounded("control messages beside the host", CALL_TIMEOUT, seen.next())
+            .await?
+            .context("subscription ended")?;
+        let op = if msg.subject.as_str().contains(".host.get.") {
+            "host.get"
+        } else if msg.subject.as_str().ends_with(".host.ping") {
+            "host.ping"
+        } else {
+            continue;
+        };
+        let header = |name: &str| msg.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_string());
+        traced.insert(op, (header("traceparent"), header("tracestate")));
+    }
+    for (op, (parent, state)) in &traced {
+        // the provider may add its own span (same trace id) when it exports traces
+        let trace_id = parent.as_deref().and_then(|p| p.split('-').nth(1));
+        assert_eq!(trace_id, Some("4bf92f3577b34da6a3ce929d0e0e4736"), "{op}: traceparent {parent:?}");
+        assert_eq!(state.as_deref(), Some("e2e=1"), "{op}: tracestate");
+    }
+    lattice.shutdown().await
+}

@@ -501,9 +501,12 @@ impl Client {
         let inner = self.ready()?;
         self.connected()?;
         debug!(%subject, "control request");
-        let req = async_nats::Request::new()
+        let mut req = async_nats::Request::new()
             .payload(body)
             .timeout(Some(inner.timeout));
+        if let Some(headers) = super::trace::current_headers() {
+            req = req.headers(headers);
+        }
         let msg = inner.nats.send_request(subject, req).await.map_err(|e| {
             let e = CtlError::from(e);
             CtlError::new(e.kind(), format!("{what}: {}", e.message()))
@@ -569,7 +572,13 @@ impl Client {
         let open = async {
             let inbox = nats.new_inbox();
             let sub = nats.subscribe(inbox.clone()).await?;
-            nats.publish_with_reply(subject, inbox, body).await?;
+            match super::trace::current_headers() {
+                Some(headers) => {
+                    nats.publish_with_reply_and_headers(subject, inbox, headers, body)
+                        .await?
+                }
+                None => nats.publish_with_reply(subject, inbox, body).await?,
+            }
             Ok::<_, CtlError>(sub)
         };
         // a disconnected client may queue forever: bound it like the replies

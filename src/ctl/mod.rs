@@ -9,6 +9,7 @@ mod coalesce;
 mod error;
 mod events;
 pub mod subjects;
+pub mod trace;
 mod types;
 pub(crate) mod validate;
 mod wait;

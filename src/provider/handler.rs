@@ -45,6 +45,26 @@ fn caller(cx: Option<&Context>) -> (Option<String>, String) {
     }
 }
 
+/// The trace context the control traffic of a call carries: the provider's own span when
+/// OpenTelemetry is on (a child of the caller's), else the caller's `traceparent` and
+/// `tracestate` as they came, so a trace crosses the provider either way.
+fn trace_headers(cx: Option<&Context>) -> ctl::trace::TraceHeaders {
+    let own =
+        wasmcloud_provider_sdk::wasmcloud_tracing::context::TraceContextInjector::default_with_span(
+        );
+    let own =
+        ctl::trace::TraceHeaders::from_pairs(own.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if !own.is_empty() {
+        return own;
+    }
+    match cx {
+        Some(cx) => ctl::trace::TraceHeaders::from_pairs(
+            cx.tracing.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ),
+        None => own,
+    }
+}
+
 impl LatticeControlProvider {
     /// The wrapper of every call: the span, the caller's link key, outcome and latency.
     async fn traced<T, F, Fut>(&self, cx: Option<Context>, op: Operation, f: F) -> Reply<T>
@@ -65,8 +85,12 @@ impl LatticeControlProvider {
         );
         let result = async {
             wasmcloud_provider_sdk::propagate_trace_for_ctx!(cx);
+            let trace = trace_headers(cx.as_ref());
             match source.as_deref() {
-                Some(source) => f(LinkKey::new(source, link_name.as_str())).await,
+                Some(source) => {
+                    let call = f(LinkKey::new(source, link_name.as_str()));
+                    ctl::trace::with_context(trace, call).await
+                }
                 None => Err(wit::CtlError::NotLinked(NO_SOURCE.to_string())),
             }
         }

@@ -1,0 +1,117 @@
+//! W3C trace context on control traffic: every request and scatter sent inside
+//! [`with_context`] carries its `traceparent` (and `tracestate`) as NATS headers, as upstream's
+//! client puts the current span's context on its requests; the host attaches it to its spans.
+
+use std::future::Future;
+use std::sync::Arc;
+
+tokio::task_local! {
+    static CONTEXT: TraceHeaders;
+}
+
+/// The trace headers of one call: `traceparent` and `tracestate`, checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceHeaders(Arc<[(&'static str, String)]>);
+
+/// Longest header value kept (W3C: `tracestate` is at most 512 characters).
+const MAX_VALUE_LEN: usize = 512;
+
+impl TraceHeaders {
+    /// The `traceparent` / `tracestate` entries of `pairs` (names compared
+    /// case-insensitively); a value that is empty, too long or not printable ASCII is left out,
+    /// so nothing a caller sends can break a NATS header.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut kept: Vec<(&'static str, String)> = Vec::new();
+        for (name, value) in pairs {
+            let name = if name.eq_ignore_ascii_case("traceparent") {
+                "traceparent"
+            } else if name.eq_ignore_ascii_case("tracestate") {
+                "tracestate"
+            } else {
+                continue;
+            };
+            let value = value.trim();
+            let printable = value.bytes().all(|b| (0x20..0x7f).contains(&b));
+            if value.is_empty() || value.len() > MAX_VALUE_LEN || !printable {
+                continue;
+            }
+            if !kept.iter().any(|(n, _)| *n == name) {
+                kept.push((name, value.to_string()));
+            }
+        }
+        // a tracestate without a traceparent means nothing
+        if !kept.iter().any(|(n, _)| *n == "traceparent") {
+            kept.clear();
+        }
+        Self(kept.into())
+    }
+
+    /// Whether there is no trace context.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value of `traceparent`, if any.
+    #[must_use]
+    pub fn traceparent(&self) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == "traceparent")
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn header_map(&self) -> async_nats::HeaderMap {
+        let mut headers = async_nats::HeaderMap::new();
+        for (name, value) in self.0.iter() {
+            headers.insert(*name, value.as_str());
+        }
+        headers
+    }
+}
+
+/// Runs `fut` with `headers` as the trace context of the control traffic it sends.
+pub async fn with_context<F: Future>(headers: TraceHeaders, fut: F) -> F::Output {
+    CONTEXT.scope(headers, fut).await
+}
+
+/// The NATS headers for a control message sent now, if the task has a trace context.
+pub(crate) fn current_headers() -> Option<async_nats::HeaderMap> {
+    CONTEXT
+        .try_with(|h| (!h.is_empty()).then(|| h.header_map()))
+        .ok()
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn keeps_only_well_formed_trace_headers() {
+        let h = TraceHeaders::from_pairs([
+            ("source-id", "comp"),
+            ("TraceParent", PARENT),
+            ("tracestate", "vendor=1"),
+            ("tracestate", "second=ignored"),
+        ]);
+        assert_eq!(h.traceparent(), Some(PARENT));
+        assert_eq!(h.0.len(), 2);
+        assert!(TraceHeaders::from_pairs([("traceparent", "a\r\nb")]).is_empty());
+        assert!(TraceHeaders::from_pairs([("tracestate", "x=1")]).is_empty());
+        let long = "a".repeat(600);
+        assert!(TraceHeaders::from_pairs([("traceparent", long.as_str())]).is_empty());
+    }
+
+    #[tokio::test]
+    async fn headers_exist_only_inside_the_scope() {
+        assert!(current_headers().is_none());
+        let h = TraceHeaders::from_pairs([("traceparent", PARENT)]);
+        let inside = with_context(h, async { current_headers() }).await;
+        let inside = inside.expect("headers in scope");
+        assert_eq!(inside.get("traceparent").map(|v| v.as_str()), Some(PARENT));
+        assert!(current_headers().is_none());
+    }
+}
