@@ -363,19 +363,58 @@ enum Origin {
     Config,
 }
 
-/// Merges the four sources, highest priority last wins, keys lower-cased and trimmed.
+/// Names other wasmCloud tools give the same settings, read as the key they stand for:
+/// `wash` and upstream's `provider-wadm` (`ctl_*`), the NATS providers (`cluster_uris`,
+/// `client_jwt`, `client_seed`).
+pub const ALIASES: &[(&str, &str)] = &[
+    ("ctl_host", NATS_HOST),
+    ("ctl_port", NATS_PORT),
+    ("ctl_jwt", NATS_JWT),
+    ("ctl_seed", NATS_SEED),
+    ("ctl_credsfile", NATS_CREDS_FILE),
+    ("ctl_tls_ca_file", TLS_CA_FILE),
+    ("ctl_tls_first", TLS_FIRST),
+    ("cluster_uris", NATS_URL),
+    ("client_jwt", NATS_JWT),
+    ("client_seed", NATS_SEED),
+];
+
+/// The key `key` (lower case) stands for.
+fn canonical(key: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == key)
+        .map_or(key, |(_, k)| k)
+}
+
+/// Merges the four sources, highest priority last wins, keys lower-cased, trimmed and read
+/// through [`ALIASES`]. Two names of one setting with different values in one source are an
+/// error (which one was meant is unknowable).
 fn merge(
     link_config: &HashMap<String, String>,
     link_secrets: &HashMap<String, Secret>,
     defaults: &ProviderDefaults,
-) -> HashMap<String, (String, Origin)> {
+) -> Result<HashMap<String, (String, Origin)>, ConfigError> {
     let mut merged = HashMap::new();
+    let mut conflict = None;
     let mut put = |source: &mut dyn Iterator<Item = (&String, &str)>, origin| {
         // sort so that keys differing only in case resolve the same way every time
         let mut items: Vec<(&String, &str)> = source.collect();
         items.sort();
+        let mut named: HashMap<String, (String, &str)> = HashMap::new();
         for (k, v) in items {
-            merged.insert(k.trim().to_ascii_lowercase(), (v.to_string(), origin));
+            let written = k.trim().to_ascii_lowercase();
+            let key = canonical(&written).to_string();
+            if let Some((other, value)) = named.get(&key) {
+                if *other != written && value.trim() != v.trim() && conflict.is_none() {
+                    conflict = Some(bad(
+                        &key,
+                        format!("`{other}` and `{written}` name the same setting with different values; set one"),
+                    ));
+                }
+            }
+            named.insert(key.clone(), (written, v));
+            merged.insert(key, (v.to_string(), origin));
         }
     };
     put(
@@ -394,7 +433,10 @@ fn merge(
         &mut link_secrets.iter().map(|(k, v)| (k, v.expose())),
         Origin::Secret,
     );
-    merged
+    match conflict {
+        Some(e) => Err(e),
+        None => Ok(merged),
+    }
 }
 
 /// Resolves a link's settings from its config and secrets over the provider's defaults.
@@ -403,7 +445,7 @@ pub fn resolve(
     link_secrets: &HashMap<String, Secret>,
     defaults: &ProviderDefaults,
 ) -> Result<LinkSettings, ConfigError> {
-    let merged = merge(link_config, link_secrets, defaults);
+    let merged = merge(link_config, link_secrets, defaults)?;
     for spec in KEYS.iter().filter(|s| s.secret) {
         if let Some((_, Origin::Config)) = merged.get(spec.key) {
             warn!(

@@ -287,3 +287,52 @@ fn key_table_is_lower_case_unique_and_complete() {
     let secret: Vec<&str> = KEYS.iter().filter(|s| s.secret).map(|s| s.key).collect();
     assert_eq!(secret, [NATS_JWT, NATS_SEED]);
 }
+
+#[test]
+fn names_of_wash_and_the_nats_providers_are_aliases() {
+    let seed = user_seed();
+    let cfg = map(&[
+        ("CTL_HOST", "ctl.example"),
+        ("ctl_port", "4333"),
+        ("ctl_tls_first", "true"),
+    ]);
+    let s = resolve(
+        &cfg,
+        &secrets(&[("ctl_jwt", JWT), ("ctl_seed", &seed)]),
+        &defaults(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.connection.urls,
+        vec!["nats://ctl.example:4333".to_string()]
+    );
+    assert!(s.connection.tls_first);
+    assert!(matches!(s.connection.auth, Auth::Jwt { .. }));
+    assert_eq!(s.values.get("nats_host"), Some("ctl.example"));
+
+    let s = resolve(
+        &map(&[("cluster_uris", "nats://a:4222,nats://b:4222")]),
+        &secrets(&[("client_jwt", JWT), ("client_seed", &seed)]),
+        &defaults(),
+    )
+    .unwrap();
+    assert_eq!(s.connection.urls.len(), 2);
+    assert!(matches!(s.connection.auth, Auth::Jwt { .. }));
+
+    // the same value under both names is fine; different values are refused, naming both
+    let same = map(&[("ctl_host", "h"), ("nats_host", "h")]);
+    assert!(resolve(&same, &HashMap::new(), &defaults()).is_ok());
+    let clash = map(&[("ctl_host", "h1"), ("nats_host", "h2")]);
+    let e = resolve(&clash, &HashMap::new(), &defaults()).unwrap_err();
+    assert_eq!(e.key, "nats_host");
+    assert!(
+        e.reason.contains("ctl_host") && e.reason.contains("nats_host"),
+        "{}",
+        e.reason
+    );
+    // across sources the usual precedence holds: a link's alias overrides a provider default
+    let mut d = defaults();
+    d.config = map(&[("nats_host", "from-provider")]);
+    let s = resolve(&map(&[("ctl_host", "from-link")]), &HashMap::new(), &d).unwrap();
+    assert_eq!(s.values.get("nats_host"), Some("from-link"));
+}
