@@ -586,7 +586,7 @@ fn connection_settings<'a>(
         (None, Some(jwt), Some(seed)) => {
             let (jwt, seed) = (Secret::new(jwt), Secret::new(seed));
             // parse now, so a bad pair is `invalid-argument` rather than a failed connect
-            if async_nats::ConnectOptions::with_credentials(&creds_text(&jwt, &seed)).is_err() {
+            if !jwt_shaped(jwt.expose()) || nkeys::KeyPair::from_seed(seed.expose()).is_err() {
                 return Err(bad(
                     NATS_SEED,
                     "nats_jwt and nats_seed are not a valid JWT and nkey seed",
@@ -613,14 +613,15 @@ fn connection_settings<'a>(
     })
 }
 
-/// A JWT and seed in the `.creds` format async-nats reads.
-pub(crate) fn creds_text(jwt: &Secret, seed: &Secret) -> String {
-    format!(
-        "-----BEGIN NATS USER JWT-----\n{}\n------END NATS USER JWT------\n\n\
-         -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
-        jwt.expose(),
-        seed.expose()
-    )
+/// Whether `jwt` has a JWT's three non-empty, dot-separated base64url parts.
+fn jwt_shaped(jwt: &str) -> bool {
+    let parts: Vec<&str> = jwt.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+        })
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

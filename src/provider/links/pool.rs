@@ -13,7 +13,7 @@ use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
 use crate::ctl::{self, ClientBuilder};
-use crate::provider::config::{self, Auth, ClientSettings, ConnectionSettings};
+use crate::provider::config::{Auth, ClientSettings, ConnectionSettings};
 
 /// How long one attempt to connect to NATS may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -245,8 +245,15 @@ pub async fn connect_named(
             None => async_nats::ConnectOptions::new(),
         },
         Auth::Jwt { jwt, seed } => {
-            async_nats::ConnectOptions::with_credentials(&config::creds_text(jwt, seed))
-                .map_err(|_| "nats_jwt/nats_seed are not a valid JWT and nkey seed".to_string())?
+            // sign the server's nonce with the seed: no creds text holding both is built
+            let key = std::sync::Arc::new(
+                nkeys::KeyPair::from_seed(seed.expose())
+                    .map_err(|_| "nats_seed is not a valid nkey seed".to_string())?,
+            );
+            async_nats::ConnectOptions::with_jwt(jwt.expose().to_string(), move |nonce| {
+                let key = std::sync::Arc::clone(&key);
+                async move { key.sign(&nonce).map_err(async_nats::AuthError::new) }
+            })
         }
         Auth::CredsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
             .await
