@@ -60,7 +60,7 @@ heavy() { # heavy <test file stem>
 }
 
 # Heavy e2e test files: run separately, after the rest, never beside each other.
-HEAVY_TESTS=(soak js_component wadm_deploy reliability cluster corpus)
+HEAVY_TESTS=(soak js_component wadm_deploy reliability cluster corpus dashboard)
 
 light_e2e() {
   local args=()
