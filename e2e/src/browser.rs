@@ -111,7 +111,8 @@ impl Browser {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        let (child_in, child_out) = (std::os::fd::AsRawFd::as_raw_fd(&cmd_read), std::os::fd::AsRawFd::as_raw_fd(&msg_write));
+        let (child_in, child_out) =
+            (std::os::fd::AsRawFd::as_raw_fd(&cmd_read), std::os::fd::AsRawFd::as_raw_fd(&msg_write));
         // SAFETY: runs between fork and exec; dup2 is async-signal-safe. dup2 onto 3 and 4
         // clears close-on-exec on the copies only.
         unsafe {

@@ -68,9 +68,13 @@ impl Example {
         if needs_build(&dir, &wasm, self.sources)? {
             let started = Instant::now();
             let what = format!("examples/{}/build.sh", self.name);
-            let status = bounded(&what, BUILD_TIMEOUT, tokio::process::Command::new(dir.join("build.sh")).kill_on_drop(true).status())
-                .await?
-                .with_context(|| format!("running {what}"))?;
+            let status = bounded(
+                &what,
+                BUILD_TIMEOUT,
+                tokio::process::Command::new(dir.join("build.sh")).kill_on_drop(true).status(),
+            )
+            .await?
+            .with_context(|| format!("running {what}"))?;
             if !status.success() {
                 bail!("{what} failed: {status}");
             }

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use ::wadm::config::WadmConfig;
 use anyhow::{anyhow, bail, Context as _, Result};
-use tokio::task::JoinSet;
 use serde_yaml::Value as Yaml;
+use tokio::task::JoinSet;
 use wadm_client::{Client, ClientConnectOptions};
 pub use wadm_types::api::{Status, StatusType};
 

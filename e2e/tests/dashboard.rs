@@ -117,9 +117,7 @@ fn host_card<'a>(view: &'a Value, host_id: &str) -> Option<&'a Value> {
 }
 
 fn card_has(view: &Value, host_id: &str, field: &str, item: &str) -> bool {
-    host_card(view, host_id)
-        .and_then(|h| h[field].as_array())
-        .is_some_and(|items| items.iter().any(|i| i == item))
+    host_card(view, host_id).and_then(|h| h[field].as_array()).is_some_and(|items| items.iter().any(|i| i == item))
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
@@ -145,15 +143,16 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     let base = format!("http://127.0.0.1:{port}");
     let manifest = dashboard::prepare(&format!("127.0.0.1:{port}")).await?;
 
-    // wadm first (it manages a lattice once it sees a host start), then two hosts that can run
-    // the built-in HTTP server.
+    // wadm first (it manages a lattice once it sees a host start), then hosts that can run the
+    // built-in HTTP server.
     let nats = shared_nats()?;
     let mut wadm = TestWadm::start(nats).await?;
     let mut lattice = TestLattice::start(nats, 0).await?;
-    for _ in 0..2 {
-        lattice.add_host_with(dashboard::with_builtin_http_server).await?;
-    }
-    let host_ids = lattice.host_ids();
+    // The second host joins after the deploy: while a host compiles the ~14 MB component its
+    // control interface does not answer, and with every host compiling at once wadm takes the
+    // providers for gone and starts them again elsewhere; two built-in HTTP servers in one
+    // process cannot both bind the address, and the one wadm keeps may be the one that failed.
+    lattice.add_host_with(dashboard::with_builtin_http_server).await?;
     let ctl = lattice.ctl().clone();
     wadm.wait_lattice(lattice.lattice()).await?;
     let apps = wadm.client(lattice.lattice()).await?;
@@ -165,6 +164,18 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     eprintln!("timing: deploy to status Deployed {:.1?}", deployed_at.elapsed());
     wadm.check_running()?;
     wait_provider_ready(&lattice, PROVIDER_ID).await?;
+
+    // A second host: wadm's daemonscaler runs the dashboard there too.
+    let second = lattice.add_host_with(dashboard::with_builtin_http_server).await?;
+    let host_ids = lattice.host_ids();
+    let joined_at = Instant::now();
+    wait_for("the dashboard on the second host", DEPLOY_TIMEOUT, || async {
+        let inventory = ctl.get_host_inventory(lattice.host_id(second)?).await?;
+        Ok(inventory.components.iter().any(|c| c.id == COMPONENT_ID).then_some(()))
+    })
+    .await?;
+    apps.wait_deployed(APP, DEPLOY_TIMEOUT).await?;
+    eprintln!("timing: second host joined to the dashboard running there {:.1?}", joined_at.elapsed());
 
     // Something else to see: a sample component on the second host.
     let sample = ScaleComponentCommand::builder()
@@ -181,7 +192,19 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     .await?;
 
     // The HTTP path answers: host's server → component → provider → hosts.
-    let state = dashboard::wait_answering(&base, host_ids.len(), ANSWER_TIMEOUT).await?;
+    let state = match dashboard::wait_answering(&base, host_ids.len(), ANSWER_TIMEOUT).await {
+        Ok(state) => state,
+        Err(e) => {
+            // Where the server and the dashboard run, for the failure report.
+            for h in &host_ids {
+                let inventory = ctl.get_host_inventory(h).await;
+                eprintln!("host {h}: {inventory:?}");
+            }
+            eprintln!("links: {:?}", ctl.get_links().await);
+            eprintln!("status: {:?}", apps.status(APP).await.map(|s| lattice_control_e2e::wadm::describe(&s)));
+            return Err(e);
+        }
+    };
     eprintln!("timing: deploy to the dashboard answering {:.1?}", deployed_at.elapsed());
     assert_eq!(state["link"]["lattice"], lattice.lattice(), "{state}");
     assert_eq!(state["link"]["source-id"], COMPONENT_ID, "{state}");
@@ -252,8 +275,10 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     bounded("put_label", CALL_TIMEOUT, ctl.put_label(&host_ids[0], LABEL.0, LABEL.1)).await??;
     let label = format!("{}={}", LABEL.0, LABEL.1);
     let label_put = Instant::now();
-    wait_page(&mut browser, "the label put through the control client", |v| card_has(v, &host_ids[0], "labels", &label))
-        .await?;
+    wait_page(&mut browser, "the label put through the control client", |v| {
+        card_has(v, &host_ids[0], "labels", &label)
+    })
+    .await?;
     eprintln!("timing: label put → on the page {:.1?}", label_put.elapsed());
 
     // A refused action: scale the sample to 2 from the page, under `read-only`.

@@ -69,28 +69,36 @@ async fn run() -> Result<()> {
     let mut wadm = TestWadm::start(&nats).await?;
     println!("wadm        running (in-process)");
     let mut lattice = TestLattice::start_named(&nats, LATTICE, 0).await?;
-    for _ in 0..2 {
-        lattice.add_host_with(dashboard::with_builtin_http_server).await?;
-    }
-    let hosts = lattice.host_ids();
-    for h in &hosts {
-        println!("host        {h} in lattice `{LATTICE}` (built-in HTTP server enabled)");
-    }
+    // One host first; the second joins once the applications run (hosts compiling at once stop
+    // answering, and wadm would start the providers again elsewhere).
+    lattice.add_host_with(dashboard::with_builtin_http_server).await?;
+    println!("host        {} in lattice `{LATTICE}` (built-in HTTP server enabled)", lattice.host_id(0)?);
     wadm.wait_lattice(LATTICE).await?;
     let apps = wadm.client(LATTICE).await?;
     let ctl = lattice.ctl().clone();
 
-    for (what, manifest) in [("examples/dashboard/local.wadm.yaml", &dashboard_manifest), ("local.wadm.yaml", &controller_manifest)]
+    for (what, manifest) in
+        [("examples/dashboard/local.wadm.yaml", &dashboard_manifest), ("local.wadm.yaml", &controller_manifest)]
     {
         let (name, version) = apps.put_and_deploy(serde_yaml::to_string(manifest)?.into_bytes()).await?;
         println!("deploy      {what}: application {name} {version}");
     }
-    println!("            (the hosts compile the JavaScript components; this takes a while in a debug build)");
+    println!("            (the host compiles the JavaScript components; this takes a while in a debug build)");
     for name in [dashboard::APP, CONTROLLER_APP] {
         let started = Instant::now();
         apps.wait_deployed(name, DEPLOY_TIMEOUT).await?;
         println!("deployed    {name} ({:.0?})", started.elapsed());
     }
+    let second = lattice.add_host_with(dashboard::with_builtin_http_server).await?;
+    let hosts = lattice.host_ids();
+    println!("host        {} joined; wadm runs the dashboard there too", lattice.host_id(second)?);
+    let started = Instant::now();
+    wait_for("the dashboard on the second host", DEPLOY_TIMEOUT, || async {
+        let inventory = ctl.get_host_inventory(&hosts[1]).await?;
+        Ok(inventory.components.iter().any(|c| c.id == dashboard::COMPONENT_ID).then_some(()))
+    })
+    .await?;
+    println!("deployed    the dashboard on the second host ({:.0?})", started.elapsed());
     wadm.check_running()?;
 
     // Something to see: a sample component on the second host. Its scale is a lattice event
@@ -159,8 +167,9 @@ fn print_summary(state: &Value, again: &Value, latency: Duration) {
 /// what it did on the sample's `component_scaled` event.
 async fn controller(lattice: &TestLattice) -> Result<()> {
     let prefix = format!("{LATTICE}.{CONTROLLER_ID}");
-    let wrpc = bounded("wRPC client", CALL_TIMEOUT, wrpc_transport_nats::Client::new(lattice.nats().clone(), prefix, None))
-        .await??;
+    let wrpc =
+        bounded("wRPC client", CALL_TIMEOUT, wrpc_transport_nats::Client::new(lattice.nats().clone(), prefix, None))
+            .await??;
     let answer = retry("summary.list-hosts", ANSWER_TIMEOUT, || summary::list_hosts(&wrpc, None, "demo"))
         .await?
         .map_err(|e| anyhow!("the controller answered an error: {e}"))?;
