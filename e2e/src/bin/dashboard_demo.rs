@@ -30,8 +30,11 @@ const DEPLOY_TIMEOUT: Duration = Duration::from_secs(600);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn main() -> Result<()> {
+    // Quiet by default (`RUST_LOG` overrides; the host passes it on to providers): wadm logs an
+    // error each time a host busy compiling a component does not ack a command in time, and
+    // retries; that is expected here.
     if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "warn");
+        std::env::set_var("RUST_LOG", "error,wadm=off");
     }
     tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build()?.block_on(run())
 }
@@ -53,7 +56,7 @@ async fn run() -> Result<()> {
         _ => bail!("usage: lattice-dashboard-demo [--stay]"),
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into()))
         .with_writer(std::io::stderr)
         .init();
     let t = Instant::now();
