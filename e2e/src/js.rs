@@ -1,5 +1,6 @@
-//! The JavaScript example component (`examples/js-controller`), built by its own `build.sh`
-//! (npm ci + componentize-js) when its `.wasm` is missing or older than its sources.
+//! The JavaScript example components (`examples/js-controller`, `examples/dashboard`), each
+//! built by its own `build.sh` (npm ci + componentize-js) when its `.wasm` is missing or older
+//! than its sources.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -24,14 +25,73 @@ pub use bindings::wasmcloud_examples::js_controller::summary;
 /// `build.sh`: `npm ci` (~15 s) plus componentize (~15 s), with room for a slow registry.
 pub const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// `examples/js-controller` of this repository.
-pub fn example_dir() -> PathBuf {
-    crate::par::product_root().join("examples/js-controller")
+/// A JavaScript example under `examples/`, built by its own `build.sh`.
+#[derive(Debug, Clone, Copy)]
+pub struct Example {
+    /// Folder name under `examples/`.
+    pub name: &'static str,
+    /// The built component, relative to the example's folder.
+    pub wasm: &'static str,
+    /// Files (relative to the folder) the component is built from, besides every `.wit` under `wit/`.
+    pub sources: &'static [&'static str],
 }
 
-/// Where `build.sh` writes the component.
+/// `examples/js-controller`: the summary/events controller component.
+pub const JS_CONTROLLER: Example = Example {
+    name: "js-controller",
+    wasm: "dist/js-controller.wasm",
+    sources: &["build.sh", "package-lock.json", "src/controller.js"],
+};
+
+/// `examples/dashboard`: the lattice dashboard (an HTTP component).
+pub const DASHBOARD: Example = Example {
+    name: "dashboard",
+    wasm: "dist/dashboard.wasm",
+    sources: &["build.sh", "package-lock.json", "src/dashboard.js", "src/page.html"],
+};
+
+impl Example {
+    /// The example's folder in this repository.
+    pub fn dir(&self) -> PathBuf {
+        crate::par::product_root().join("examples").join(self.name)
+    }
+
+    /// Where `build.sh` writes the component.
+    pub fn wasm_path(&self) -> PathBuf {
+        self.dir().join(self.wasm)
+    }
+
+    /// The built component, (re)built by its `build.sh` when missing or older than a source (bounded).
+    pub async fn build(&self) -> Result<PathBuf> {
+        let dir = self.dir();
+        let wasm = self.wasm_path();
+        if needs_build(&dir, &wasm, self.sources)? {
+            let started = Instant::now();
+            let what = format!("examples/{}/build.sh", self.name);
+            let status = bounded(
+                &what,
+                BUILD_TIMEOUT,
+                tokio::process::Command::new(dir.join("build.sh")).kill_on_drop(true).status(),
+            )
+            .await?
+            .with_context(|| format!("running {what}"))?;
+            if !status.success() {
+                bail!("{what} failed: {status}");
+            }
+            eprintln!("timing: {what} (npm ci + componentize) {:.1?}", started.elapsed());
+        }
+        Ok(wasm)
+    }
+}
+
+/// `examples/js-controller` of this repository.
+pub fn example_dir() -> PathBuf {
+    JS_CONTROLLER.dir()
+}
+
+/// Where `examples/js-controller/build.sh` writes the component.
 pub fn example_wasm() -> PathBuf {
-    example_dir().join("dist/js-controller.wasm")
+    JS_CONTROLLER.wasm_path()
 }
 
 /// Whether `tool --version` runs and succeeds.
@@ -39,12 +99,17 @@ pub fn tool_present(tool: &str) -> bool {
     std::process::Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
-/// Whether `node` and `npm` are there to build the example; prints why a test is skipped
+/// Whether this runs in CI (`CI=true`), where a missing tool fails a test instead of skipping it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Whether `node` and `npm` are there to build the examples; prints why a test is skipped
 /// (`SKIPPED {test}: …`) when they are not.
 pub fn node_available(test: &str) -> bool {
     let present = tool_present("node") && tool_present("npm");
     if !present {
-        eprintln!("SKIPPED {test}: `node` and `npm` are needed to build examples/js-controller");
+        eprintln!("SKIPPED {test}: `node` and `npm` are needed to build the JavaScript examples");
     }
     present
 }
@@ -53,46 +118,38 @@ fn modified(path: &Path) -> Result<SystemTime> {
     path.metadata().and_then(|m| m.modified()).with_context(|| format!("reading the mtime of {}", path.display()))
 }
 
-/// Whether `wasm` is missing or older than any file it is built from.
-fn needs_build(dir: &Path, wasm: &Path) -> Result<bool> {
+/// Whether `wasm` is missing or older than any file it is built from: `sources` and every
+/// `.wit` in `wit/` and its `deps/*` folders.
+fn needs_build(dir: &Path, wasm: &Path, sources: &[&str]) -> Result<bool> {
     let Ok(built) = modified(wasm) else {
         return Ok(true);
     };
-    let mut sources: Vec<PathBuf> =
-        ["build.sh", "package-lock.json", "src/controller.js"].iter().map(|f| dir.join(f)).collect();
-    for wit_dir in [dir.join("wit"), dir.join("wit/deps/lattice-control")] {
+    let mut files: Vec<PathBuf> = sources.iter().map(|f| dir.join(f)).collect();
+    let mut wit_dirs = vec![dir.join("wit")];
+    let deps = dir.join("wit/deps");
+    for entry in std::fs::read_dir(&deps).with_context(|| format!("{}", deps.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            wit_dirs.push(path);
+        }
+    }
+    for wit_dir in wit_dirs {
         for entry in std::fs::read_dir(&wit_dir).with_context(|| format!("{}", wit_dir.display()))? {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "wit") {
-                sources.push(path);
+                files.push(path);
             }
         }
     }
-    for source in sources {
-        if modified(&source)? > built {
+    for file in files {
+        if modified(&file)? > built {
             return Ok(true);
         }
     }
     Ok(false)
 }
 
-/// The built example component, (re)built by its `build.sh` when needed (bounded).
+/// The built `examples/js-controller` component (see [`Example::build`]).
 pub async fn js_component() -> Result<PathBuf> {
-    let dir = example_dir();
-    let wasm = example_wasm();
-    if needs_build(&dir, &wasm)? {
-        let started = Instant::now();
-        let status = bounded(
-            "examples/js-controller/build.sh",
-            BUILD_TIMEOUT,
-            tokio::process::Command::new(dir.join("build.sh")).kill_on_drop(true).status(),
-        )
-        .await?
-        .context("running build.sh")?;
-        if !status.success() {
-            bail!("examples/js-controller/build.sh failed: {status}");
-        }
-        eprintln!("timing: build.sh (npm ci + componentize) {:.1?}", started.elapsed());
-    }
-    Ok(wasm)
+    JS_CONTROLLER.build().await
 }

@@ -17,8 +17,10 @@
 //! Tests should use `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]`: the hosts
 //! run on the test's runtime and need room.
 
+pub mod browser;
 pub mod caller;
 pub mod component;
+pub mod dashboard;
 pub mod js;
 pub mod lattice;
 pub mod link;

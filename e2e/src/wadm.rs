@@ -20,10 +20,12 @@
 //! # Ok(()) }
 //! ```
 
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use ::wadm::config::WadmConfig;
 use anyhow::{anyhow, bail, Context as _, Result};
+use serde_yaml::Value as Yaml;
 use tokio::task::JoinSet;
 use wadm_client::{Client, ClientConnectOptions};
 pub use wadm_types::api::{Status, StatusType};
@@ -230,4 +232,59 @@ pub fn describe(status: &Status) -> String {
         text.push_str(&format!(" [{}]", scalers.join("; ")));
     }
     text
+}
+
+/// The manifest as `wash app deploy` sends it: each `file://` string not starting with `/`
+/// resolved against `base` (the manifest's folder). Fails, as wash does, if that file is missing.
+pub fn resolve_relative_file_paths(yaml: &mut Yaml, base: &Path) -> Result<()> {
+    match yaml {
+        Yaml::String(s) => {
+            if let Some(path) = s.strip_prefix("file://").filter(|p| !p.starts_with('/')) {
+                let absolute = normalize(&base.join(path));
+                if !absolute.is_file() {
+                    bail!("{s}: {} does not exist", absolute.display());
+                }
+                *s = format!("file://{}", absolute.display());
+            }
+        }
+        Yaml::Sequence(items) => {
+            for item in items {
+                resolve_relative_file_paths(item, base)?;
+            }
+        }
+        Yaml::Mapping(map) => {
+            for (_, value) in map.iter_mut() {
+                resolve_relative_file_paths(value, base)?;
+            }
+        }
+        Yaml::Tagged(tagged) => resolve_relative_file_paths(&mut tagged.value, base)?,
+        Yaml::Null | Yaml::Bool(_) | Yaml::Number(_) => {}
+    }
+    Ok(())
+}
+
+/// `a/./b/../c` → `a/c`, without touching the file system.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The manifest at `path` as `wash app deploy` sends it: parsed, with its relative `file://`
+/// paths resolved against its folder.
+pub fn deployable_manifest(path: &Path) -> Result<Yaml> {
+    let path = normalize(path);
+    let base = path.parent().with_context(|| format!("{} has no folder", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut yaml: Yaml = serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    resolve_relative_file_paths(&mut yaml, base)?;
+    Ok(yaml)
 }

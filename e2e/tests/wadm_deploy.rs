@@ -26,7 +26,6 @@
 //! manifest names (`build/lattice-control-provider.par.gz`, git-ignored).
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -35,7 +34,7 @@ use lattice_control_e2e::js::{js_component, node_available};
 use lattice_control_e2e::par::product_root;
 use lattice_control_e2e::provider::{wait_provider_ready, wrpc_subscription_count};
 use lattice_control_e2e::util::wait_for;
-use lattice_control_e2e::wadm::{describe, StatusType};
+use lattice_control_e2e::wadm::{deployable_manifest, describe, normalize, StatusType};
 use lattice_control_e2e::{
     bounded, noop_component_ref, pack_par, provider_bin, retry, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT,
 };
@@ -69,58 +68,9 @@ const UPDATE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Undeploy until the host has nothing of the application left.
 const UNDEPLOY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The manifest as `wash app deploy` sends it: each `file://` string not starting with `/`
-/// resolved against `base` (the manifest's folder). Fails, as wash does, if that file is missing.
-fn resolve_relative_file_paths(yaml: &mut Yaml, base: &Path) -> Result<()> {
-    match yaml {
-        Yaml::String(s) => {
-            if let Some(path) = s.strip_prefix("file://").filter(|p| !p.starts_with('/')) {
-                let absolute = normalize(&base.join(path));
-                if !absolute.is_file() {
-                    bail!("{s}: {} does not exist", absolute.display());
-                }
-                *s = format!("file://{}", absolute.display());
-            }
-        }
-        Yaml::Sequence(items) => {
-            for item in items {
-                resolve_relative_file_paths(item, base)?;
-            }
-        }
-        Yaml::Mapping(map) => {
-            for (_, value) in map.iter_mut() {
-                resolve_relative_file_paths(value, base)?;
-            }
-        }
-        Yaml::Tagged(tagged) => resolve_relative_file_paths(&mut tagged.value, base)?,
-        Yaml::Null | Yaml::Bool(_) | Yaml::Number(_) => {}
-    }
-    Ok(())
-}
-
-/// `a/./b/../c` → `a/c`, without touching the file system.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 /// The shipped manifest, transformed as `wash app deploy` transforms it.
 fn shipped_manifest() -> Result<Yaml> {
-    let root = normalize(&product_root());
-    let path = root.join(MANIFEST);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut yaml: Yaml = serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    resolve_relative_file_paths(&mut yaml, &root)?;
-    Ok(yaml)
+    deployable_manifest(&product_root().join(MANIFEST))
 }
 
 /// The link trait's target config properties of the manifest's first component.

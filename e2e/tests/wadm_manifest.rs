@@ -293,3 +293,62 @@ async fn broken_manifests_fail_validation() -> Result<()> {
     )
     .await
 }
+
+/// `examples/dashboard/local.wadm.yaml`: valid for wadm, no fixed ids, the dashboard on every
+/// host, the built-in HTTP server linked to it with an address, the dashboard linked to this
+/// provider without config (the read-only default), and local `file://` paths that the builds
+/// write, relative to the manifest's folder.
+#[tokio::test]
+async fn the_dashboard_manifest_is_valid_and_read_only() -> Result<()> {
+    use lattice_control_e2e::dashboard::SHIPPED_ADDRESS;
+    const NAME: &str = "examples/dashboard/local.wadm.yaml";
+    let (manifest, failures) = validate(&read(NAME)?).await?;
+    assert!(failures.valid(), "{NAME}: {:?}", failures.errors());
+    assert_eq!(unexpected_warnings(&failures), Vec::<String>::new(), "{NAME}");
+    assert_eq!(manifest.metadata.name, "lattice-dashboard");
+    for component in manifest.components() {
+        assert_eq!(ids(&component.properties), None, "{NAME}: {} sets an id", component.name);
+    }
+    let images: Vec<(&str, &str)> =
+        manifest.components().filter_map(|c| Some((c.name.as_str(), image(&c.properties)?))).collect();
+    assert_eq!(
+        images,
+        [
+            ("dashboard", "file://./dist/dashboard.wasm"),
+            ("lattice-control", "file://../../build/lattice-control-provider.par.gz"),
+            ("http-server", "wasmcloud+builtin://http-server"),
+        ]
+    );
+    let links: Vec<(&str, &LinkProperty)> = manifest
+        .components()
+        .flat_map(|c| c.traits.iter().flatten().map(move |t| (c.name.as_str(), t)))
+        .filter_map(|(c, t)| match &t.properties {
+            TraitProperty::Link(link) => Some((c, link)),
+            _ => None,
+        })
+        .collect();
+    let [(from_dashboard, to_provider), (from_server, to_dashboard)] = links.as_slice() else {
+        bail!("expected two links, found {}", links.len());
+    };
+    assert_eq!((*from_dashboard, to_provider.target.name.as_str()), ("dashboard", "lattice-control"));
+    assert_eq!((to_provider.namespace.as_str(), to_provider.package.as_str()), (NAMESPACE, PACKAGE));
+    assert_eq!(to_provider.interfaces, [INTERFACE]);
+    assert!(to_provider.target.config.is_empty(), "the dashboard's link must keep the read-only default");
+    assert_eq!((*from_server, to_dashboard.target.name.as_str()), ("http-server", "dashboard"));
+    assert_eq!(
+        (to_dashboard.namespace.as_str(), to_dashboard.package.as_str(), to_dashboard.interfaces.as_slice()),
+        ("wasi", "http", ["incoming-handler".to_string()].as_slice())
+    );
+    let source = to_dashboard.source.as_ref().context("the server's link has no source config")?;
+    let address = source.config.iter().find_map(|c| c.properties.as_ref()?.get("address"));
+    assert_eq!(address.map(String::as_str), Some(SHIPPED_ADDRESS));
+    // The paths `wash app deploy` resolves against the manifest's folder exist after the builds
+    // (git-ignored): `dist/` from build.sh, the PAR from tools/pack-par.
+    let folder = repo_file("examples/dashboard");
+    assert!(folder.join("build.sh").is_file());
+    assert_eq!(
+        lattice_control_e2e::wadm::normalize(&folder.join("../../build")),
+        lattice_control_e2e::wadm::normalize(&repo_file("build"))
+    );
+    Ok(())
+}
