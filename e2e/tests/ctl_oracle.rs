@@ -248,7 +248,13 @@ async fn auctions_pick_the_same_hosts() -> Result<()> {
         let theirs =
             up("component auction", upstream.perform_component_auction(&reference, "auctioned", constraints.clone()))
                 .await?;
-        let theirs: Vec<ctl::ComponentAuctionAck> = acks(theirs)?;
+        let mut theirs: Vec<ctl::ComponentAuctionAck> = acks(theirs)?;
+        // A known divergence: 1.x hosts put the reference in each ack's `component_id`, which
+        // upstream passes on; ours names the id asked about (see e2e/tests/host_parity.rs).
+        for ack in &mut theirs {
+            assert_eq!(ack.component_id, reference, "upstream's ack carries the reference as its id");
+            ack.component_id = "auctioned".into();
+        }
         same(
             &format!("component auction {constraints:?}"),
             by_host(&mine, |a| &a.host_id),
@@ -575,7 +581,6 @@ async fn error_kinds_against_a_real_lattice() -> Result<()> {
             ctl::ScaleComponentCommand::builder().host_id(host.clone()).component_id("c").build().map(|_| ()),
         ),
         ("empty link", ctl::Link::builder().build().map(|_| ())),
-        ("zero stop timeout", ctl::StopHostCommand::builder().host_id(host.clone()).timeout_ms(0).build().map(|_| ())),
     ] {
         let err = r.expect_err(what);
         assert_eq!(err.kind(), CtlErrorKind::InvalidArgument, "{what}: {err}");
