@@ -156,7 +156,12 @@ async fn run() -> Result<()> {
         println!("stopping");
     }
     drop(wadm);
-    lattice.shutdown().await
+    // A host still compiling a component wadm asked for can miss the bounded stop; the demo
+    // has shown what it came to show, so that is reported, not a failure.
+    if let Err(e) = lattice.shutdown().await {
+        eprintln!("note: {e:#}; the demo completed, its processes end with it");
+    }
+    Ok(())
 }
 
 fn print_summary(state: &Value, again: &Value, latency: Duration) {
