@@ -367,6 +367,30 @@ fn into_required<T>(resp: CtlResponse<T>, what: &str) -> Result<T> {
         .ok_or_else(|| CtlError::decode(format!("{what} reply has success but no response")))
 }
 
+/// The replies of a scatter in the order they came (a malformed one as its decode error),
+/// until `deadline`, a 503 (nobody listens), the end of `sub`, or `most` replies.
+async fn collect_replies<T: DeserializeOwned>(
+    sub: &mut async_nats::Subscriber,
+    deadline: Instant,
+    what: &str,
+    most: usize,
+) -> Vec<Result<CtlResponse<T>>> {
+    let mut replies = Vec::new();
+    while replies.len() < most {
+        let msg = tokio::select! {
+            m = sub.next() => m,
+            () = tokio::time::sleep_until(deadline) => break,
+        };
+        let Some(msg) = msg else { break };
+        match classify::<T>(&msg, what) {
+            Reply::NoResponders => break,
+            Reply::Item(r) => replies.push(Ok(r)),
+            Reply::Bad(e) => replies.push(Err(e)),
+        }
+    }
+    replies
+}
+
 /// The short names of `types` (`host_started`, from a short name or a full CloudEvent type),
 /// without repeats, if every entry is one exact event subject token; `None` for no types, a
 /// pattern, or a name no host publishes under its own subject.
@@ -602,18 +626,11 @@ impl Client {
         let (p, l) = self.prefix();
         let deadline = Instant::now() + within;
         let mut sub = self.open_scatter(subject(p, l), body, deadline).await?;
-        let mut items = Vec::new();
-        let mut bad = None;
-        loop {
-            let msg = tokio::select! {
-                m = sub.next() => m,
-                () = tokio::time::sleep_until(deadline) => break,
-            };
-            let Some(msg) = msg else { break };
-            match classify::<T>(&msg, what) {
-                Reply::NoResponders => break,
-                Reply::Item(r) => items.push(r),
-                Reply::Bad(e) => {
+        let (mut items, mut bad) = (Vec::new(), None);
+        for reply in collect_replies::<T>(&mut sub, deadline, what, usize::MAX).await {
+            match reply {
+                Ok(r) => items.push(r),
+                Err(e) => {
                     warn!(error = %e, "ignoring malformed scatter reply");
                     bad.get_or_insert(e);
                 }
@@ -968,17 +985,13 @@ impl Client {
             .open_scatter(subjects::registry_put(p, l), body, deadline)
             .await?;
         let (mut accepted, mut refused) = (0usize, Vec::new());
-        while accepted + refused.len() < expected {
-            let msg = tokio::select! {
-                m = sub.next() => m,
-                () = tokio::time::sleep_until(deadline) => break,
-            };
-            let Some(msg) = msg else { break };
-            match classify::<IgnoredAny>(&msg, "put registries") {
-                Reply::NoResponders => break,
-                Reply::Item(r) if r.success => accepted += 1,
-                Reply::Item(r) => refused.push(r.message),
-                Reply::Bad(e) => refused.push(e.to_string()),
+        for reply in
+            collect_replies::<IgnoredAny>(&mut sub, deadline, "put registries", expected).await
+        {
+            match reply {
+                Ok(r) if r.success => accepted += 1,
+                Ok(r) => refused.push(r.message),
+                Err(e) => refused.push(e.to_string()),
             }
         }
         registries_outcome(expected, accepted, &refused, inner.timeout)
