@@ -1,6 +1,6 @@
-//! The JavaScript example components (`examples/js-controller`, `examples/dashboard`), each
-//! built by its own `build.sh` (npm ci + componentize-js) when its `.wasm` is missing or older
-//! than its sources.
+//! The JavaScript example components (`examples/js-controller`, `examples/dashboard`,
+//! `examples/drain-controller`), each built by its own `build.sh` (npm ci + componentize-js)
+//! when its `.wasm` is missing or older than its sources.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -48,6 +48,13 @@ pub const DASHBOARD: Example = Example {
     name: "dashboard",
     wasm: "dist/dashboard.wasm",
     sources: &["build.sh", "package-lock.json", "src/dashboard.js", "src/page.html"],
+};
+
+/// `examples/drain-controller`: drains a host labelled `drain=true` (events only, no export of its own).
+pub const DRAIN_CONTROLLER: Example = Example {
+    name: "drain-controller",
+    wasm: "dist/drain-controller.wasm",
+    sources: &["build.sh", "package-lock.json", "src/drain.js"],
 };
 
 impl Example {

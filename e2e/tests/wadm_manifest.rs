@@ -1,15 +1,17 @@
-//! The wadm manifests beside the code (`wadm.yaml`, `local.wadm.yaml`, `secrets.wadm.yaml`)
+//! The wadm manifests beside the code (`wadm.yaml`, `local.wadm.yaml`, `secrets.wadm.yaml`, the examples')
 //! parse and validate with `wadm-types` (the types and rules wadm itself uses), deploy the same
 //! application, link the example component to this provider's interface, and only use
 //! configuration keys the provider knows. `wadm_deploy.rs` deploys the local one with a real
 //! wadm.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use lattice_control_e2e::link::{WIT_INTERFACE as INTERFACE, WIT_NAMESPACE as NAMESPACE, WIT_PACKAGE as PACKAGE};
 use lattice_control_provider::provider::config::{KeySpec, KEYS, LATTICE};
-use lattice_control_provider::provider::events::EVENTS_KEY;
+use lattice_control_provider::provider::events::{EventSettings, EVENTS_KEY};
 use lattice_control_provider::provider::policy::KEY_ALLOW;
 use serde_yaml::Value;
 use wadm_types::validation::{validate_manifest_bytes, ValidationFailure, ValidationOutput};
@@ -350,5 +352,50 @@ async fn the_dashboard_manifest_is_valid_and_read_only() -> Result<()> {
         lattice_control_e2e::wadm::normalize(&folder.join("../../build")),
         lattice_control_e2e::wadm::normalize(&repo_file("build"))
     );
+    Ok(())
+}
+
+/// `examples/drain-controller/local.wadm.yaml`: valid for wadm, no fixed ids, one controller,
+/// linked to this provider with only the operations a drain needs, subscribed to the two
+/// events it reacts to, with every key one the provider knows.
+#[tokio::test]
+async fn the_drain_manifest_is_valid_and_grants_only_what_draining_needs() -> Result<()> {
+    const NAME: &str = "examples/drain-controller/local.wadm.yaml";
+    let (manifest, failures) = validate(&read(NAME)?).await?;
+    assert!(failures.valid(), "{NAME}: {:?}", failures.errors());
+    assert_eq!(unexpected_warnings(&failures), Vec::<String>::new(), "{NAME}");
+    assert_eq!(manifest.metadata.name, "lattice-drain");
+    for component in manifest.components() {
+        assert_eq!(ids(&component.properties), None, "{NAME}: {} sets an id", component.name);
+    }
+    let images: Vec<(&str, &str)> =
+        manifest.components().filter_map(|c| Some((c.name.as_str(), image(&c.properties)?))).collect();
+    assert_eq!(
+        images,
+        [
+            ("drain-controller", "file://./dist/drain-controller.wasm"),
+            ("lattice-control", "file://../../build/lattice-control-provider.par.gz"),
+        ]
+    );
+    let (source, link) = only_link(&manifest)?;
+    assert_eq!(source, "drain-controller");
+    assert_eq!((link.namespace.as_str(), link.package.as_str()), (NAMESPACE, PACKAGE));
+    assert_eq!(link.interfaces, [INTERFACE]);
+    let mut props = BTreeMap::new();
+    for config in &link.target.config {
+        props.extend(config.properties.iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    // What the provider parses those settings to (a typo would only show at run time).
+    let settings: HashMap<String, String> = props.clone().into_iter().collect();
+    let events = EventSettings::from_settings(&settings)?.context("the link asks for no events")?;
+    assert_eq!(events.timeout, Duration::from_secs(60));
+    assert_eq!(props.remove(KEY_ALLOW).as_deref(), Some("read-only,scale-component-and-wait,put-label,delete-label"));
+    assert_eq!(props.remove(EVENTS_KEY).as_deref(), Some("labels_changed,component_scaled"));
+    assert_eq!(props.keys().collect::<Vec<_>>(), ["event_timeout_ms"], "{NAME}");
+    assert!(link.target.secrets.is_empty(), "{NAME}: a host without a secrets backend would never deliver the link");
+    // One controller in the lattice.
+    let controller = manifest.components().find(|c| c.name == "drain-controller").context("controller")?;
+    let scalers: Vec<_> = controller.traits.iter().flatten().filter(|t| t.trait_type == "spreadscaler").collect();
+    assert_eq!(scalers.len(), 1, "{NAME}");
     Ok(())
 }
