@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: unit + wire tests of the product crate, then the real-host end-to-end suite.
 #   scripts/test.sh           everything
-#   scripts/test.sh --quick   skip the heavy steps (soak, JS component, wadm deploy, reliability)
+#   scripts/test.sh --quick   skip the heavy steps (soak, JS components, wadm deploys, reliability)
 # Steps run in order, each timed; the first failing step stops the run.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -63,7 +63,7 @@ heavy() { # heavy <test file stem>
 # The churn runs 2,000 put -> call -> changed put -> delete cycles here (~1/5 of its default
 # 10,000, which a run with LATTICE_CONTROL_CHURN=10000 still does) to keep CI well under its limit.
 export LATTICE_CONTROL_CHURN="${LATTICE_CONTROL_CHURN:-2000}"
-HEAVY_TESTS=(soak js_component wadm_deploy dashboard drain reliability cluster corpus)
+HEAVY_TESTS=(soak js_component wadm_deploy wadm_secrets dashboard drain reliability cluster corpus)
 
 light_e2e() {
   local args=()

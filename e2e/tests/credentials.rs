@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::os::fd::AsRawFd as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,13 +19,9 @@ use lattice_control_e2e::util::{scratch_dir, unique_name, wait_for};
 use lattice_control_e2e::{
     bounded, put_config, put_provider_link, retry, start_provider, Caller, Nats, TestLattice, CALL_TIMEOUT,
 };
-use support::operator::{untrusted_user, OperatorNats, UserCreds};
-use wasmcloud_host::wasmbus::{Host, HostConfig};
+use support::operator::{managed_host, untrusted_user, OperatorNats, UserCreds};
+use support::secrets::{SecretsBackend, BACKEND, SECRETS_PREFIX};
 
-/// Topic prefix the hosts use to reach the secrets backend.
-const SECRETS_PREFIX: &str = "wasmcloud.secrets";
-/// Backend name in secret references (the backend listens on `{prefix}.v1alpha1.{name}`).
-const BACKEND: &str = "nats-kv";
 const SECRET_POLICY: &str = r#"{"type":"properties.secret.wasmcloud.dev/v1alpha1","properties":{}}"#;
 
 /// This process's stderr redirected to a file until dropped (children inherit it).
@@ -86,19 +81,14 @@ fn assert_no_leak(what: &str, text: &str, creds: &[&UserCreds]) -> Result<()> {
 
 /// Stores `value` under `key` in the backend and puts the secret reference `SECRET_{key}`
 /// that delivers it to a link as setting `setting`.
-async fn put_secret(lattice: &TestLattice, transit: &nkeys::XKey, key: &str, setting: &str, value: &str) -> Result<()> {
-    let request = secrets_nats_kv::PutSecretRequest {
-        key: key.to_string(),
-        string_secret: Some(value.to_string()),
-        ..Default::default()
-    };
-    bounded(
-        "put_secret",
-        CALL_TIMEOUT,
-        secrets_nats_kv::client::put_secret(lattice.nats(), SECRETS_PREFIX, transit, request),
-    )
-    .await?
-    .map_err(|e| anyhow!("put_secret {key}: {e}"))?;
+async fn put_secret(
+    lattice: &TestLattice,
+    backend: &SecretsBackend,
+    key: &str,
+    setting: &str,
+    value: &str,
+) -> Result<()> {
+    backend.put(key, value).await?;
     put_config(
         lattice,
         &format!("SECRET_{key}"),
@@ -111,31 +101,6 @@ async fn put_secret(lattice: &TestLattice, transit: &nkeys::XKey, key: &str, set
         ],
     )
     .await
-}
-
-/// A host on the operator-mode server, authenticated with `creds`.
-async fn managed_host(
-    server: &OperatorNats,
-    lattice: &str,
-    creds: &UserCreds,
-    host_key: Arc<nkeys::KeyPair>,
-) -> Result<(Arc<Host>, impl std::future::Future<Output = anyhow::Result<()>>)> {
-    let url = wasmcloud_host::url::Url::parse(&server.url())?;
-    let key = Arc::new(creds.key()?);
-    let config = HostConfig {
-        ctl_nats_url: url.clone(),
-        rpc_nats_url: url,
-        ctl_jwt: Some(creds.jwt.clone()),
-        ctl_key: Some(key.clone()),
-        rpc_jwt: Some(creds.jwt.clone()),
-        rpc_key: Some(key),
-        lattice: Arc::from(lattice),
-        host_key: Some(host_key),
-        ..HostConfig::default()
-    };
-    bounded("starting the managed host", Duration::from_secs(30), Host::new(config))
-        .await?
-        .context("starting a host on the operator-mode server")
 }
 
 async fn host_ids(caller: &Caller) -> Result<Result<Vec<String>, types::CtlError>> {
@@ -169,40 +134,15 @@ async fn run(capture: &StderrCapture) -> Result<()> {
     let nats = Nats::start()?;
     let mut home = TestLattice::start(&nats, 0).await?;
     home.add_host_with(|c| c.secrets_topic_prefix = Some(SECRETS_PREFIX.to_string())).await?;
-    let server_xkey = nkeys::XKey::new();
-    let backend = secrets_nats_kv::Api::new(
-        nkeys::XKey::from_seed(&server_xkey.seed()?)?,
-        nkeys::XKey::new(),
-        home.nats().clone(),
-        SECRETS_PREFIX.to_string(),
-        BACKEND.to_string(),
-        unique_name("SECRETS"),
-        8,
-        "wasmcloud_secrets".to_string(),
-        "v1alpha1".to_string(),
-    );
-    let backend = tokio::spawn(async move { backend.run().await });
-    let transit = nkeys::XKey::from_public_key(&server_xkey.public_key())?;
-    // The backend creates its buckets, then listens; retry the first put until it does.
-    retry("first secret", Duration::from_secs(20), || put_secret(&home, &transit, "good_jwt", "nats_jwt", &good.jwt))
-        .await?;
-    put_secret(&home, &transit, "good_seed", "nats_seed", &good.seed).await?;
-    put_secret(&home, &transit, "bad_jwt", "nats_jwt", &bad.jwt).await?;
-    put_secret(&home, &transit, "bad_seed", "nats_seed", &bad.seed).await?;
-
+    let backend = SecretsBackend::start(home.nats()).await?;
+    put_secret(&home, &backend, "good_jwt", "nats_jwt", &good.jwt).await?;
+    put_secret(&home, &backend, "good_seed", "nats_seed", &good.seed).await?;
+    put_secret(&home, &backend, "bad_jwt", "nats_jwt", &bad.jwt).await?;
+    put_secret(&home, &backend, "bad_seed", "nats_seed", &bad.seed).await?;
     // The backend hands secrets only to entities mapped to them: the provider's PAR subject.
-    let par = provider_archive::ProviderArchive::try_load_file(lattice_control_e2e::provider_par()?)
-        .await
-        .map_err(|e| anyhow!("loading the PAR: {e}"))?;
-    let subject = par.claims().context("PAR has no claims")?.subject;
-    let names: HashSet<String> = ["good_jwt", "good_seed", "bad_jwt", "bad_seed"].map(String::from).into();
-    bounded(
-        "add_mapping",
-        CALL_TIMEOUT,
-        secrets_nats_kv::client::add_mapping(home.nats(), SECRETS_PREFIX, &subject, names),
-    )
-    .await?
-    .map_err(|e| anyhow!("add_mapping: {e}"))?;
+    backend
+        .map_provider(&lattice_control_e2e::provider_par()?, &["good_jwt", "good_seed", "bad_jwt", "bad_seed"])
+        .await?;
 
     let provider_id = unique_name("cred-provider");
     start_provider(&home, 0, &provider_id, &[]).await?;
@@ -271,7 +211,7 @@ async fn run(capture: &StderrCapture) -> Result<()> {
         log.len()
     );
 
-    backend.abort();
+    drop(backend);
     home.shutdown().await?;
     drop(host_b);
     let _ = bounded("managed host shutdown", Duration::from_secs(10), shutdown_b).await;

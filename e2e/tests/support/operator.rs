@@ -12,6 +12,7 @@ use base64::Engine as _;
 use lattice_control_e2e::nats::{free_port, spawn_with_parent_death_signal};
 use nkeys::KeyPair;
 use serde_json::{json, Value};
+use wasmcloud_host::wasmbus::{Host, HostConfig};
 
 /// A user credential: JWT signed by the account, and the user's seed.
 #[derive(Clone)]
@@ -166,4 +167,29 @@ impl Drop for OperatorNats {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A host of `lattice` on the operator-mode server, authenticated with `creds` (bounded start).
+pub async fn managed_host(
+    server: &OperatorNats,
+    lattice: &str,
+    creds: &UserCreds,
+    host_key: std::sync::Arc<KeyPair>,
+) -> Result<(std::sync::Arc<Host>, impl std::future::Future<Output = anyhow::Result<()>>)> {
+    let url = wasmcloud_host::url::Url::parse(&server.url())?;
+    let key = std::sync::Arc::new(creds.key()?);
+    let config = HostConfig {
+        ctl_nats_url: url.clone(),
+        rpc_nats_url: url,
+        ctl_jwt: Some(creds.jwt.clone()),
+        ctl_key: Some(key.clone()),
+        rpc_jwt: Some(creds.jwt.clone()),
+        rpc_key: Some(key),
+        lattice: std::sync::Arc::from(lattice),
+        host_key: Some(host_key),
+        ..HostConfig::default()
+    };
+    lattice_control_e2e::bounded("starting the managed host", Duration::from_secs(30), Host::new(config))
+        .await?
+        .context("starting a host on the operator-mode server")
 }
