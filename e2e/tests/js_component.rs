@@ -1,6 +1,8 @@
 //! The JavaScript example component (`examples/js-controller`) on a real host: scaled by
 //! `file://`, linked to the provider started from its PAR, its export `summary.list-hosts`
-//! invoked over wRPC; the answer must name the lattice and the hosts that really run.
+//! invoked over wRPC; the answer must name the lattice and the hosts that really run. A link
+//! from the provider to the component (`lattice-events`, source config `events`) pushes a
+//! `component_scaled` that the host-run component records through the provider.
 //!
 //! Needs `node` and `npm` (it runs the example's `build.sh` when the `.wasm` is missing or
 //! older than its sources); without them the test says so and passes. Timings go to stderr
@@ -11,13 +13,16 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::js::{js_component, node_available};
+use lattice_control_e2e::link::{WIT_NAMESPACE, WIT_PACKAGE};
+use lattice_control_e2e::noop_component_ref;
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
     bounded, delete_provider_link, put_config, put_provider_link, retry, shared_nats, start_provider, TestLattice,
     CALL_TIMEOUT,
 };
-use lattice_control_provider::ctl::ScaleComponentCommand;
+use lattice_control_provider::ctl::{self, ScaleComponentCommand};
 use lattice_control_provider::provider::config::LATTICE;
+use lattice_control_provider::provider::events::EVENTS_KEY;
 use lattice_control_provider::provider::policy::KEY_ALLOW;
 use serde_json::Value;
 
@@ -138,6 +143,54 @@ async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
         Ok((host_ids(&summary) == expected).then_some(()))
     })
     .await?;
+
+    // Events over a link from the provider to the component (`interfaces: [lattice-events]`,
+    // settings in its source config: the direction upstream providers are linked in). The
+    // component's handler records the scale through its own link, which must grant put-config.
+    put_config(&lattice, config_name, &[(LATTICE, lattice.lattice()), (KEY_ALLOW, "read-only,put-config")]).await?;
+    let events_config = "js-controller-events";
+    put_config(&lattice, events_config, &[(EVENTS_KEY, "component_scaled")]).await?;
+    let outgoing = ctl::Link::builder()
+        .source_id(PROVIDER_ID)
+        .target(COMPONENT_ID)
+        .name("default")
+        .wit_namespace(WIT_NAMESPACE)
+        .wit_package(WIT_PACKAGE)
+        .interfaces(["lattice-events"])
+        .source_config([events_config])
+        .build()?;
+    bounded("put the provider -> component link", CALL_TIMEOUT, ctl.put_link(outgoing)).await??;
+    let scaled_id = "js-e2e-scaled";
+    let noop = |max: u32| -> Result<ScaleComponentCommand> {
+        Ok(ScaleComponentCommand::builder()
+            .host_id(host_id.clone())
+            .component_ref(noop_component_ref()?)
+            .component_id(scaled_id)
+            .max_instances(max)
+            .build()?)
+    };
+    let last_scale = format!("{COMPONENT_ID}-last-scale");
+    let scaled_at = Instant::now();
+    // The link reaches the provider a few ms after the host's ack: scale until an event is
+    // recorded (each scale to 1 is a `component_scaled`).
+    let record = wait_for("the component's record of a scale pushed over the outgoing link", CALL_RETRY, || async {
+        bounded("scale_component", CALL_TIMEOUT, ctl.scale_component(noop(1)?)).await??;
+        let record = ctl.get_config(&last_scale).await?;
+        Ok(record.filter(|r| r.get("component-id").map(String::as_str) == Some(scaled_id)))
+    })
+    .await?;
+    eprintln!("timing: scale to the component's record (provider -> component link) {:.1?}", scaled_at.elapsed());
+    assert_eq!(record.get("seen-by").map(String::as_str), Some(COMPONENT_ID), "{record:?}");
+    assert_eq!(record.get("host-id"), Some(&host_id), "{record:?}");
+    let request = ctl::DeleteInterfaceLinkDefinitionRequest::builder()
+        .source_id(PROVIDER_ID)
+        .name("default")
+        .wit_namespace(WIT_NAMESPACE)
+        .wit_package(WIT_PACKAGE)
+        .build()?;
+    bounded("delete the outgoing link", CALL_TIMEOUT, ctl.delete_link(request)).await??;
+    bounded("scale the noop to 0", CALL_TIMEOUT, ctl.scale_component(noop(0)?)).await??;
+    bounded("delete the record", CALL_TIMEOUT, ctl.delete_config(&last_scale)).await??;
 
     // A link whose policy leaves out get-hosts: the provider refuses with a typed error and
     // the component reports it. (With no link at all the host itself refuses the import, so
