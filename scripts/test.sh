@@ -84,9 +84,19 @@ format_check() {
   run_in_e2e cargo fmt --check
 }
 
+# The TypeScript declarations in types/ match the WIT (jco guest-types); needs npm.
+types_check() {
+  if ! command -v npm >/dev/null 2>&1; then
+    if [[ "${CI:-}" == true ]]; then echo "npm is needed in CI" >&2; return 1; fi
+    echo "npm not installed: skipped"; return 0
+  fi
+  scripts/types.sh --check
+}
+
 step "nats-server" ensure_nats
 step "prepare patched wasmcloud-host" scripts/prepare-host.sh
 step "format" format_check
+step "TypeScript declarations" types_check
 step "unit + wire tests" cargo test
 step "build provider" build_provider
 # Every e2e test binary in one cargo run: the heavy ones then compile beside the rest on both

@@ -1,0 +1,6 @@
+/// <reference path="./interfaces/wasmcloud-lattice-control-lattice-events.d.ts" />
+/// <reference path="./interfaces/wasmcloud-lattice-control-types.d.ts" />
+declare module 'wasmcloud:lattice-control/event-handler@1.0.0' {
+  export type * as WasmcloudLatticeControlTypes100 from 'wasmcloud:lattice-control/types@1.0.0'; // import wasmcloud:lattice-control/types@1.0.0
+  export * as latticeEvents from 'wasmcloud:lattice-control/lattice-events@1.0.0'; // export wasmcloud:lattice-control/lattice-events@1.0.0
+}
