@@ -84,7 +84,9 @@ const DOM_VIEW: &str = r##"JSON.stringify({
       id: h.getAttribute("data-host-id"),
       components: Array.from(h.querySelectorAll(".component")).map(function (c) { return c.getAttribute("data-component-id"); }),
       providers: Array.from(h.querySelectorAll(".provider")).map(function (p) { return p.getAttribute("data-provider-id"); }),
-      labels: Array.from(h.querySelectorAll(".label code")).map(function (l) { return l.textContent; })
+      labels: Array.from(h.querySelectorAll(".label code")).map(function (l) { return l.textContent; }),
+      deletable: Array.from(h.querySelectorAll(".label")).filter(function (l) { return l.querySelector("button.delete-label"); })
+        .map(function (l) { return l.getAttribute("data-key"); })
     };
   })
 })"##;
@@ -280,6 +282,16 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     })
     .await?;
     eprintln!("timing: label put → on the page {:.1?}", label_put.elapsed());
+    // Only labels the provider may delete get a delete button: not the host's `hostcore.*`.
+    let view = dom(&mut browser).await?;
+    let card = host_card(&view, &host_ids[0]).context("no card for the first host")?;
+    let deletable: Vec<&str> = card["deletable"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let keys: Vec<&str> =
+        card["labels"].as_array().into_iter().flatten().filter_map(|l| l.as_str()?.split('=').next()).collect();
+    let expected: Vec<&str> = keys.iter().copied().filter(|k| !k.starts_with("hostcore.")).collect();
+    assert!(keys.iter().any(|k| k.starts_with("hostcore.")), "the host shows no hostcore labels: {view}");
+    assert!(deletable.contains(&LABEL.0), "{view}");
+    assert_eq!(deletable, expected, "labels with a delete button: {view}");
 
     // A refused action: scale the sample to 2 from the page, under `read-only`.
     let click = format!(
