@@ -24,6 +24,7 @@ pub mod dashboard;
 pub mod js;
 pub mod lattice;
 pub mod link;
+pub mod logs;
 pub mod nats;
 pub mod par;
 pub mod provider;

@@ -9,12 +9,12 @@
 
 mod support;
 
-use std::os::fd::AsRawFd as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types};
+use lattice_control_e2e::logs::StderrCapture;
 use lattice_control_e2e::util::{scratch_dir, unique_name, wait_for};
 use lattice_control_e2e::{
     bounded, put_config, put_provider_link, retry, start_provider, Caller, Nats, TestLattice, CALL_TIMEOUT,
@@ -23,38 +23,6 @@ use support::operator::{managed_host, untrusted_user, OperatorNats, UserCreds};
 use support::secrets::{SecretsBackend, BACKEND, SECRETS_PREFIX};
 
 const SECRET_POLICY: &str = r#"{"type":"properties.secret.wasmcloud.dev/v1alpha1","properties":{}}"#;
-
-/// This process's stderr redirected to a file until dropped (children inherit it).
-struct StderrCapture {
-    saved: std::os::fd::OwnedFd,
-    path: std::path::PathBuf,
-}
-
-impl StderrCapture {
-    fn start(path: std::path::PathBuf) -> Result<StderrCapture> {
-        let file = std::fs::File::create(&path)?;
-        // SAFETY: plain fd duplication; `saved` owns the duplicate.
-        let saved = unsafe {
-            let fd = libc::dup(2);
-            if fd < 0 || libc::dup2(file.as_raw_fd(), 2) < 0 {
-                bail!("redirecting stderr: {}", std::io::Error::last_os_error());
-            }
-            <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
-        };
-        Ok(StderrCapture { saved, path })
-    }
-
-    fn text(&self) -> String {
-        std::fs::read_to_string(&self.path).unwrap_or_default()
-    }
-}
-
-impl Drop for StderrCapture {
-    fn drop(&mut self) {
-        // SAFETY: restores the saved descriptor onto fd 2.
-        unsafe { libc::dup2(self.saved.as_raw_fd(), 2) };
-    }
-}
 
 /// The pieces of a credential that must never be logged: the seed, and the JWT's claims and
 /// signature (its header is the same for every NATS JWT), each also as 12-char windows.

@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use lattice_control_e2e::caller::{lattice_control as lc, no_options, types};
+use lattice_control_e2e::logs::{StderrCapture, CALL_DONE, CALL_DONE_LOG};
 use lattice_control_e2e::stress::{
     every_function_answers, linked_caller, outcome, provider_healthy, run_calls, CpuHog, Outcome,
 };
+use lattice_control_e2e::util::scratch_dir;
 use lattice_control_e2e::{shared_nats, start_provider, TestLattice};
 
 const PROVIDER: &str = "lattice-control";
@@ -27,6 +29,16 @@ fn env_or(name: &str, default: u64) -> u64 {
 async fn soak_under_cpu_load_no_wedged_function() -> Result<()> {
     let calls = env_or("LATTICE_CONTROL_SOAK_CALLS", 100_000);
     let hogs = env_or("LATTICE_CONTROL_SOAK_HOGS", 2) as usize;
+    // Where a lost call was lost: the provider logs one line per call it answered (the host
+    // passes RUST_LOG on; its stderr is this process's, redirected to a file).
+    std::env::set_var("RUST_LOG", CALL_DONE_LOG);
+    let capture = StderrCapture::start(scratch_dir()?.join("soak-stderr.log"))?;
+    let outcome = soak(calls, hogs, &capture).await;
+    drop(capture);
+    outcome
+}
+
+async fn soak(calls: u64, hogs: usize, capture: &StderrCapture) -> Result<()> {
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     let host = lattice.host_id(0)?.to_string();
     start_provider(&lattice, 0, PROVIDER, &[]).await?;
@@ -57,6 +69,17 @@ async fn soak_under_cpu_load_no_wedged_function() -> Result<()> {
     .await;
     let elapsed = started.elapsed();
     hog.stop();
+    // Every call has ended for the caller (answered or past its bound); the provider's lines
+    // arrive through a non-blocking writer: read until the count stops growing.
+    let mut answered_by_provider = capture.count_lines(CALL_DONE);
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = capture.count_lines(CALL_DONE);
+        if now == answered_by_provider {
+            break;
+        }
+        answered_by_provider = now;
+    }
     ensure!(hog.pids().is_empty(), "hog processes left");
 
     let answers = every_function_answers(&caller, &host, 3).await?;
@@ -73,6 +96,16 @@ async fn soak_under_cpu_load_no_wedged_function() -> Result<()> {
         tally.lost,
         lost_rate * 100.0,
         answers.len(),
+    );
+    // Lost by the provider: calls it never answered (its transport dropped the invocation, or it
+    // never finished). Lost by the caller: answered by the provider, never read by the caller.
+    let answered_by_caller = tally.total() - tally.lost;
+    let provider_side = (calls as usize).saturating_sub(answered_by_provider);
+    let caller_side = answered_by_provider.saturating_sub(answered_by_caller as usize);
+    println!(
+        "soak: lost calls by side: provider {provider_side} (answered {answered_by_provider} of {calls}), \
+         caller {caller_side} (answers it never read; {} in all)",
+        tally.lost
     );
     ensure!(tally.total() == calls);
     // The refused command is the only expected typed error; load may add timeouts from hosts.
