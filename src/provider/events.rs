@@ -792,6 +792,7 @@ mod tests {
             urls: vec!["nats://127.0.0.1:4222".into()],
             auth: crate::provider::config::Auth::None,
             tls_ca_file: None,
+            tls_ca: None,
             tls_first: false,
         };
         let sub = |id: &str, events: &str, queue: &str| {
