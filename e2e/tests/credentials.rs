@@ -370,6 +370,22 @@ fn make_server_cert(dir: &std::path::Path, ca: &str) -> Result<()> {
     )
 }
 
+/// The `get-hosts` error of `caller`'s link, once the link is delivered (`not-linked` before),
+/// which must be of `kind`; its text for the caller to check.
+async fn refusal(caller: &Caller, kind: &str) -> Result<String> {
+    let outcome = retry("the link's get-hosts", Duration::from_secs(20), || async {
+        match host_ids(caller).await? {
+            Err(e) if error_kind(&e) == "not-linked" => bail!("not delivered yet"),
+            other => Ok(other),
+        }
+    })
+    .await?;
+    match outcome {
+        Err(e) if error_kind(&e) == kind => Ok(format!("{e:?}")),
+        other => bail!("expected {kind}, got {other:?}"),
+    }
+}
+
 /// An inline CA (`tls_ca`, PEM text) delivered as a secret by a real backend reaches the
 /// link's NATS connection: the link connects over TLS to a server whose certificate only that
 /// CA signed and answers `get-hosts`. A CA that did not sign it fails with `transport`, text
@@ -448,37 +464,13 @@ async fn inline_tls_ca_from_a_secret_reaches_a_tls_server() -> Result<()> {
             || message.contains(&pem_body(&wrong_ca))
             || message.contains("not-a-pem-blob")
     };
-    let wrong = retry("the wrong CA's link", Duration::from_secs(20), || async {
-        match host_ids(&call("comp-wrong-ca")).await? {
-            Err(e) if error_kind(&e) == "not-linked" => bail!("not delivered yet"),
-            other => Ok(other),
-        }
-    })
-    .await?;
-    match wrong {
-        Err(e) if error_kind(&e) == "transport" => {
-            let message = format!("{e:?}");
-            assert!(!leaks(&message), "the error quotes a certificate: {message}");
-        }
-        other => bail!("a wrong CA: expected transport, got {other:?}"),
-    }
+    let message = refusal(&call("comp-wrong-ca"), "transport").await?;
+    assert!(!leaks(&message), "the error quotes a certificate: {message}");
 
     // Text that is not PEM: `invalid-argument` naming the key, not quoting the value.
-    let garbage = retry("the garbage CA's link", Duration::from_secs(20), || async {
-        match host_ids(&call("comp-garbage-ca")).await? {
-            Err(e) if error_kind(&e) == "not-linked" => bail!("not delivered yet"),
-            other => Ok(other),
-        }
-    })
-    .await?;
-    match garbage {
-        Err(e) if error_kind(&e) == "invalid-argument" => {
-            let message = format!("{e:?}");
-            assert!(message.contains("tls_ca"), "the error names the key: {message}");
-            assert!(!leaks(&message), "the error quotes the value: {message}");
-        }
-        other => bail!("text that is not PEM: expected invalid-argument, got {other:?}"),
-    }
+    let message = refusal(&call("comp-garbage-ca"), "invalid-argument").await?;
+    assert!(message.contains("tls_ca"), "the error names the key: {message}");
+    assert!(!leaks(&message), "the error quotes the value: {message}");
 
     backend.abort();
     home.shutdown().await?;
