@@ -63,3 +63,45 @@ fn secret_keys_are_marked_secret() {
         );
     }
 }
+
+/// The row of `key` in the configuration table.
+fn row<'a>(readme: &'a str, key: &str) -> Option<&'a str> {
+    readme
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{key}` |")))
+}
+
+#[test]
+fn every_alias_is_listed_in_its_primary_row_and_has_no_row_of_its_own() {
+    let readme = readme();
+    for (alias, primary) in config::ALIASES {
+        let primary_row =
+            row(&readme, primary).unwrap_or_else(|| panic!("no README row for {primary}"));
+        assert!(
+            primary_row.contains(&format!("`{alias}`")),
+            "the row of {primary} must list its alias {alias}: {primary_row}"
+        );
+        assert!(
+            row(&readme, alias).is_none(),
+            "{alias} is an alias of {primary}, not a key of its own"
+        );
+    }
+}
+
+#[test]
+fn the_ctl_names_are_the_primary_ones() {
+    let keys: Vec<&str> = config::KEYS.iter().map(|k| k.key).collect();
+    for name in [
+        "lattice",
+        "ctl_host",
+        "ctl_port",
+        "ctl_jwt",
+        "ctl_seed",
+        "ctl_credsfile",
+        "ctl_tls_ca_file",
+        "ctl_tls_first",
+        "tls_ca",
+    ] {
+        assert!(keys.contains(&name), "{name} is a primary key");
+    }
+}

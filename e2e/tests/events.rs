@@ -599,3 +599,84 @@ authorization {{
     assert!(!matches!(leaked, Ok(Some(_))), "the account must not see the lattice's other events: {leaked:?}");
     lattice.shutdown().await
 }
+
+/// The pushes (`handle-event` invocations) to `component`, read by a plain subscriber beside
+/// the component's own server: each message on the function's subject is the start of one
+/// call, with the headers the caller put on it.
+async fn push_watcher(lattice: &TestLattice, component: &str) -> Result<async_nats::Subscriber> {
+    let subject = format!("{}.{component}.wrpc.>", lattice.lattice());
+    Ok(bounded("push subscriber", CALL_TIMEOUT, lattice.nats().subscribe(subject)).await??)
+}
+
+/// The next push start seen on `pushes` (messages on other wRPC subjects are skipped).
+async fn next_push(pushes: &mut async_nats::Subscriber, what: &str) -> Result<async_nats::Message> {
+    loop {
+        let msg = bounded(what, CALL_TIMEOUT, pushes.next()).await?.ok_or_else(|| anyhow!("{what}: gone"))?;
+        if msg.subject.as_str().ends_with("lattice-events@1.0.0.handle-event") {
+            return Ok(msg);
+        }
+    }
+}
+
+fn header<'a>(msg: &'a async_nats::Message, name: &str) -> Option<&'a str> {
+    msg.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str())
+}
+
+/// Trace context on `handle-event` pushes, as a subscriber beside the component sees them: an
+/// event whose CloudEvent carries `traceparent`/`tracestate` (the CloudEvents
+/// distributed-tracing attributes) is pushed with them; a 0.27.1 host's own events carry none,
+/// and with no OpenTelemetry exporter in the provider their pushes carry none either (as
+/// upstream's host and SDK, which put trace context on a call only when there is a trace).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn handle_event_pushes_carry_the_events_trace_context() -> Result<()> {
+    const PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let lattice = TestLattice::start(shared_nats()?, 1).await?;
+    start_provider(&lattice, 0, PROVIDER, &[]).await?;
+    let (mut tracer, _t) = serve_stand_in(&lattice, "tracer", Duration::ZERO).await?;
+    let mut pushes = push_watcher(&lattice, "tracer").await?;
+    link_with(&lattice, "tracer", &[("events", "config_set")]).await?;
+    let ctl = lattice.ctl();
+    probe(&mut tracer, "tracer subscribed", || async {
+        ctl.put_config("probe", HashMap::from([("k".to_string(), "v".to_string())])).await?;
+        Ok(())
+    })
+    .await?;
+    // let the probes' pushes pass, then start from a quiet subject
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), pushes.next()).await {}
+    drain(&mut tracer);
+
+    // the host's own event: no trace context on it, none on the push
+    ctl.put_config("plain", HashMap::from([("k".to_string(), "v".to_string())])).await?;
+    let push = next_push(&mut pushes, "push of the host's event").await?;
+    assert_eq!(header(&push, "source-id"), Some(PROVIDER), "the push is the provider's call");
+    assert_eq!(header(&push, "traceparent"), None, "no trace to continue, no traceparent");
+    next_event(&mut tracer, "host event delivered").await?;
+
+    // an event that carries trace context: the push continues that trace
+    let event = serde_json::json!({
+        "specversion": "1.0",
+        "id": "0190ffff-0000-7000-8000-000000000001",
+        "type": "com.wasmcloud.lattice.config_set",
+        "source": lattice.host_id(0)?,
+        "datacontenttype": "application/json",
+        "time": "2026-12-02T05:00:00Z",
+        "traceparent": PARENT,
+        "tracestate": "vendor=e2e",
+        "data": {"config_name": "traced"}
+    });
+    let subject = format!("wasmbus.evt.{}.config_set", lattice.lattice());
+    lattice.nats().publish(subject, serde_json::to_vec(&event)?.into()).await?;
+    // (a late push of a host event, without trace context, may come first)
+    let push = loop {
+        let push = next_push(&mut pushes, "push of the traced event").await?;
+        if header(&push, "traceparent").is_some() {
+            break push;
+        }
+    };
+    assert_eq!(header(&push, "traceparent"), Some(PARENT), "the event's trace context goes on");
+    assert_eq!(header(&push, "tracestate"), Some("vendor=e2e"));
+    while next_event(&mut tracer, "traced event delivered").await?.0.id != "0190ffff-0000-7000-8000-000000000001" {}
+
+    lattice.shutdown().await
+}

@@ -61,6 +61,34 @@ impl TraceHeaders {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The trace context a CloudEvent carries in its distributed-tracing extension attributes
+    /// (`traceparent`, `tracestate` beside `id` and `type`), checked as [`Self::from_pairs`].
+    #[must_use]
+    pub fn from_cloud_event(envelope: &serde_json::Value) -> Self {
+        let attr = |name: &'static str| {
+            envelope
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(|v| (name, v))
+        };
+        Self::from_pairs(attr("traceparent").into_iter().chain(attr("tracestate")))
+    }
+
+    /// The entries as owned pairs (the shape OpenTelemetry extractors take).
+    #[must_use]
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .map(|(n, v)| ((*n).to_string(), v.clone()))
+            .collect()
+    }
+
+    /// The entries as NATS headers, `None` when there is no trace context.
+    #[must_use]
+    pub fn to_headers(&self) -> Option<async_nats::HeaderMap> {
+        (!self.is_empty()).then(|| self.header_map())
+    }
+
     fn header_map(&self) -> async_nats::HeaderMap {
         let mut headers = async_nats::HeaderMap::new();
         for (name, value) in self.0.iter() {
@@ -103,6 +131,19 @@ mod tests {
         assert!(TraceHeaders::from_pairs([("tracestate", "x=1")]).is_empty());
         let long = "a".repeat(600);
         assert!(TraceHeaders::from_pairs([("traceparent", long.as_str())]).is_empty());
+    }
+
+    #[test]
+    fn reads_the_cloudevent_tracing_attributes() {
+        let ev = serde_json::json!({"id": "1", "type": "t", "traceparent": PARENT,
+            "tracestate": "k=v", "data": {"traceparent": "not this one"}});
+        let h = TraceHeaders::from_cloud_event(&ev);
+        assert_eq!(h.traceparent(), Some(PARENT));
+        let headers = h.to_headers().expect("headers");
+        assert_eq!(headers.get("tracestate").map(|v| v.as_str()), Some("k=v"));
+        assert!(TraceHeaders::from_cloud_event(&serde_json::json!({"id": "1"})).is_empty());
+        assert!(TraceHeaders::default().to_headers().is_none());
+        assert!(TraceHeaders::from_cloud_event(&serde_json::json!({"traceparent": 7})).is_empty());
     }
 
     #[tokio::test]

@@ -19,20 +19,22 @@ use wasmcloud_provider_sdk::core::secrets::SecretValue;
 pub const LATTICE: &str = "lattice";
 /// Settings key: NATS server URL(s), comma-separated for cluster failover.
 pub const NATS_URL: &str = "nats_url";
-/// Settings key: NATS host (when `nats_url` is not set).
-pub const NATS_HOST: &str = "nats_host";
+/// Settings key: NATS host (when `nats_url` is not set); `wash`'s and `provider-wadm`'s name.
+pub const CTL_HOST: &str = "ctl_host";
 /// Settings key: NATS port (when `nats_url` is not set).
-pub const NATS_PORT: &str = "nats_port";
+pub const CTL_PORT: &str = "ctl_port";
 /// Settings key: NATS user JWT (secret).
-pub const NATS_JWT: &str = "nats_jwt";
+pub const CTL_JWT: &str = "ctl_jwt";
 /// Settings key: NATS user nkey seed (secret).
-pub const NATS_SEED: &str = "nats_seed";
+pub const CTL_SEED: &str = "ctl_seed";
 /// Settings key: path of a NATS `.creds` file.
-pub const NATS_CREDS_FILE: &str = "nats_creds_file";
+pub const CTL_CREDSFILE: &str = "ctl_credsfile";
 /// Settings key: PEM file of CA certificates to trust for TLS.
-pub const TLS_CA_FILE: &str = "tls_ca_file";
+pub const CTL_TLS_CA_FILE: &str = "ctl_tls_ca_file";
+/// Settings key: CA certificates to trust for TLS, as PEM text (the NATS providers' name).
+pub const TLS_CA: &str = "tls_ca";
 /// Settings key: start TLS before the NATS handshake.
-pub const TLS_FIRST: &str = "tls_first";
+pub const CTL_TLS_FIRST: &str = "ctl_tls_first";
 /// Settings key: control topic prefix.
 pub const TOPIC_PREFIX: &str = "topic_prefix";
 /// Settings key: request timeout in ms.
@@ -79,43 +81,49 @@ pub const KEYS: &[KeySpec] = &[
         description: "NATS server URL; a comma-separated list fails over between cluster members; `user:password@` or `token@` in a URL are its credentials (then put the URL in secrets)",
     },
     KeySpec {
-        key: NATS_HOST,
+        key: CTL_HOST,
         default: "127.0.0.1",
         secret: false,
         description: "NATS host, used when `nats_url` is not set",
     },
     KeySpec {
-        key: NATS_PORT,
+        key: CTL_PORT,
         default: "4222",
         secret: false,
         description: "NATS port, used when `nats_url` is not set",
     },
     KeySpec {
-        key: NATS_JWT,
+        key: CTL_JWT,
         default: "none (the provider's own when no connection key is set)",
         secret: true,
-        description: "NATS user JWT; needs `nats_seed`",
+        description: "NATS user JWT; needs `ctl_seed`",
     },
     KeySpec {
-        key: NATS_SEED,
+        key: CTL_SEED,
         default: "none (the provider's own when no connection key is set)",
         secret: true,
-        description: "NATS user nkey seed; needs `nats_jwt`",
+        description: "NATS user nkey seed; needs `ctl_jwt`",
     },
     KeySpec {
-        key: NATS_CREDS_FILE,
+        key: CTL_CREDSFILE,
         default: "none",
         secret: false,
-        description: "path of a NATS `.creds` file (instead of `nats_jwt` + `nats_seed`)",
+        description: "path of a NATS `.creds` file (instead of `ctl_jwt` + `ctl_seed`)",
     },
     KeySpec {
-        key: TLS_CA_FILE,
+        key: CTL_TLS_CA_FILE,
         default: "none (system roots)",
         secret: false,
         description: "PEM file of CA certificates to trust",
     },
     KeySpec {
-        key: TLS_FIRST,
+        key: TLS_CA,
+        default: "none (system roots)",
+        secret: false,
+        description: "CA certificates to trust, as PEM text (instead of `ctl_tls_ca_file`); read from secrets first, like every key",
+    },
+    KeySpec {
+        key: CTL_TLS_FIRST,
         default: "false",
         secret: false,
         description: "start TLS before the NATS handshake (`true`/`false`)",
@@ -147,15 +155,16 @@ pub const KEYS: &[KeySpec] = &[
 ];
 
 /// Keys that choose the NATS connection; with none of them a link uses the provider's own.
-const CONNECTION_KEYS: [&str; 8] = [
+const CONNECTION_KEYS: [&str; 9] = [
     NATS_URL,
-    NATS_HOST,
-    NATS_PORT,
-    NATS_JWT,
-    NATS_SEED,
-    NATS_CREDS_FILE,
-    TLS_CA_FILE,
-    TLS_FIRST,
+    CTL_HOST,
+    CTL_PORT,
+    CTL_JWT,
+    CTL_SEED,
+    CTL_CREDSFILE,
+    CTL_TLS_CA_FILE,
+    TLS_CA,
+    CTL_TLS_FIRST,
 ];
 
 /// A credential. `Debug` and `Display` print `<redacted>`.
@@ -228,8 +237,10 @@ pub struct ConnectionSettings {
     pub urls: Vec<String>,
     /// Credentials.
     pub auth: Auth,
-    /// Extra CA certificates.
+    /// Extra CA certificates, from a file.
     pub tls_ca_file: Option<PathBuf>,
+    /// Extra CA certificates given inline (PEM text, checked when resolved).
+    pub tls_ca: Option<Secret>,
     /// TLS before the NATS handshake.
     pub tls_first: bool,
 }
@@ -363,20 +374,21 @@ enum Origin {
     Config,
 }
 
-/// Names other wasmCloud tools give the same settings, read as the key they stand for:
-/// `wash` and upstream's `provider-wadm` (`ctl_*`), the NATS providers (`cluster_uris`,
-/// `client_jwt`, `client_seed`).
+/// Other names accepted for a setting, read as the key they stand for: this provider's
+/// earlier names (`nats_*`, `tls_ca_file`, `tls_first`) and the NATS providers' (`cluster_uris`,
+/// `client_jwt`, `client_seed`). The primary names are those of `wash` and upstream's
+/// `provider-wadm` (`ctl_*`, `lattice`).
 pub const ALIASES: &[(&str, &str)] = &[
-    ("ctl_host", NATS_HOST),
-    ("ctl_port", NATS_PORT),
-    ("ctl_jwt", NATS_JWT),
-    ("ctl_seed", NATS_SEED),
-    ("ctl_credsfile", NATS_CREDS_FILE),
-    ("ctl_tls_ca_file", TLS_CA_FILE),
-    ("ctl_tls_first", TLS_FIRST),
+    ("nats_host", CTL_HOST),
+    ("nats_port", CTL_PORT),
+    ("nats_jwt", CTL_JWT),
+    ("nats_seed", CTL_SEED),
+    ("nats_creds_file", CTL_CREDSFILE),
+    ("tls_ca_file", CTL_TLS_CA_FILE),
+    ("tls_first", CTL_TLS_FIRST),
     ("cluster_uris", NATS_URL),
-    ("client_jwt", NATS_JWT),
-    ("client_seed", NATS_SEED),
+    ("client_jwt", CTL_JWT),
+    ("client_seed", CTL_SEED),
 ];
 
 /// The key `key` (lower case) stands for.
@@ -387,6 +399,37 @@ fn canonical(key: &str) -> &str {
         .map_or(key, |(_, k)| k)
 }
 
+/// One merged setting: its value, where it came from, and the name it was written under
+/// (lower case), so that an error names the key the user wrote.
+struct Value {
+    value: String,
+    origin: Origin,
+    written: String,
+}
+
+/// The merged settings, keyed by primary name.
+struct Merged(HashMap<String, Value>);
+
+impl Merged {
+    /// The trimmed, non-empty value of `key`.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .get(key)
+            .map(|v| v.value.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The name `key` was written under (`key` itself when it was not given).
+    fn name<'a>(&'a self, key: &'a str) -> &'a str {
+        self.0.get(key).map_or(key, |v| v.written.as_str())
+    }
+
+    /// An error about `key`, under the name the user wrote.
+    fn bad(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        bad(self.name(key), reason)
+    }
+}
+
 /// Merges the four sources, highest priority last wins, keys lower-cased, trimmed and read
 /// through [`ALIASES`]. Two names of one setting with different values in one source are an
 /// error (which one was meant is unknowable).
@@ -394,7 +437,7 @@ fn merge(
     link_config: &HashMap<String, String>,
     link_secrets: &HashMap<String, Secret>,
     defaults: &ProviderDefaults,
-) -> Result<HashMap<String, (String, Origin)>, ConfigError> {
+) -> Result<Merged, ConfigError> {
     let mut merged = HashMap::new();
     let mut conflict = None;
     let mut put = |source: &mut dyn Iterator<Item = (&String, &str)>, origin| {
@@ -408,13 +451,20 @@ fn merge(
             if let Some((other, value)) = named.get(&key) {
                 if *other != written && value.trim() != v.trim() && conflict.is_none() {
                     conflict = Some(bad(
-                        &key,
+                        &written,
                         format!("`{other}` and `{written}` name the same setting with different values; set one"),
                     ));
                 }
             }
-            named.insert(key.clone(), (written, v));
-            merged.insert(key, (v.to_string(), origin));
+            named.insert(key.clone(), (written.clone(), v));
+            merged.insert(
+                key,
+                Value {
+                    value: v.to_string(),
+                    origin,
+                    written,
+                },
+            );
         }
     };
     put(
@@ -435,7 +485,7 @@ fn merge(
     );
     match conflict {
         Some(e) => Err(e),
-        None => Ok(merged),
+        None => Ok(Merged(merged)),
     }
 }
 
@@ -447,33 +497,33 @@ pub fn resolve(
 ) -> Result<LinkSettings, ConfigError> {
     let merged = merge(link_config, link_secrets, defaults)?;
     for spec in KEYS.iter().filter(|s| s.secret) {
-        if let Some((_, Origin::Config)) = merged.get(spec.key) {
+        if let Some(Value {
+            origin: Origin::Config,
+            written,
+            ..
+        }) = merged.0.get(spec.key)
+        {
             warn!(
-                key = spec.key,
+                key = %written,
                 "credential given in plain config; put it in a secret instead"
             );
         }
     }
-    let get = |key: &str| {
-        merged
-            .get(key)
-            .map(|(v, _)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
 
-    let connection = if CONNECTION_KEYS.iter().any(|k| get(k).is_some()) {
-        connection_settings(&get, defaults)?
+    let connection = if CONNECTION_KEYS.iter().any(|k| merged.get(k).is_some()) {
+        connection_settings(&merged, defaults)?
     } else {
         own_connection(defaults)
     };
 
-    let lattice = match get(LATTICE) {
+    let lattice = match merged.get(LATTICE) {
         Some(l) => l.to_string(),
         None if defaults.lattice.trim().is_empty() => DEFAULT_LATTICE.to_string(),
         None => defaults.lattice.trim().to_string(),
     };
     check_token(LATTICE, &lattice)?;
-    let topic_prefix = get(TOPIC_PREFIX)
+    let topic_prefix = merged
+        .get(TOPIC_PREFIX)
         .unwrap_or(DEFAULT_TOPIC_PREFIX)
         .to_string();
     if topic_prefix
@@ -485,14 +535,19 @@ pub fn resolve(
             "expected dot-separated NATS subject tokens without wildcards",
         ));
     }
-    let timeout = millis(TIMEOUT_MS, get(TIMEOUT_MS), DEFAULT_TIMEOUT_MS, u64::MAX)?;
+    let timeout = millis(
+        TIMEOUT_MS,
+        merged.get(TIMEOUT_MS),
+        DEFAULT_TIMEOUT_MS,
+        u64::MAX,
+    )?;
     let scatter_timeout = millis(
         SCATTER_TIMEOUT_MS,
-        get(SCATTER_TIMEOUT_MS),
+        merged.get(SCATTER_TIMEOUT_MS),
         DEFAULT_SCATTER_TIMEOUT_MS,
         MAX_SCATTER_TIMEOUT_MS,
     )?;
-    let coalesce_reads = flag(COALESCE_READS, get(COALESCE_READS), true)?;
+    let coalesce_reads = flag(COALESCE_READS, merged.get(COALESCE_READS), true)?;
 
     Ok(LinkSettings {
         connection,
@@ -503,7 +558,7 @@ pub fn resolve(
             scatter_timeout,
             coalesce_reads,
         },
-        values: SettingsMap(merged.into_iter().map(|(k, (v, _))| (k, v)).collect()),
+        values: SettingsMap(merged.0.into_iter().map(|(k, v)| (k, v.value)).collect()),
     })
 }
 
@@ -521,6 +576,7 @@ pub fn own_connection(defaults: &ProviderDefaults) -> ConnectionSettings {
         urls: vec![own_url(defaults)],
         auth,
         tls_ca_file: None,
+        tls_ca: None,
         tls_first: false,
     }
 }
@@ -532,11 +588,11 @@ fn own_url(defaults: &ProviderDefaults) -> String {
     }
 }
 
-fn connection_settings<'a>(
-    get: &dyn Fn(&str) -> Option<&'a str>,
+fn connection_settings(
+    m: &Merged,
     defaults: &ProviderDefaults,
 ) -> Result<ConnectionSettings, ConfigError> {
-    let urls = match (get(NATS_URL), get(NATS_HOST), get(NATS_PORT)) {
+    let urls = match (m.get(NATS_URL), m.get(CTL_HOST), m.get(CTL_PORT)) {
         (Some(list), _, _) => {
             let urls: Vec<String> = list
                 .split(',')
@@ -545,7 +601,7 @@ fn connection_settings<'a>(
                 .map(str::to_string)
                 .collect();
             if urls.is_empty() {
-                return Err(bad(NATS_URL, "no URL given"));
+                return Err(m.bad(NATS_URL, "no URL given"));
             }
             urls
         }
@@ -557,11 +613,11 @@ fn connection_settings<'a>(
                     .parse::<u16>()
                     .ok()
                     .filter(|p| *p != 0)
-                    .ok_or_else(|| bad(NATS_PORT, "expected a port number (1-65535)"))?,
+                    .ok_or_else(|| m.bad(CTL_PORT, "expected a port number (1-65535)"))?,
             };
             let host = host.unwrap_or(DEFAULT_NATS_HOST);
             if host.contains(['/', '@', ' ', ',']) {
-                return Err(bad(NATS_HOST, "expected a host name or address"));
+                return Err(m.bad(CTL_HOST, "expected a host name or address"));
             }
             vec![format!("nats://{host}:{port}")]
         }
@@ -569,17 +625,18 @@ fn connection_settings<'a>(
     for (i, url) in urls.iter().enumerate() {
         // the value may carry user:password, so the message gives its position only
         if async_nats::ServerAddr::from_str(url).is_err() {
-            return Err(bad(
+            return Err(m.bad(
                 NATS_URL,
                 format!("entry {} is not a NATS server URL", i + 1),
             ));
         }
     }
-    let auth = match (get(NATS_CREDS_FILE), get(NATS_JWT), get(NATS_SEED)) {
+    let (jwt_key, seed_key) = (m.name(CTL_JWT), m.name(CTL_SEED));
+    let auth = match (m.get(CTL_CREDSFILE), m.get(CTL_JWT), m.get(CTL_SEED)) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            return Err(bad(
-                NATS_CREDS_FILE,
-                "set either a creds file or nats_jwt + nats_seed, not both",
+            return Err(m.bad(
+                CTL_CREDSFILE,
+                format!("set either a creds file or {jwt_key} + {seed_key}, not both"),
             ))
         }
         (Some(path), None, None) => Auth::CredsFile(PathBuf::from(path)),
@@ -587,30 +644,66 @@ fn connection_settings<'a>(
             let (jwt, seed) = (Secret::new(jwt), Secret::new(seed));
             // parse now, so a bad pair is `invalid-argument` rather than a failed connect
             if !jwt_shaped(jwt.expose()) || nkeys::KeyPair::from_seed(seed.expose()).is_err() {
-                return Err(bad(
-                    NATS_SEED,
-                    "nats_jwt and nats_seed are not a valid JWT and nkey seed",
+                return Err(m.bad(
+                    CTL_SEED,
+                    format!("{jwt_key} and {seed_key} are not a valid JWT and nkey seed"),
                 ));
             }
             Auth::Jwt { jwt, seed }
         }
-        (None, Some(_), None) => return Err(bad(NATS_SEED, "missing (nats_jwt is set)")),
-        (None, None, Some(_)) => return Err(bad(NATS_JWT, "missing (nats_seed is set)")),
+        (None, Some(_), None) => return Err(bad(seed_key, format!("missing ({jwt_key} is set)"))),
+        (None, None, Some(_)) => return Err(bad(jwt_key, format!("missing ({seed_key} is set)"))),
         // the provider's own credentials go with the provider's own server only
         (None, None, None)
-            if get(NATS_URL).is_none() && get(NATS_HOST).is_none() && get(NATS_PORT).is_none() =>
+            if m.get(NATS_URL).is_none()
+                && m.get(CTL_HOST).is_none()
+                && m.get(CTL_PORT).is_none() =>
         {
             own_connection(defaults).auth
         }
         (None, None, None) => Auth::None,
     };
-    let tls_first = flag(TLS_FIRST, get(TLS_FIRST), false)?;
+    let tls_first = flag(m.name(CTL_TLS_FIRST), m.get(CTL_TLS_FIRST), false)?;
+    let tls_ca = match (m.get(TLS_CA), m.get(CTL_TLS_CA_FILE)) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                TLS_CA,
+                format!(
+                    "set either {TLS_CA} (PEM text) or {} (a file), not both",
+                    m.name(CTL_TLS_CA_FILE)
+                ),
+            ))
+        }
+        (Some(pem), None) => {
+            root_store(pem).map_err(|reason| bad(TLS_CA, reason))?;
+            Some(Secret::new(pem))
+        }
+        (None, _) => None,
+    };
     Ok(ConnectionSettings {
         urls,
         auth,
-        tls_ca_file: get(TLS_CA_FILE).map(PathBuf::from),
+        tls_ca_file: m.get(CTL_TLS_CA_FILE).map(PathBuf::from),
+        tls_ca,
         tls_first,
     })
+}
+
+/// The CA certificates of PEM text `pem` as a root store. The reason of a refusal never
+/// quotes the text.
+pub fn root_store(pem: &str) -> Result<async_nats::rustls::RootCertStore, String> {
+    use async_nats::rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = async_nats::rustls::RootCertStore::empty();
+    for (i, cert) in CertificateDer::pem_slice_iter(pem.as_bytes()).enumerate() {
+        let cert = cert.map_err(|_| format!("certificate {} is not valid PEM", i + 1))?;
+        roots
+            .add(cert)
+            .map_err(|_| format!("certificate {} is not a valid X.509 certificate", i + 1))?;
+    }
+    if roots.is_empty() {
+        return Err("expected PEM text with at least one CERTIFICATE block".to_string());
+    }
+    Ok(roots)
 }
 
 /// Whether `jwt` has a JWT's three non-empty, dot-separated base64url parts.

@@ -24,9 +24,10 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, info_span, warn, Instrument as _};
 
 use crate::convert::events::lattice_event;
+use crate::ctl::trace::TraceHeaders;
 use crate::ctl::{Client, EventFilter, EVENT_TYPE_PREFIX};
 use crate::provider::bindings::wasmcloud::lattice_control::{lattice_events, types as wit};
 use crate::provider::config::ConnectionSettings;
@@ -172,10 +173,12 @@ impl EventSettings {
 
 /// Calls one component's `handle-event`.
 pub trait EventTarget: Send + Sync {
-    /// Delivers `event`; the outer error is the transport's, the inner the component's.
+    /// Delivers `event` with `headers` (its trace context) on the call; the outer error is
+    /// the transport's, the inner the component's.
     fn handle_event(
         &self,
-        event: Arc<wit::LatticeEvent>,
+        event: Queued,
+        headers: Option<async_nats::HeaderMap>,
     ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>>;
 }
 
@@ -191,9 +194,10 @@ struct ComponentTarget(wasmcloud_provider_sdk::provider::WrpcClient);
 impl EventTarget for ComponentTarget {
     fn handle_event(
         &self,
-        event: Arc<wit::LatticeEvent>,
+        event: Queued,
+        headers: Option<async_nats::HeaderMap>,
     ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
-        Box::pin(async move { lattice_events::handle_event(&self.0, None, &event).await })
+        Box::pin(async move { lattice_events::handle_event(&self.0, headers, &event.event).await })
     }
 }
 
@@ -211,8 +215,36 @@ pub fn sdk_targets() -> TargetFactory {
     })
 }
 
-/// An event as queued: the WIT form (shared by every queue) and its short type for logs.
-type Queued = Arc<wit::LatticeEvent>;
+/// An event as queued, shared by every queue: its WIT form and the trace context it carried.
+pub struct Pushed {
+    /// The event as the component receives it.
+    pub event: wit::LatticeEvent,
+    /// The event's own trace context (CloudEvents distributed-tracing attributes), if any.
+    pub trace: TraceHeaders,
+}
+
+/// A queued event.
+pub type Queued = Arc<Pushed>;
+
+/// The trace context of one push, taken inside its delivery span: the provider's own span
+/// when OpenTelemetry exports (a child of the event's context, if it had one), else the
+/// event's context as it came, else none: as upstream's host and SDK, which put a
+/// `traceparent` on a call only when there is a trace to continue.
+fn push_trace(event_trace: &TraceHeaders) -> TraceHeaders {
+    use wasmcloud_provider_sdk::wasmcloud_tracing::context::{
+        attach_span_context, TraceContextInjector,
+    };
+    if !event_trace.is_empty() {
+        attach_span_context(&event_trace.to_pairs());
+    }
+    let own = TraceContextInjector::default_with_span();
+    let own = TraceHeaders::from_pairs(own.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if own.is_empty() {
+        event_trace.clone()
+    } else {
+        own
+    }
+}
 
 /// A subscription's bounded event queue: the oldest event makes room for a new one.
 struct LinkQueue {
@@ -278,10 +310,11 @@ impl LinkQueue {
     }
 }
 
-fn short_type(ev: &wit::LatticeEvent) -> &str {
-    ev.event_type
+fn short_type(ev: &Pushed) -> &str {
+    ev.event
+        .event_type
         .strip_prefix(EVENT_TYPE_PREFIX)
-        .unwrap_or(&ev.event_type)
+        .unwrap_or(&ev.event.event_type)
 }
 
 /// A stream: `(connection key, lattice, event types it subscribes to)`; no types: every event.
@@ -526,7 +559,12 @@ async fn fan_out(client: Client, types: Vec<String>, subscribers: Subscribers) {
             let subs = subscribers.read().unwrap_or_else(PoisonError::into_inner);
             let mut shared: Option<Queued> = None;
             for sub in subs.values().filter(|s| s.filter.matches(&ev)) {
-                let wit = shared.get_or_insert_with(|| Arc::new(lattice_event(&ev, &lattice)));
+                let wit = shared.get_or_insert_with(|| {
+                    Arc::new(Pushed {
+                        event: lattice_event(&ev, &lattice),
+                        trace: TraceHeaders::from_cloud_event(&ev.raw),
+                    })
+                });
                 sub.queue.push(Arc::clone(wit));
             }
         }
@@ -563,7 +601,9 @@ async fn deliver(
     loop {
         let ev = queue.pop().await;
         let ty = short_type(&ev).to_string();
-        let call = target.handle_event(ev);
+        let span = info_span!("lattice_event_push", link = %queue.link, event = %ty);
+        let headers = span.in_scope(|| push_trace(&ev.trace)).to_headers();
+        let call = target.handle_event(ev, headers).instrument(span);
         match tokio::time::timeout(timeout, call).await {
             Ok(Ok(Ok(()))) => debug!(link = %queue.link, event = %ty, "event delivered"),
             Ok(Ok(Err(message))) => warn!(link = %queue.link, event = %ty,
@@ -652,7 +692,29 @@ mod tests {
         let ev = LatticeEvent::from_value(json!({"id": n.to_string(), "source": "NH",
             "type": format!("{EVENT_TYPE_PREFIX}{ty}"), "data": {"n": n}}))
         .unwrap();
-        Arc::new(lattice_event(&ev, "lat"))
+        Arc::new(Pushed {
+            event: lattice_event(&ev, "lat"),
+            trace: TraceHeaders::from_cloud_event(&ev.raw),
+        })
+    }
+
+    #[test]
+    fn a_push_carries_the_events_trace_context_or_none() {
+        const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let ev = LatticeEvent::from_value(json!({"id": "1", "source": "NH",
+            "type": format!("{EVENT_TYPE_PREFIX}config_set"), "data": {},
+            "traceparent": PARENT, "tracestate": "k=v"}))
+        .unwrap();
+        let trace = TraceHeaders::from_cloud_event(&ev.raw);
+        // no OpenTelemetry exporter here: the event's context goes on as it came
+        let span = info_span!("push");
+        let sent = span.in_scope(|| push_trace(&trace));
+        assert_eq!(sent, trace);
+        assert_eq!(sent.traceparent(), Some(PARENT));
+        // an event without one: no trace headers at all
+        assert!(push_trace(&event("config_set", 1).trace)
+            .to_headers()
+            .is_none());
     }
 
     #[tokio::test]
@@ -663,14 +725,14 @@ mod tests {
         }
         assert_eq!(q.dropped(), 2);
         for want in ["2", "3", "4"] {
-            assert_eq!(q.pop().await.id, want);
+            assert_eq!(q.pop().await.event.id, want);
         }
         // an empty queue waits for the next push
         assert!(tokio::time::timeout(Duration::from_millis(20), q.pop())
             .await
             .is_err());
         q.push(event("config_set", 9));
-        assert_eq!(q.pop().await.id, "9");
+        assert_eq!(q.pop().await.event.id, "9");
     }
 
     /// Records deliveries on a channel; sleeps `delay` per call first.
@@ -682,11 +744,12 @@ mod tests {
     impl EventTarget for Recorder {
         fn handle_event(
             &self,
-            event: Arc<wit::LatticeEvent>,
+            event: Queued,
+            _headers: Option<async_nats::HeaderMap>,
         ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
             Box::pin(async move {
                 tokio::time::sleep(self.delay).await;
-                let _ = self.tx.send((*event).clone());
+                let _ = self.tx.send(event.event.clone());
                 Ok(Ok(()))
             })
         }
@@ -792,6 +855,7 @@ mod tests {
             urls: vec!["nats://127.0.0.1:4222".into()],
             auth: crate::provider::config::Auth::None,
             tls_ca_file: None,
+            tls_ca: None,
             tls_first: false,
         };
         let sub = |id: &str, events: &str, queue: &str| {

@@ -14,6 +14,9 @@ fn secrets(pairs: &[(&str, &str)]) -> HashMap<String, Secret> {
         .collect()
 }
 
+/// A self-signed CA certificate (its key was thrown away).
+const TEST_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUHIu+FOwQ7YmRAfVKY59nRkTem9UwCgYIKoZIzj0EAwIw\nFzEVMBMGA1UEAwwMdW5pdC10ZXN0LWNhMCAXDTI2MTIwMjA1MTMzOFoYDzIxMjYx\nMTA4MDUxMzM4WjAXMRUwEwYDVQQDDAx1bml0LXRlc3QtY2EwWTATBgcqhkjOPQIB\nBggqhkjOPQMBBwNCAAQAiC/uxAsA7Rakrky6FaBHD7H2VyOcOPFpkhGLl7rHK4x/\nBO/qeJWSTawsELGANBXNc9/F4wd6lWjDy8kVVDODo1MwUTAdBgNVHQ4EFgQUgFOO\nSZQkF347wlK2i+T1iJgSbXcwHwYDVR0jBBgwFoAUgFOOSZQkF347wlK2i+T1iJgS\nbXcwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEAgQ6gsMukr1VQ\nRMS/1yZvwZwySyvyhS1jvA8yYGboJssCIFS1SUAwsq3CKQelnO+VTaJEggvhj6IA\nq3tqI5TLFHJG\n-----END CERTIFICATE-----\n";
+
 fn defaults() -> ProviderDefaults {
     ProviderDefaults {
         lattice: "home".into(),
@@ -178,22 +181,30 @@ fn bad_values_name_their_key() {
         (&[("timeout_ms", "-5")], TIMEOUT_MS),
         (&[("scatter_timeout_ms", "0")], SCATTER_TIMEOUT_MS),
         (&[("scatter_timeout_ms", "9001")], SCATTER_TIMEOUT_MS),
-        (&[("tls_first", "maybe")], TLS_FIRST),
+        (&[("ctl_tls_first", "maybe")], CTL_TLS_FIRST),
+        (&[("tls_first", "maybe")], "tls_first"),
         (&[("coalesce_reads", "sometimes")], COALESCE_READS),
-        (&[("nats_port", "http")], NATS_PORT),
-        (&[("nats_port", "0")], NATS_PORT),
+        (&[("ctl_port", "http")], CTL_PORT),
+        (&[("nats_port", "0")], "nats_port"),
+        (&[("ctl_host", "a/b")], CTL_HOST),
+        (&[("nats_host", "a b")], "nats_host"),
+        (&[("cluster_uris", " , ")], "cluster_uris"),
         (&[("nats_url", " , ")], NATS_URL),
         (&[("nats_url", "nats://a:1,::bad::")], NATS_URL),
         (&[("lattice", "a.b")], LATTICE),
         (&[("lattice", "a b")], LATTICE),
         (&[("topic_prefix", "wasmbus..ctl")], TOPIC_PREFIX),
         (&[("topic_prefix", "wasmbus.*")], TOPIC_PREFIX),
-        (&[("nats_jwt", JWT)], NATS_SEED),
-        (&[("nats_seed", "SUxxx")], NATS_JWT),
+        (&[("ctl_jwt", JWT)], CTL_SEED),
+        (&[("ctl_seed", "SUxxx")], CTL_JWT),
+        (&[("client_jwt", JWT)], CTL_SEED),
+        (&[("ctl_credsfile", "/c"), ("ctl_jwt", JWT)], CTL_CREDSFILE),
         (
             &[("nats_creds_file", "/c"), ("nats_jwt", JWT)],
-            NATS_CREDS_FILE,
+            "nats_creds_file",
         ),
+        (&[("tls_ca", "not pem")], TLS_CA),
+        (&[("tls_ca", TEST_CA), ("tls_ca_file", "/ca.pem")], TLS_CA),
     ];
     for (cfg, key) in cases {
         assert_eq!(invalid_key(resolve(&map(cfg), &none, &d)), *key, "{cfg:?}");
@@ -228,7 +239,7 @@ fn secrets_never_show_in_debug_or_errors() {
     for secret in [JWT, seed.as_str(), "hush-hush"] {
         assert!(!shown.contains(secret), "leaked in {shown}");
     }
-    assert!(shown.contains("nats_seed"), "keys are shown: {shown}");
+    assert!(shown.contains("ctl_seed"), "keys are shown: {shown}");
 
     let mut d = defaults();
     d.rpc_credentials = Some((Secret::new(JWT), Secret::new(seed.clone())));
@@ -242,7 +253,7 @@ fn secrets_never_show_in_debug_or_errors() {
         &defaults(),
     )
     .unwrap_err();
-    assert_eq!(e.key, NATS_SEED);
+    assert_eq!(e.key, "nats_seed", "the name the user wrote");
     assert!(!e.to_string().contains(bad_seed));
     assert!(!e.to_string().contains(JWT));
 }
@@ -285,7 +296,7 @@ fn key_table_is_lower_case_unique_and_complete() {
         assert!(seen.contains(key), "{key} missing from KEYS");
     }
     let secret: Vec<&str> = KEYS.iter().filter(|s| s.secret).map(|s| s.key).collect();
-    assert_eq!(secret, [NATS_JWT, NATS_SEED]);
+    assert_eq!(secret, [CTL_JWT, CTL_SEED]);
 }
 
 #[test]
@@ -308,7 +319,7 @@ fn names_of_wash_and_the_nats_providers_are_aliases() {
     );
     assert!(s.connection.tls_first);
     assert!(matches!(s.connection.auth, Auth::Jwt { .. }));
-    assert_eq!(s.values.get("nats_host"), Some("ctl.example"));
+    assert_eq!(s.values.get(CTL_HOST), Some("ctl.example"));
 
     let s = resolve(
         &map(&[("cluster_uris", "nats://a:4222,nats://b:4222")]),
@@ -324,7 +335,7 @@ fn names_of_wash_and_the_nats_providers_are_aliases() {
     assert!(resolve(&same, &HashMap::new(), &defaults()).is_ok());
     let clash = map(&[("ctl_host", "h1"), ("nats_host", "h2")]);
     let e = resolve(&clash, &HashMap::new(), &defaults()).unwrap_err();
-    assert_eq!(e.key, "nats_host");
+    assert_eq!(e.key, "nats_host", "the later of the two names, as written");
     assert!(
         e.reason.contains("ctl_host") && e.reason.contains("nats_host"),
         "{}",
@@ -334,5 +345,46 @@ fn names_of_wash_and_the_nats_providers_are_aliases() {
     let mut d = defaults();
     d.config = map(&[("nats_host", "from-provider")]);
     let s = resolve(&map(&[("ctl_host", "from-link")]), &HashMap::new(), &d).unwrap();
-    assert_eq!(s.values.get("nats_host"), Some("from-link"));
+    assert_eq!(s.values.get(CTL_HOST), Some("from-link"));
+}
+
+#[test]
+fn inline_ca_is_checked_and_never_quoted() {
+    let s = resolve(
+        &map(&[("nats_url", "tls://a:1")]),
+        &secrets(&[("tls_ca", TEST_CA)]),
+        &defaults(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.connection.tls_ca.as_ref().map(Secret::expose),
+        Some(TEST_CA.trim())
+    );
+    assert!(!format!("{s:?}").contains("BEGIN CERTIFICATE"));
+    assert!(root_store(TEST_CA).is_ok());
+    // a damaged certificate: refused naming the key, without the text
+    let damaged = TEST_CA.replacen("MI", "XX", 1);
+    for bad_pem in [
+        damaged.as_str(),
+        "hello",
+        "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+    ] {
+        let e = resolve(&map(&[("tls_ca", bad_pem)]), &HashMap::new(), &defaults()).unwrap_err();
+        assert_eq!(e.key, TLS_CA);
+        assert!(
+            !e.to_string().contains("BEGIN") && !e.to_string().contains("hello"),
+            "{e}"
+        );
+    }
+    // beside a CA file, under either of its names
+    for file_key in ["ctl_tls_ca_file", "tls_ca_file"] {
+        let e = resolve(
+            &map(&[("tls_ca", TEST_CA), (file_key, "/ca.pem")]),
+            &HashMap::new(),
+            &defaults(),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, TLS_CA);
+        assert!(e.reason.contains(file_key), "{}", e.reason);
+    }
 }

@@ -13,7 +13,7 @@ use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
 use crate::ctl::{self, ClientBuilder};
-use crate::provider::config::{Auth, ClientSettings, ConnectionSettings};
+use crate::provider::config::{self, Auth, ClientSettings, ConnectionSettings};
 
 /// How long one attempt to connect to NATS may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -248,7 +248,7 @@ pub async fn connect_named(
             // sign the server's nonce with the seed: no creds text holding both is built
             let key = std::sync::Arc::new(
                 nkeys::KeyPair::from_seed(seed.expose())
-                    .map_err(|_| "nats_seed is not a valid nkey seed".to_string())?,
+                    .map_err(|_| "the nkey seed (ctl_seed) is not valid".to_string())?,
             );
             async_nats::ConnectOptions::with_jwt(jwt.expose().to_string(), move |nonce| {
                 let key = std::sync::Arc::clone(&key);
@@ -259,7 +259,7 @@ pub async fn connect_named(
             .await
             .map_err(|e| {
                 format!(
-                    "cannot read nats_creds_file {}: {}",
+                    "cannot read the creds file (ctl_credsfile) {}: {}",
                     path.display(),
                     e.kind()
                 )
@@ -270,6 +270,11 @@ pub async fn connect_named(
         .connection_timeout(CONNECT_TIMEOUT);
     if let Some(ca) = &settings.tls_ca_file {
         options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let Some(pem) = &settings.tls_ca {
+        options = options
+            .tls_client_config(inline_ca_config(pem.expose())?)
+            .require_tls(true);
     }
     if settings.tls_first {
         options = options.tls_first();
@@ -291,6 +296,21 @@ pub async fn connect_named(
             CONNECT_TIMEOUT.as_millis()
         )),
     }
+}
+
+/// A TLS client configuration trusting exactly the CA certificates of `pem` (already checked
+/// when the settings were resolved; an error here names the key, never the text).
+fn inline_ca_config(pem: &str) -> Result<async_nats::rustls::ClientConfig, String> {
+    use async_nats::rustls;
+    let roots = config::root_store(pem).map_err(|reason| format!("tls_ca: {reason}"))?;
+    // name the crypto provider: `ClientConfig::builder()` panics when the build has two
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("tls_ca: cannot build a TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
 }
 
 #[cfg(test)]
