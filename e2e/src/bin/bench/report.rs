@@ -327,7 +327,10 @@ impl Report {
             let lost: u64 = t.rates.iter().map(|r| r.lost).sum();
             let _ = writeln!(o, " {ratio} | {failed} | {lost} |");
         }
-        let _ = writeln!(o, "\nTarget (issue 14): via provider at 64 callers ≥ {THROUGHPUT_TARGET}× the no-op's (✓ met, ✗ missed).");
+        let _ = writeln!(
+            o,
+            "\nTarget (issue 14): via provider at 64 callers ≥ {THROUGHPUT_TARGET}× the no-op's (✓ met, ✗ missed)."
+        );
         if let Some(noop) = at64(Way::NoOp) {
             for read in [Read::Inventory, Read::Links] {
                 if let Some(p) = at64(Way::Provider(read)) {
