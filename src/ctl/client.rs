@@ -12,6 +12,10 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::coalesce::Coalescer;
+use super::command::{
+    encode, Checked, Command, DeleteConfigCommand, DeleteLabelCommand, PutConfigCommand,
+    PutLabelCommand,
+};
 use super::error::{CtlError, CtlErrorKind, Result};
 use super::events::{EventFilter, EventStream, LatticeEvent};
 use super::subjects::{self, DEFAULT_TOPIC_PREFIX};
@@ -335,12 +339,6 @@ fn decode<T: DeserializeOwned>(payload: &[u8], what: &str) -> Result<CtlResponse
     })
 }
 
-fn encode(body: &impl Serialize, what: &str) -> Result<Bytes> {
-    serde_json::to_vec(body)
-        .map(Bytes::from)
-        .map_err(|_| CtlError::invalid_argument(format!("{what} cannot be encoded as JSON")))
-}
-
 fn rejected(message: String) -> CtlError {
     if message.is_empty() {
         CtlError::rejected("the host refused the request without a message")
@@ -570,17 +568,16 @@ impl Client {
         into_ack(self.request(subject, body, what).await?)
     }
 
-    /// A command to one host: `subject(prefix, lattice, host)` with `body` as JSON.
-    async fn host_command(
-        &self,
-        subject: fn(&str, &str, &str) -> String,
-        host_id: &str,
-        body: &impl Serialize,
-        what: &str,
-    ) -> Result<Ack> {
+    /// Sends a checked control command and reads the host's acknowledgement: the one path
+    /// of every acknowledged command (see [`Command`]). `Rejected` when the host refuses.
+    pub async fn command<C: Command>(&self, command: Checked<C>) -> Result<Ack> {
+        let cmd = command.get();
         let (p, l) = self.prefix();
-        self.ack(subject(p, l, host_id), encode(body, what)?, what)
-            .await
+        let ack = self.ack(cmd.subject(p, l), cmd.body()?, C::WHAT).await?;
+        if let (true, Some(host)) = (cmd.stops_host(), cmd.host()) {
+            self.inner.known.with(|s| s.remove(host));
+        }
+        Ok(ack)
     }
 
     /// Subscribes a fresh inbox and publishes `body` to `subject` with it as reply subject.
@@ -747,8 +744,21 @@ impl Client {
     /// One host's inventory.
     pub async fn get_host_inventory(&self, host_id: &str) -> Result<HostInventory> {
         let host_id = validate::subject_token("host_id", host_id)?;
+        self.inventory_of(&host_id).await
+    }
+
+    /// The inventory of the host a full id, unique id prefix or friendly name names (see
+    /// [`Client::resolve_host`]); the spec is checked once.
+    pub async fn resolved_host_inventory(&self, spec: &str) -> Result<HostInventory> {
+        let spec = validate::subject_token("host_id", spec)?;
+        let host_id = self.resolve_token(spec).await?;
+        self.inventory_of(&host_id).await
+    }
+
+    /// The inventory of `host_id`, a checked host id.
+    pub(crate) async fn inventory_of(&self, host_id: &str) -> Result<HostInventory> {
         let (p, l) = self.prefix();
-        let subject = subjects::host_get(p, l, &host_id);
+        let subject = subjects::host_get(p, l, host_id);
         into_required(
             self.read(subject, "host inventory").await?,
             "host inventory",
@@ -825,98 +835,56 @@ impl Client {
     /// The host acknowledges before it acts: a scale that later fails (missing file or
     /// config, bad id) is still `Ok`; the failure arrives as a `component_scale_failed` event.
     pub async fn scale_component(&self, command: ScaleComponentCommand) -> Result<Ack> {
-        let command = command.normalize()?;
-        self.host_command(
-            subjects::component_scale,
-            &command.host_id,
-            &command,
-            "scale component",
-        )
-        .await
+        self.command(Checked::new(command)?).await
     }
 
     /// Replaces a running component's image (`Rejected` if the host does not run it).
     pub async fn update_component(&self, command: UpdateComponentCommand) -> Result<Ack> {
-        let command = command.normalize()?;
-        self.host_command(
-            subjects::component_update,
-            &command.host_id,
-            &command,
-            "update component",
-        )
-        .await
+        self.command(Checked::new(command)?).await
     }
 
     /// Starts a provider on a host (acknowledged before the provider runs).
     pub async fn start_provider(&self, command: StartProviderCommand) -> Result<Ack> {
-        let command = command.normalize()?;
-        self.host_command(
-            subjects::provider_start,
-            &command.host_id,
-            &command,
-            "start provider",
-        )
-        .await
+        self.command(Checked::new(command)?).await
     }
 
     /// Stops a provider on a host.
     pub async fn stop_provider(&self, command: StopProviderCommand) -> Result<Ack> {
-        let command = command.normalize()?;
-        self.host_command(
-            subjects::provider_stop,
-            &command.host_id,
-            &command,
-            "stop provider",
-        )
-        .await
+        self.command(Checked::new(command)?).await
     }
 
-    /// Stops a host.
+    /// Stops a host (and forgets it as a known host).
     pub async fn stop_host(&self, command: StopHostCommand) -> Result<Ack> {
-        let command = command.normalize()?;
-        let ack = self
-            .host_command(subjects::host_stop, &command.host_id, &command, "stop host")
-            .await?;
-        self.inner.known.with(|s| s.remove(&command.host_id));
-        Ok(ack)
+        self.command(Checked::new(command)?).await
     }
 
     /// Puts a label on a host (`hostcore.*` keys are refused).
     pub async fn put_label(&self, host_id: &str, key: &str, value: &str) -> Result<Ack> {
-        let host_id = validate::subject_token("host_id", host_id)?;
-        let key = validate::label_key(key)?;
-        let label = HostLabel {
-            key,
+        let command = PutLabelCommand {
+            host_id: host_id.to_string(),
+            key: key.to_string(),
             value: value.to_string(),
         };
-        self.host_command(subjects::label_put, &host_id, &label, "put label")
-            .await
+        self.command(Checked::new(command)?).await
     }
 
     /// Deletes a label from a host (`hostcore.*` keys are refused; an unset key succeeds).
     pub async fn delete_label(&self, host_id: &str, key: &str) -> Result<Ack> {
-        let host_id = validate::subject_token("host_id", host_id)?;
-        let key = validate::label_key(key)?;
-        let label = HostLabelIdentifier { key };
-        self.host_command(subjects::label_del, &host_id, &label, "delete label")
-            .await
+        let command = DeleteLabelCommand {
+            host_id: host_id.to_string(),
+            key: key.to_string(),
+        };
+        self.command(Checked::new(command)?).await
     }
 
     /// Puts a link (see [`Link::validate`] for the checks).
     pub async fn put_link(&self, link: Link) -> Result<Ack> {
-        link.validate()?;
-        let (p, l) = self.prefix();
-        self.ack(subjects::link_put(p, l), encode(&link, "link")?, "put link")
-            .await
+        self.command(Checked::new(link)?).await
     }
 
     /// Deletes a link (succeeds if it does not exist).
     pub async fn delete_link(&self, request: DeleteInterfaceLinkDefinitionRequest) -> Result<Ack> {
-        let request = request.normalize()?;
-        let (p, l) = self.prefix();
-        let body = encode(&request, "delete link request")?;
-        self.ack(subjects::link_del(p, l), body, "delete link")
-            .await
+        self.command(Checked::new(request)?).await
     }
 
     /// Every link of the lattice.
@@ -928,11 +896,11 @@ impl Client {
 
     /// Puts a named config (the name must be one subject token).
     pub async fn put_config(&self, name: &str, values: HashMap<String, String>) -> Result<Ack> {
-        let name = validate::subject_token("config name", name)?;
-        let (p, l) = self.prefix();
-        let body = encode(&values, "config")?;
-        self.ack(subjects::config_put(p, l, &name), body, "put config")
-            .await
+        let command = PutConfigCommand {
+            name: name.to_string(),
+            values,
+        };
+        self.command(Checked::new(command)?).await
     }
 
     /// A named config, `None` if it does not exist (the host answers success without a
@@ -952,14 +920,10 @@ impl Client {
 
     /// Deletes a named config (succeeds if it does not exist).
     pub async fn delete_config(&self, name: &str) -> Result<Ack> {
-        let name = validate::subject_token("config name", name)?;
-        let (p, l) = self.prefix();
-        self.ack(
-            subjects::config_del(p, l, &name),
-            Bytes::new(),
-            "delete config",
-        )
-        .await
+        let command = DeleteConfigCommand {
+            name: name.to_string(),
+        };
+        self.command(Checked::new(command)?).await
     }
 
     /// Puts registry credentials on every host. Upstream publishes and reports success without
@@ -1035,6 +999,22 @@ impl Client {
     /// refused before the ping.
     pub async fn resolve_host(&self, spec: &str) -> Result<String> {
         let spec = validate::subject_token("host_id", spec)?;
+        self.resolve_token(spec).await
+    }
+
+    /// Resolves the host argument of a checked command in place (the argument was checked
+    /// with the command: no second check). A command to no host is left as it is.
+    pub async fn resolve_command_host<C: Command>(&self, command: &mut Checked<C>) -> Result<()> {
+        let Some(spec) = command.get().host() else {
+            return Ok(());
+        };
+        let host_id = self.resolve_token(spec.to_string()).await?;
+        command.set_host(host_id);
+        Ok(())
+    }
+
+    /// [`Client::resolve_host`] of a spec that is already one subject token.
+    async fn resolve_token(&self, spec: String) -> Result<String> {
         if self.inner.known.with(|s| s.contains(&spec)) {
             return Ok(spec);
         }

@@ -6,6 +6,7 @@
 
 mod client;
 mod coalesce;
+mod command;
 mod error;
 mod events;
 pub mod subjects;
@@ -15,6 +16,11 @@ pub(crate) mod validate;
 mod wait;
 
 pub use client::{Client, ClientBuilder, HostQuery};
+pub use command::{
+    Checked, Command, DeleteConfigCommand, DeleteLabelCommand, PutConfigCommand, PutLabelCommand,
+    WaitCommand,
+};
 pub use error::{CtlError, CtlErrorKind, Result};
 pub use events::{EventFilter, EventStream, LatticeEvent, EVENT_TYPE_PREFIX};
 pub use types::*;
+pub use wait::Awaited;

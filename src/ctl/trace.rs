@@ -9,9 +9,10 @@ tokio::task_local! {
     static CONTEXT: TraceHeaders;
 }
 
-/// The trace headers of one call: `traceparent` and `tracestate`, checked.
+/// The trace headers of one call: `traceparent` and `tracestate`, checked. No trace context
+/// costs no allocation (most calls carry none).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TraceHeaders(Arc<[(&'static str, String)]>);
+pub struct TraceHeaders(Option<Arc<[(&'static str, String)]>>);
 
 /// Longest header value kept (W3C: `tracestate` is at most 512 characters).
 const MAX_VALUE_LEN: usize = 512;
@@ -41,21 +42,25 @@ impl TraceHeaders {
         }
         // a tracestate without a traceparent means nothing
         if !kept.iter().any(|(n, _)| *n == "traceparent") {
-            kept.clear();
+            return Self::default();
         }
-        Self(kept.into())
+        Self(Some(kept.into()))
+    }
+
+    fn pairs(&self) -> &[(&'static str, String)] {
+        self.0.as_deref().unwrap_or_default()
     }
 
     /// Whether there is no trace context.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pairs().is_empty()
     }
 
     /// The value of `traceparent`, if any.
     #[must_use]
     pub fn traceparent(&self) -> Option<&str> {
-        self.0
+        self.pairs()
             .iter()
             .find(|(n, _)| *n == "traceparent")
             .map(|(_, v)| v.as_str())
@@ -77,7 +82,7 @@ impl TraceHeaders {
     /// The entries as owned pairs (the shape OpenTelemetry extractors take).
     #[must_use]
     pub fn to_pairs(&self) -> Vec<(String, String)> {
-        self.0
+        self.pairs()
             .iter()
             .map(|(n, v)| ((*n).to_string(), v.clone()))
             .collect()
@@ -91,7 +96,7 @@ impl TraceHeaders {
 
     fn header_map(&self) -> async_nats::HeaderMap {
         let mut headers = async_nats::HeaderMap::new();
-        for (name, value) in self.0.iter() {
+        for (name, value) in self.pairs() {
             headers.insert(*name, value.as_str());
         }
         headers
@@ -126,7 +131,8 @@ mod tests {
             ("tracestate", "second=ignored"),
         ]);
         assert_eq!(h.traceparent(), Some(PARENT));
-        assert_eq!(h.0.len(), 2);
+        assert_eq!(h.pairs().len(), 2);
+        assert_eq!(TraceHeaders::from_pairs([("source-id", "comp")]).0, None);
         assert!(TraceHeaders::from_pairs([("traceparent", "a\r\nb")]).is_empty());
         assert!(TraceHeaders::from_pairs([("tracestate", "x=1")]).is_empty());
         let long = "a".repeat(600);

@@ -6,7 +6,6 @@
 //! that arrive while the ack is awaited stay queued in the subscription: none is missed, even
 //! `provider_stopped`, which the host publishes before it acks.
 
-use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -15,13 +14,14 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::client::Client;
+use super::command::{Checked, WaitCommand};
 use super::error::{CtlError, Result};
 use super::events::{EventStream, LatticeEvent};
-use super::types::{Ack, ScaleComponentCommand, StartProviderCommand, StopProviderCommand};
+use super::types::{ScaleComponentCommand, StartProviderCommand, StopProviderCommand};
 
 /// The outcome events of one command: which event types, for which entity on which host.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Awaited {
+pub struct Awaited {
     /// Short type of the success event (`component_scaled`).
     success: &'static str,
     /// Short type of the failure event, if the operation has one.
@@ -48,7 +48,7 @@ pub(crate) enum Outcome {
 }
 
 impl Awaited {
-    fn scale(cmd: &ScaleComponentCommand) -> Self {
+    pub(crate) fn scale(cmd: &ScaleComponentCommand) -> Self {
         Self {
             success: "component_scaled",
             failure: Some("component_scale_failed"),
@@ -59,7 +59,7 @@ impl Awaited {
         }
     }
 
-    fn start_provider(cmd: &StartProviderCommand) -> Self {
+    pub(crate) fn start_provider(cmd: &StartProviderCommand) -> Self {
         Self {
             success: "provider_started",
             failure: Some("provider_start_failed"),
@@ -70,7 +70,7 @@ impl Awaited {
         }
     }
 
-    fn stop_provider(cmd: &StopProviderCommand) -> Self {
+    pub(crate) fn stop_provider(cmd: &StopProviderCommand) -> Self {
         Self {
             success: "provider_stopped",
             failure: None,
@@ -204,18 +204,22 @@ async fn wait_for(
 }
 
 impl Client {
-    /// Subscribes to the outcome events, runs `send`, then waits for the outcome. A refused
-    /// command (`success: false`) returns at once; the whole call is bounded by `timeout`.
-    async fn send_and_wait(
+    /// Sends a checked command and waits for the lattice event that reports its outcome
+    /// (see [`WaitCommand`]): the success event is returned, a failure event is `Rejected`
+    /// with the host's error, and no outcome within `timeout` (not zero) is `Timeout` saying
+    /// what was last seen. The event subscription is made before the command is sent; a
+    /// refused command (`success: false`) returns at once; the whole call is bounded by
+    /// `timeout`.
+    pub async fn command_and_wait<C: WaitCommand>(
         &self,
-        awaited: Awaited,
+        command: Checked<C>,
         timeout: Duration,
-        send: impl Future<Output = Result<Ack>>,
     ) -> Result<LatticeEvent> {
         check_timeout(timeout)?;
+        let awaited = command.get().awaited();
         let deadline = Instant::now() + timeout;
         let mut events = self.events(&awaited.types()).await?;
-        tokio::time::timeout_at(deadline, send)
+        tokio::time::timeout_at(deadline, self.command(command))
             .await
             .map_err(|_| {
                 CtlError::timeout(format!(
@@ -226,43 +230,33 @@ impl Client {
         wait_for(&mut events, &awaited, timeout, deadline).await
     }
 
-    /// Scales a component and waits for `component_scaled` (returned) or
-    /// `component_scale_failed` (`Rejected` with the host's error), at most `timeout`
-    /// (`Timeout` saying what was last seen).
+    /// Scales a component and waits for `component_scaled` or `component_scale_failed`
+    /// (see [`Client::command_and_wait`]).
     pub async fn scale_component_and_wait(
         &self,
         command: ScaleComponentCommand,
         timeout: Duration,
     ) -> Result<LatticeEvent> {
-        let command = command.normalize()?;
-        let awaited = Awaited::scale(&command);
-        self.send_and_wait(awaited, timeout, self.scale_component(command))
-            .await
+        self.command_and_wait(Checked::new(command)?, timeout).await
     }
 
-    /// Starts a provider and waits for `provider_started` (returned) or
-    /// `provider_start_failed` (`Rejected` with the host's error), at most `timeout`.
+    /// Starts a provider and waits for `provider_started` or `provider_start_failed`
+    /// (see [`Client::command_and_wait`]).
     pub async fn start_provider_and_wait(
         &self,
         command: StartProviderCommand,
         timeout: Duration,
     ) -> Result<LatticeEvent> {
-        let command = command.normalize()?;
-        let awaited = Awaited::start_provider(&command);
-        self.send_and_wait(awaited, timeout, self.start_provider(command))
-            .await
+        self.command_and_wait(Checked::new(command)?, timeout).await
     }
 
-    /// Stops a provider and waits for `provider_stopped` (returned), at most `timeout`.
+    /// Stops a provider and waits for `provider_stopped` (see [`Client::command_and_wait`]).
     pub async fn stop_provider_and_wait(
         &self,
         command: StopProviderCommand,
         timeout: Duration,
     ) -> Result<LatticeEvent> {
-        let command = command.normalize()?;
-        let awaited = Awaited::stop_provider(&command);
-        self.send_and_wait(awaited, timeout, self.stop_provider(command))
-            .await
+        self.command_and_wait(Checked::new(command)?, timeout).await
     }
 }
 

@@ -1,10 +1,13 @@
 //! The exported `lattice-control` handler: one small function per WIT function.
 //!
-//! Every call runs in [`LatticeControlProvider::call`]: find the caller's link, refuse what
-//! the policy does not grant, then the handler converts the arguments (bad ones fail before
-//! any traffic), resolves host arguments, calls the control client and converts back. The
-//! tracing span of a call carries operation, source component, link name, lattice, outcome
-//! and latency, never arguments (they may carry credentials).
+//! Every call runs in [`LatticeControlProvider::call`]: one lookup of the caller's link,
+//! which refuses what the policy does not grant before any traffic. A control command then
+//! takes the one generic path, [`admit`]: its arguments converted and checked once (bad
+//! ones fail before any traffic), the policy's rules on what it names, its host argument
+//! resolved and the host rule checked; the client sends it as it is
+//! ([`ctl::Client::command`]) and the answer is converted back. The tracing span of a call
+//! carries operation, source component, link name, lattice, outcome and latency, never
+//! arguments (they may carry credentials).
 
 use std::future::Future;
 use std::time::Instant;
@@ -18,7 +21,7 @@ use super::links::{LinkError, LinkHandle, LinkKey};
 use super::policy::{HostRef, Operation, Target};
 use super::LatticeControlProvider;
 use crate::convert::{self, call_timeout, hash_from_wit, registries_from_wit};
-use crate::ctl::{self, validate};
+use crate::ctl;
 
 type Reply<T> = anyhow::Result<Result<T, wit::CtlError>>;
 type Outcome<T> = Result<T, wit::CtlError>;
@@ -38,31 +41,32 @@ impl From<LinkError> for wit::CtlError {
 }
 
 /// The caller's component id (if the call said) and link name (`default` if it did not).
-fn caller(cx: Option<&Context>) -> (Option<String>, String) {
+fn caller(cx: Option<&Context>) -> (Option<&str>, &str) {
     match cx {
-        Some(c) => (c.component.clone(), c.link_name().to_string()),
-        None => (None, "default".to_string()),
+        Some(c) => (c.component.as_deref(), c.link_name()),
+        None => (None, "default"),
     }
 }
 
 /// The trace context the control traffic of a call carries: the provider's own span when
 /// OpenTelemetry is on (a child of the caller's), else the caller's `traceparent` and
-/// `tracestate` as they came, so a trace crosses the provider either way.
+/// `tracestate` as they came, so a trace crosses the provider either way. Without a tracer
+/// the injector stays empty and nothing is allocated for it.
 fn trace_headers(cx: Option<&Context>) -> ctl::trace::TraceHeaders {
+    let pairs = |map: &std::collections::HashMap<String, String>| {
+        let pairs = map.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        ctl::trace::TraceHeaders::from_pairs(pairs)
+    };
     let own =
         wasmcloud_provider_sdk::wasmcloud_tracing::context::TraceContextInjector::default_with_span(
         );
-    let own =
-        ctl::trace::TraceHeaders::from_pairs(own.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if !own.is_empty() {
-        return own;
+    if !own.as_ref().is_empty() {
+        let own = pairs(own.as_ref());
+        if !own.is_empty() {
+            return own;
+        }
     }
-    match cx {
-        Some(cx) => ctl::trace::TraceHeaders::from_pairs(
-            cx.tracing.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        ),
-        None => own,
-    }
+    cx.map(|cx| pairs(&cx.tracing)).unwrap_or_default()
 }
 
 impl LatticeControlProvider {
@@ -77,8 +81,8 @@ impl LatticeControlProvider {
         let span = info_span!(
             "lattice_control",
             operation = op.name(),
-            source_component = source.as_deref().unwrap_or(""),
-            link_name = link_name.as_str(),
+            source_component = source.unwrap_or(""),
+            link_name,
             lattice = field::Empty,
             outcome = field::Empty,
             latency_ms = field::Empty,
@@ -86,9 +90,9 @@ impl LatticeControlProvider {
         let result = async {
             wasmcloud_provider_sdk::propagate_trace_for_ctx!(cx);
             let trace = trace_headers(cx.as_ref());
-            match source.as_deref() {
+            match source {
                 Some(source) => {
-                    let call = f(LinkKey::new(source, link_name.as_str()));
+                    let call = f(LinkKey::new(source, link_name));
                     ctl::trace::with_context(trace, call).await
                 }
                 None => Err(wit::CtlError::NotLinked(NO_SOURCE.to_string())),
@@ -107,7 +111,12 @@ impl LatticeControlProvider {
             // a refusal's rule text stays out of the log
             debug!("lattice-control call done");
             if result.is_err() {
-                let key = (source.unwrap_or_default(), link_name, op.name(), outcome);
+                let key = (
+                    source.unwrap_or_default().to_string(),
+                    link_name.to_string(),
+                    op.name(),
+                    outcome,
+                );
                 if let Some(count) = self.inner.log_limit.record(key, Instant::now()) {
                     if outcome == "not-permitted" {
                         info!(count, "lattice-control calls refused by link policy (summary: at most one line per 10 s per link, operation and outcome)");
@@ -127,18 +136,42 @@ impl LatticeControlProvider {
         Fut: Future<Output = Outcome<T>>,
     {
         self.traced(cx, op, |key| async move {
-            // refuse before any traffic, even before connecting; restrictions on hosts,
-            // references and configs are checked by the handler once its arguments are known
-            let policy = self.resolved(&key).await?.policy;
-            if !policy.allows(op) {
-                let denied = policy.check(op, &Target::default());
-                return Err(not_permitted(op, denied.err()));
-            }
-            let link = self.links().get(&key).await?;
+            // one lookup: the grant is checked under it, before any traffic, even before
+            // connecting; restrictions on hosts, references and configs are checked by
+            // `admit` once the arguments are known
+            let granted = self
+                .links()
+                .get_checked(&key, |resolved| {
+                    resolved
+                        .policy
+                        .grant(op)
+                        .map_err(|d| Refused::Policy(not_permitted(op, Some(d))))
+                })
+                .await;
+            let link = match granted {
+                Ok(link) => link,
+                Err(Refused::Link(LinkError::NotLinked(k))) => {
+                    return Err(self.not_linked(LinkError::NotLinked(k), &key).await)
+                }
+                Err(Refused::Link(e)) => return Err(e.into()),
+                Err(Refused::Policy(e)) => return Err(e),
+            };
             Span::current().record("lattice", link.lattice());
             f(link).await
         })
         .await
+    }
+}
+
+/// Why a call cannot use its link: the link's own state, or its policy's grant.
+enum Refused {
+    Link(LinkError),
+    Policy(wit::CtlError),
+}
+
+impl From<LinkError> for Refused {
+    fn from(e: LinkError) -> Self {
+        Self::Link(e)
     }
 }
 
@@ -147,19 +180,22 @@ impl LatticeControlProvider {
     /// lists it, the error says why it never arrived.
     async fn resolved(&self, key: &LinkKey) -> Outcome<super::links::Resolved> {
         match self.links().resolved(key) {
-            Err(LinkError::NotLinked(k)) => {
-                let base = LinkError::NotLinked(k).to_string();
-                let why = match self.host_view() {
-                    Some(view) => view.explain_not_linked(key).await,
-                    None => None,
-                };
-                Err(wit::CtlError::NotLinked(match why {
-                    Some(why) => format!("{base}: {why}"),
-                    None => base,
-                }))
-            }
+            Err(e @ LinkError::NotLinked(_)) => Err(self.not_linked(e, key).await),
             other => other.map_err(Into::into),
         }
+    }
+
+    /// `not-linked` for `key`, with why the link never arrived when the host lists it.
+    async fn not_linked(&self, e: LinkError, key: &LinkKey) -> wit::CtlError {
+        let base = e.to_string();
+        let why = match self.host_view() {
+            Some(view) => view.explain_not_linked(key).await,
+            None => None,
+        };
+        wit::CtlError::NotLinked(match why {
+            Some(why) => format!("{base}: {why}"),
+            None => base,
+        })
     }
 }
 
@@ -170,110 +206,55 @@ fn not_permitted(op: Operation, denied: Option<super::policy::Denied>) -> wit::C
     })
 }
 
-/// Checks `op` against the link's policy restrictions for what the call touches. Host
-/// labels are fetched only when a label rule decides.
-async fn permit(
-    link: &LinkHandle,
-    op: Operation,
-    host: Option<&str>,
-    references: &[&str],
-    config_names: &[&str],
-) -> Outcome<()> {
-    let labels = match host {
-        Some(h) if link.policy().needs_host_labels(op, h) => {
-            Some(link.client.get_host_inventory(h).await?.labels)
-        }
-        _ => None,
-    };
-    let target = Target {
-        host: host.map(|id| HostRef {
-            id,
-            labels: labels.as_ref(),
-        }),
-        references: references.to_vec(),
-        config_names: config_names.to_vec(),
-    };
-    link.policy()
-        .check(op, &target)
-        .map_err(|d| not_permitted(op, Some(d)))
-}
-
-/// A host id from a full id, unique prefix or friendly name, then the policy check of a
-/// command addressed to it.
-async fn to_host(
-    link: &LinkHandle,
-    op: Operation,
-    spec: &str,
-    references: &[&str],
-    config_names: &[&str],
-) -> Outcome<String> {
-    // every rule but the host's before resolving the host argument (a read)
-    let target = Target {
-        host: None,
-        references: references.to_vec(),
-        config_names: config_names.to_vec(),
-    };
-    link.policy()
-        .precheck(op, &target)
-        .map_err(|d| not_permitted(op, Some(d)))?;
-    let host = link.client.resolve_host(spec).await?;
-    permit(link, op, Some(&host), references, config_names).await?;
-    Ok(host)
-}
-
-/// A command addressed to one host, as the policy sees it.
-trait HostCommand: Sized {
-    /// Trims and checks the arguments as the client would, before any traffic.
-    fn checked(self) -> ctl::Result<Self>;
-    fn host_mut(&mut self) -> &mut String;
-    /// Image references the command runs.
-    fn references(&self) -> Vec<&str>;
-    /// Config names it attaches.
-    fn config_names(&self) -> Vec<&str>;
-}
-
-macro_rules! host_commands {
-    ($($ty:ident { refs: [$($r:ident),*], configs: $($c:ident)? })*) => {$(
-        impl HostCommand for ctl::$ty {
-            fn checked(self) -> ctl::Result<Self> {
-                self.normalize()
-            }
-            fn host_mut(&mut self) -> &mut String {
-                &mut self.host_id
-            }
-            fn references(&self) -> Vec<&str> {
-                vec![$(self.$r.as_str()),*]
-            }
-            fn config_names(&self) -> Vec<&str> {
-                #[allow(unused_mut)]
-                let mut names = Vec::new();
-                $(names.extend(self.$c.iter().map(String::as_str));)?
-                names
-            }
-        }
-    )*};
-}
-
-host_commands! {
-    ScaleComponentCommand { refs: [component_ref], configs: config }
-    UpdateComponentCommand { refs: [new_component_ref], configs: }
-    StartProviderCommand { refs: [provider_ref], configs: config }
-    StopProviderCommand { refs: [], configs: }
-    StopHostCommand { refs: [], configs: }
-}
-
-/// A WIT command converted and checked, its host argument resolved, and the policy's
-/// verdict on it.
-async fn prepare<C: HostCommand>(
+/// The generic path of a control command, after [`LatticeControlProvider::call`] granted
+/// `op`: its arguments checked (once), the policy's rules on what it names, its host
+/// argument resolved, and the policy's host rule on the resolved host (labels fetched only
+/// when a label rule decides). The command is then ready to send as it is.
+async fn admit<C: ctl::Command>(
     link: &LinkHandle,
     op: Operation,
     command: impl Into<C>,
-) -> Outcome<C> {
-    let mut cmd = command.into().checked()?;
-    let spec = cmd.host_mut().clone();
-    let host = to_host(link, op, &spec, &cmd.references(), &cmd.config_names()).await?;
-    *cmd.host_mut() = host;
+) -> Outcome<ctl::Checked<C>> {
+    let mut cmd = ctl::Checked::new(command.into())?;
+    let policy = link.policy();
+    let denied = |d| not_permitted(op, Some(d));
+    {
+        let target = Target {
+            host: None,
+            references: cmd.get().references(),
+            config_names: cmd.get().config_names(),
+        };
+        policy.check_arguments(op, &target).map_err(denied)?;
+    }
+    if cmd.get().host().is_none() {
+        return Ok(cmd);
+    }
+    link.client.resolve_command_host(&mut cmd).await?;
+    let host = cmd.get().host().unwrap_or_default();
+    let labels = if policy.needs_host_labels(op, host) {
+        Some(link.client.inventory_of(host).await?.labels)
+    } else {
+        None
+    };
+    let host = HostRef {
+        id: host,
+        labels: labels.as_ref(),
+    };
+    policy.check_host(op, Some(host)).map_err(denied)?;
     Ok(cmd)
+}
+
+/// The policy's rules on what a call that is no command names (a read of one config,
+/// registries of every host).
+fn permit(link: &LinkHandle, op: Operation, config_names: &[&str]) -> Outcome<()> {
+    let target = Target {
+        host: None,
+        references: Vec::new(),
+        config_names: config_names.to_vec(),
+    };
+    link.policy()
+        .check_arguments(op, &target)
+        .map_err(|d| not_permitted(op, Some(d)))
 }
 
 fn wit_list<C, W: From<C>>(items: Vec<C>) -> Vec<W> {
@@ -295,8 +276,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         host_id: String,
     ) -> Reply<wit::HostInventory> {
         self.call(cx, Operation::GetHostInventory, |link| async move {
-            let host = link.client.resolve_host(&host_id).await?;
-            Ok(link.client.get_host_inventory(&host).await?.into())
+            Ok(link.client.resolved_host_inventory(&host_id).await?.into())
         })
         .await
     }
@@ -359,8 +339,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::ScaleComponent;
         self.call(cx, op, |link| async move {
-            let cmd: ctl::ScaleComponentCommand = prepare(&link, op, command).await?;
-            Ok(link.client.scale_component(cmd).await?.into())
+            let cmd = admit::<ctl::ScaleComponentCommand>(&link, op, command).await?;
+            Ok(link.client.command(cmd).await?.into())
         })
         .await
     }
@@ -374,8 +354,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         let op = Operation::ScaleComponentAndWait;
         self.call(cx, op, |link| async move {
             let within = convert::events::wait_timeout(&wait)?;
-            let cmd: ctl::ScaleComponentCommand = prepare(&link, op, command).await?;
-            let event = link.client.scale_component_and_wait(cmd, within).await?;
+            let cmd = admit::<ctl::ScaleComponentCommand>(&link, op, command).await?;
+            let event = link.client.command_and_wait(cmd, within).await?;
             Ok(convert::events::lattice_event(&event, link.lattice()))
         })
         .await
@@ -388,8 +368,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::UpdateComponent;
         self.call(cx, op, |link| async move {
-            let cmd: ctl::UpdateComponentCommand = prepare(&link, op, command).await?;
-            Ok(link.client.update_component(cmd).await?.into())
+            let cmd = admit::<ctl::UpdateComponentCommand>(&link, op, command).await?;
+            Ok(link.client.command(cmd).await?.into())
         })
         .await
     }
@@ -401,8 +381,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::StartProvider;
         self.call(cx, op, |link| async move {
-            let cmd: ctl::StartProviderCommand = prepare(&link, op, command).await?;
-            Ok(link.client.start_provider(cmd).await?.into())
+            let cmd = admit::<ctl::StartProviderCommand>(&link, op, command).await?;
+            Ok(link.client.command(cmd).await?.into())
         })
         .await
     }
@@ -416,8 +396,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         let op = Operation::StartProviderAndWait;
         self.call(cx, op, |link| async move {
             let within = convert::events::wait_timeout(&wait)?;
-            let cmd: ctl::StartProviderCommand = prepare(&link, op, command).await?;
-            let event = link.client.start_provider_and_wait(cmd, within).await?;
+            let cmd = admit::<ctl::StartProviderCommand>(&link, op, command).await?;
+            let event = link.client.command_and_wait(cmd, within).await?;
             Ok(convert::events::lattice_event(&event, link.lattice()))
         })
         .await
@@ -430,8 +410,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::StopProvider;
         self.call(cx, op, |link| async move {
-            let cmd: ctl::StopProviderCommand = prepare(&link, op, command).await?;
-            Ok(link.client.stop_provider(cmd).await?.into())
+            let cmd = admit::<ctl::StopProviderCommand>(&link, op, command).await?;
+            Ok(link.client.command(cmd).await?.into())
         })
         .await
     }
@@ -445,8 +425,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         let op = Operation::StopProviderAndWait;
         self.call(cx, op, |link| async move {
             let within = convert::events::wait_timeout(&wait)?;
-            let cmd: ctl::StopProviderCommand = prepare(&link, op, command).await?;
-            let event = link.client.stop_provider_and_wait(cmd, within).await?;
+            let cmd = admit::<ctl::StopProviderCommand>(&link, op, command).await?;
+            let event = link.client.command_and_wait(cmd, within).await?;
             Ok(convert::events::lattice_event(&event, link.lattice()))
         })
         .await
@@ -459,8 +439,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::StopHost;
         self.call(cx, op, |link| async move {
-            let cmd: ctl::StopHostCommand = prepare(&link, op, command).await?;
-            Ok(link.client.stop_host(cmd).await?.into())
+            let cmd = admit::<ctl::StopHostCommand>(&link, op, command).await?;
+            Ok(link.client.command(cmd).await?.into())
         })
         .await
     }
@@ -468,16 +448,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     async fn put_link(&self, cx: Option<Context>, link_def: wit::Link) -> Reply<wit::Ack> {
         let op = Operation::PutLink;
         self.call(cx, op, |link| async move {
-            let def = ctl::Link::from(link_def);
-            def.validate()?;
-            let configs: Vec<&str> = def
-                .source_config
-                .iter()
-                .chain(&def.target_config)
-                .map(String::as_str)
-                .collect();
-            permit(&link, op, None, &[], &configs).await?;
-            Ok(link.client.put_link(def).await?.into())
+            let def = admit::<ctl::Link>(&link, op, link_def).await?;
+            Ok(link.client.command(def).await?.into())
         })
         .await
     }
@@ -489,9 +461,9 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::DeleteLink;
         self.call(cx, op, |link| async move {
-            let req = ctl::DeleteInterfaceLinkDefinitionRequest::from(request).normalize()?;
-            permit(&link, op, None, &[], &[]).await?;
-            Ok(link.client.delete_link(req).await?.into())
+            let req =
+                admit::<ctl::DeleteInterfaceLinkDefinitionRequest>(&link, op, request).await?;
+            Ok(link.client.command(req).await?.into())
         })
         .await
     }
@@ -519,12 +491,11 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::PutConfig;
         self.call(cx, op, |link| async move {
-            permit(&link, op, None, &[], &[&name]).await?;
-            Ok(link
-                .client
-                .put_config(&name, hash_from_wit(values))
-                .await?
-                .into())
+            let values = hash_from_wit(values);
+            let cmd =
+                admit::<ctl::PutConfigCommand>(&link, op, ctl::PutConfigCommand { name, values })
+                    .await?;
+            Ok(link.client.command(cmd).await?.into())
         })
         .await
     }
@@ -532,7 +503,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     async fn get_config(&self, cx: Option<Context>, name: String) -> Reply<Option<wit::StringMap>> {
         let op = Operation::GetConfig;
         self.call(cx, op, |link| async move {
-            permit(&link, op, None, &[], &[&name]).await?;
+            permit(&link, op, &[&name])?;
             let values = link.client.get_config(&name).await?;
             Ok(values.as_ref().map(convert::map_to_wit))
         })
@@ -542,8 +513,10 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     async fn delete_config(&self, cx: Option<Context>, name: String) -> Reply<wit::Ack> {
         let op = Operation::DeleteConfig;
         self.call(cx, op, |link| async move {
-            permit(&link, op, None, &[], &[&name]).await?;
-            Ok(link.client.delete_config(&name).await?.into())
+            let cmd =
+                admit::<ctl::DeleteConfigCommand>(&link, op, ctl::DeleteConfigCommand { name })
+                    .await?;
+            Ok(link.client.command(cmd).await?.into())
         })
         .await
     }
@@ -557,9 +530,13 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::PutLabel;
         self.call(cx, op, |link| async move {
-            validate::label_key(&key)?;
-            let host = to_host(&link, op, &host_id, &[], &[]).await?;
-            Ok(link.client.put_label(&host, &key, &value).await?.into())
+            let label = ctl::PutLabelCommand {
+                host_id,
+                key,
+                value,
+            };
+            let cmd = admit::<ctl::PutLabelCommand>(&link, op, label).await?;
+            Ok(link.client.command(cmd).await?.into())
         })
         .await
     }
@@ -572,9 +549,13 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::DeleteLabel;
         self.call(cx, op, |link| async move {
-            validate::label_key(&key)?;
-            let host = to_host(&link, op, &host_id, &[], &[]).await?;
-            Ok(link.client.delete_label(&host, &key).await?.into())
+            let cmd = admit::<ctl::DeleteLabelCommand>(
+                &link,
+                op,
+                ctl::DeleteLabelCommand { host_id, key },
+            )
+            .await?;
+            Ok(link.client.command(cmd).await?.into())
         })
         .await
     }
@@ -586,7 +567,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     ) -> Reply<wit::Ack> {
         let op = Operation::PutRegistries;
         self.call(cx, op, |link| async move {
-            permit(&link, op, None, &[], &[]).await?;
+            permit(&link, op, &[])?;
             let map = registries_from_wit(registries);
             Ok(link.client.put_registries(map).await?.into())
         })

@@ -24,8 +24,10 @@
 //! * `allowed_config_prefixes` applies to every config name a call carries (put/get/delete
 //!   config, link source/target configs, configs given to scale or start).
 //!
-//! Order: [`Policy::precheck`] runs before any traffic; host rules need the resolved host id
-//! (a host argument may be a prefix or friendly name), so [`Policy::check`] runs after that read.
+//! Order, each rule once per call: [`Policy::grant`] before anything else (even before
+//! connecting), [`Policy::check_arguments`] once the arguments are checked, before any
+//! traffic; host rules need the resolved host id (a host argument may be a prefix or friendly
+//! name), so [`Policy::check_host`] runs after that read.
 //!
 //! `provider-info` is always allowed: it never reaches the lattice and reports the policy.
 //! A `scale-component` grant also covers `scale-component-and-wait` (same change, it only
@@ -350,14 +352,14 @@ impl Policy {
         }
     }
 
-    /// Whether checking `op` on host `host_id` needs the host's labels: only when a label
-    /// rule could decide it, so the handler fetches labels only then.
+    /// Whether checking the host rule of a granted `op` on host `host_id` needs the host's
+    /// labels: only when a label rule could decide it, so the handler fetches labels only
+    /// then. (The grant itself is [`Policy::grant`]'s business, checked once before.)
     pub fn needs_host_labels(&self, op: Operation, host_id: &str) -> bool {
         let Some(rules) = &self.hosts else {
             return false;
         };
-        self.allows(op)
-            && !op.is_read_only()
+        !op.is_read_only()
             && op.host_scope() == HostScope::One
             && rules.iter().any(|r| matches!(r, HostRule::Label { .. }))
             && !rules
@@ -365,32 +367,41 @@ impl Policy {
                 .any(|r| matches!(r, HostRule::IdPrefix(p) if host_id.starts_with(p.as_str())))
     }
 
-    /// Checks a call; the error names the rule that refuses it.
+    /// Checks a whole call: [`Policy::grant`], [`Policy::check_arguments`], then
+    /// [`Policy::check_host`]; the error names the rule that refuses it.
     pub fn check(&self, op: Operation, target: &Target<'_>) -> Result<(), Denied> {
-        self.check_rules(op, target, true)
+        self.grant(op)?;
+        self.check_arguments(op, target)?;
+        self.check_host(op, target.host)
     }
 
-    /// Every rule of [`Policy::check`] except the per-host one: run it before any traffic,
-    /// then resolve the host argument (a read) and run [`Policy::check`].
+    /// Every rule of [`Policy::check`] except the per-host one.
     pub fn precheck(&self, op: Operation, target: &Target<'_>) -> Result<(), Denied> {
-        self.check_rules(op, target, false)
+        self.grant(op)?;
+        self.check_arguments(op, target)
     }
 
-    fn check_rules(
-        &self,
-        op: Operation,
-        target: &Target<'_>,
-        with_host: bool,
-    ) -> Result<(), Denied> {
+    /// The `allow` rule: whether the link may call `op` at all (checked once per call,
+    /// before anything else).
+    pub fn grant(&self, op: Operation) -> Result<(), Denied> {
+        if self.allows(op) {
+            return Ok(());
+        }
+        Err(Denied {
+            operation: op,
+            rule: format!("allow={} forbids {op}", self.describe_allow()),
+        })
+    }
+
+    /// The rules on what a granted call names (config names, image references, a change of
+    /// every host), known before any traffic; `target.host` is not looked at.
+    pub fn check_arguments(&self, op: Operation, target: &Target<'_>) -> Result<(), Denied> {
         let deny = |rule: String| {
             Err(Denied {
                 operation: op,
                 rule,
             })
         };
-        if !self.allows(op) {
-            return deny(format!("allow={} forbids {op}", self.describe_allow()));
-        }
         if let Some(prefixes) = &self.config_prefixes {
             if let Some(name) = target.config_names.iter().find(|n| !covered(prefixes, n)) {
                 return deny(format!(
@@ -415,23 +426,32 @@ impl Policy {
                 return deny(format!("allowed_references does not cover `{r}`"));
             }
         }
-        if let Some(rules) = &self.hosts {
-            match (op.host_scope(), target.host) {
-                (HostScope::None, _) => {}
-                (HostScope::Every, _) => {
-                    return deny(format!("allowed_hosts is set and {op} changes every host"))
-                }
-                (HostScope::One, _) if !with_host => {}
-                (HostScope::One, None) => {
-                    return deny(format!("allowed_hosts is set and this {op} names no host"))
-                }
-                (HostScope::One, Some(host)) if !host_allowed(rules, host) => {
-                    return deny(format!("allowed_hosts does not cover host {}", host.id))
-                }
-                (HostScope::One, Some(_)) => {}
-            }
+        if self.hosts.is_some() && op.host_scope() == HostScope::Every {
+            return deny(format!("allowed_hosts is set and {op} changes every host"));
         }
         Ok(())
+    }
+
+    /// The `allowed_hosts` rule for a granted command to one host, once its host argument
+    /// is resolved (`host` with labels if [`Policy::needs_host_labels`] said so).
+    pub fn check_host(&self, op: Operation, host: Option<HostRef<'_>>) -> Result<(), Denied> {
+        let Some(rules) = &self.hosts else {
+            return Ok(());
+        };
+        if op.is_read_only() || op.host_scope() != HostScope::One {
+            return Ok(());
+        }
+        let rule = match host {
+            None => format!("allowed_hosts is set and this {op} names no host"),
+            Some(host) if !host_allowed(rules, host) => {
+                format!("allowed_hosts does not cover host {}", host.id)
+            }
+            Some(_) => return Ok(()),
+        };
+        Err(Denied {
+            operation: op,
+            rule,
+        })
     }
 
     fn describe_allow(&self) -> String {
@@ -669,10 +689,7 @@ mod tests {
             "labels unknown: refused"
         );
         let ro = policy(&[("allowed_hosts", "label:zone=edge")]).unwrap();
-        assert!(
-            !ro.needs_host_labels(StopHost, "NCCC"),
-            "not allowed anyway"
-        );
+        assert!(ro.grant(StopHost).is_err(), "not allowed anyway");
         assert_eq!(ro.describe(), "read-only; allowed_hosts=label:zone=edge");
     }
 

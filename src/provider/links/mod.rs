@@ -120,8 +120,8 @@ pub struct Resolved {
     pub settings: Arc<LinkSettings>,
     /// The link's policy.
     pub policy: Arc<Policy>,
-    /// Its event settings (`None`: no events).
-    pub events: Option<EventSettings>,
+    /// Its event settings (`None`: no events); shared, so a call's copy costs no allocation.
+    pub events: Option<Arc<EventSettings>>,
 }
 
 impl Resolved {
@@ -155,7 +155,7 @@ fn resolve(
 ) -> Result<Resolved, LinkConfigError> {
     let settings = config::resolve(config, secrets, defaults)?;
     let policy = Policy::from_settings(settings.values.as_map())?;
-    let events = EventSettings::from_settings(settings.values.as_map())?;
+    let events = EventSettings::from_settings(settings.values.as_map())?.map(Arc::new);
     Ok(Resolved {
         settings: Arc::new(settings),
         policy: Arc::new(policy),
@@ -385,7 +385,7 @@ impl LinkTable {
                 entry.client = old.client.take();
                 entry.failure = old.failure.take();
                 let same_events = match (&old.events, &entry.resolved) {
-                    (Some(sub), Ok(r)) => r.events.as_ref() == Some(sub.settings()),
+                    (Some(sub), Ok(r)) => r.events.as_deref() == Some(sub.settings()),
                     _ => false,
                 };
                 if same_events {
@@ -607,8 +607,20 @@ impl LinkTable {
     /// [`CALL_CONNECT_WAIT`]. A failure kept from before the call is retried once (the
     /// server may be back); a failure while the call waits is its answer.
     pub async fn get(&self, key: &LinkKey) -> Result<LinkHandle, LinkError> {
+        self.get_checked(key, |_| Ok(())).await
+    }
+
+    /// [`Self::get`], with `check` run on the link's settings under the same lock as the
+    /// lookup, once, before any connect is started or waited for (a policy refusal answers
+    /// before any traffic).
+    pub async fn get_checked<E: From<LinkError>>(
+        &self,
+        key: &LinkKey,
+        check: impl FnOnce(&Resolved) -> Result<(), E>,
+    ) -> Result<LinkHandle, E> {
         let deadline = Instant::now() + CALL_CONNECT_WAIT;
         let mut first = true;
+        let mut check = Some(check);
         let mut servers = String::new();
         loop {
             let notified = self.inner.changed.notified();
@@ -620,7 +632,14 @@ impl LinkTable {
                     .links
                     .get_mut(key)
                     .ok_or_else(|| LinkError::NotLinked(key.clone()))?;
-                let resolved = entry.resolved.clone().map_err(LinkError::Invalid)?;
+                let settings = entry
+                    .resolved
+                    .as_ref()
+                    .map_err(|e| LinkError::Invalid(e.clone()))?;
+                if let Some(check) = check.take() {
+                    check(settings)?;
+                }
+                let resolved = settings.clone();
                 if let Some(client) = &entry.client {
                     return Ok(LinkHandle {
                         resolved,
@@ -629,7 +648,7 @@ impl LinkTable {
                 }
                 if let Some(failure) = entry.failure.clone() {
                     if !first {
-                        return Err(LinkError::Transport(failure));
+                        return Err(LinkError::Transport(failure).into());
                     }
                     // kept from before this call: the server may be back
                     entry.failure = None;
@@ -656,7 +675,8 @@ impl LinkTable {
                 return Err(LinkError::Transport(format!(
                     "the link's NATS connection to {servers} is not up after {} ms",
                     CALL_CONNECT_WAIT.as_millis()
-                )));
+                ))
+                .into());
             }
         }
     }

@@ -95,6 +95,7 @@ pub struct ProfileResult {
 pub struct Report {
     pub machine: Machine,
     pub provider_bin_size: u64,
+    pub provider_bin: String,
     pub calls: usize,
     pub provider_version: String,
     pub provider_policy: String,
@@ -110,6 +111,20 @@ pub struct Report {
     pub errors: Vec<String>,
 }
 
+/// Issue 14: provider CPU per `get-host-inventory` at most this many times the no-op's.
+const CPU_TARGET: f64 = 1.35;
+/// Issue 14: reads via the provider at 64 callers at least this share of the no-op's rate.
+const THROUGHPUT_TARGET: f64 = 0.75;
+
+/// The mark of a target in a table cell.
+fn target_mark(met: bool) -> &'static str {
+    if met {
+        " ✓"
+    } else {
+        " ✗"
+    }
+}
+
 /// A target's verdict for the summary table.
 struct Verdict {
     target: String,
@@ -122,6 +137,7 @@ impl Report {
         Report {
             machine,
             provider_bin_size: std::fs::metadata(provider_bin).map_or(0, |m| m.len()),
+            provider_bin: provider_bin.display().to_string(),
             calls,
             provider_version: String::new(),
             provider_policy: String::new(),
@@ -147,7 +163,7 @@ impl Report {
         self.render_hosts(&mut o, &mut verdicts);
         self.render_cold(&mut o, &mut verdicts);
         self.render_memory(&mut o, &mut verdicts);
-        self.render_profile(&mut o);
+        self.render_profile(&mut o, &mut verdicts);
 
         if !self.errors.is_empty() {
             let _ = writeln!(o, "### Sections that failed\n");
@@ -177,7 +193,7 @@ impl Report {
              Produced by `scripts/bench.sh` (`e2e/src/bin/bench.rs`) on {date}.\n\n\
              - Machine: {cpus} CPUs ({model}), {ram} RAM, {kernel}; load average {before} before, {after} after.\n\
              - Software: {rustc}, {nats}, wasmcloud-host 0.27.1 (in process), wasmcloud-control-interface 3.0.1, \
-             provider {ver} at commit {commit} (release build, {size:.1} MB binary, started from its PAR).\n\
+             provider {ver}, bench at commit {commit}, provider binary `{bin}` (release build, {size:.1} MB, started from its PAR).\n\
              - Setup: one `nats-server` on loopback, three hosts on one lattice, the provider on host 0, the bench \
              process calling over wRPC as a linked component does (headers `source-id`, `link-name`; link policy \
              `{policy}`). Each way of calling has its own NATS connection. Every call is bounded (250 ms \
@@ -195,6 +211,7 @@ impl Report {
             ver = self.provider_version,
             commit = m.commit,
             size = self.provider_bin_size as f64 / 1e6,
+            bin = self.provider_bin,
             policy = self.provider_policy,
         );
     }
@@ -223,7 +240,7 @@ impl Report {
                     writeln!(o, "| {} | {label} | {p50} | {p90} | {p99} | {} | {} |", r.read.name(), s.failed, s.lost);
             }
         }
-        let _ = writeln!(o, "\n| read | provider/floor p50 | provider/floor p99 | provider/direct p50 | provider/direct p99 |\n|---|---|---|---|---|");
+        let _ = writeln!(o, "\n| read | provider/floor p50 (target ≤ 1.1×) | provider/floor p99 (target ≤ 1.5×) | provider/direct p50 | provider/direct p99 |\n|---|---|---|---|---|");
         for r in &self.latency {
             let (Some(p), Some(f), Some(d)) = (r.provider.percentiles(), r.floor.percentiles(), r.direct.percentiles())
             else {
@@ -233,8 +250,10 @@ impl Report {
             let (f50, f99) = (ratio(p.p50, f.p50), ratio(p.p99, f.p99));
             let _ = writeln!(
                 o,
-                "| {} | {f50:.2}× | {f99:.2}× | {:.2}× | {:.2}× |",
+                "| {} | {f50:.2}×{} | {f99:.2}×{} | {:.2}× | {:.2}× |",
                 r.read.name(),
+                target_mark(f50 <= 1.1),
+                target_mark(f99 <= 1.5),
                 ratio(p.p50, d.p50),
                 ratio(p.p99, d.p99)
             );
@@ -281,29 +300,49 @@ impl Report {
         for c in CONCURRENCY {
             let _ = write!(o, " {c} |");
         }
-        let _ = write!(o, " failed | lost |\n|---|");
+        let _ = write!(o, " × no-op at 64 | failed | lost |\n|---|");
         for _ in CONCURRENCY {
             o.push_str("---|");
         }
-        o.push_str("---|---|\n");
+        o.push_str("---|---|---|\n");
+        let at64 =
+            |way: Way| self.throughput.iter().find(|t| t.way == way).and_then(|t| t.rates.last()).map(Rate::per_second);
         for t in &self.throughput {
             let _ = write!(o, "| {} |", t.way.label());
             for r in &t.rates {
                 let _ = write!(o, " {:.0} |", r.per_second());
             }
+            let ratio = match (t.rates.last(), at64(Way::NoOp)) {
+                (Some(r), Some(noop)) => {
+                    let x = r.per_second() / noop.max(1e-9);
+                    let mark = match t.way {
+                        Way::Provider(_) => target_mark(x >= THROUGHPUT_TARGET),
+                        _ => "",
+                    };
+                    format!("{x:.2}×{mark}")
+                }
+                _ => "-".into(),
+            };
             let failed: u64 = t.rates.iter().map(|r| r.failed).sum();
             let lost: u64 = t.rates.iter().map(|r| r.lost).sum();
-            let _ = writeln!(o, " {failed} | {lost} |");
+            let _ = writeln!(o, " {ratio} | {failed} | {lost} |");
         }
-        let at64 =
-            |way: Way| self.throughput.iter().find(|t| t.way == way).and_then(|t| t.rates.last()).map(Rate::per_second);
+        let _ = writeln!(
+            o,
+            "\nTarget (issue 14): via provider at 64 callers ≥ {THROUGHPUT_TARGET}× the no-op's (✓ met, ✗ missed)."
+        );
         if let Some(noop) = at64(Way::NoOp) {
             for read in [Read::Inventory, Read::Links] {
                 if let Some(p) = at64(Way::Provider(read)) {
                     let ratio = p / noop.max(1e-9);
                     verdicts.push(Verdict {
-                        target: format!("{} at 64 callers ≥ 0.9× no-op wRPC", read.name()),
+                        target: format!("{} at 64 callers ≥ {THROUGHPUT_TARGET}× no-op wRPC", read.name()),
                         figure: format!("{ratio:.2}× ({p:.0} vs {noop:.0} calls/s)"),
+                        met: Some(ratio >= THROUGHPUT_TARGET),
+                    });
+                    verdicts.push(Verdict {
+                        target: format!("{} at 64 callers ≥ 0.9× no-op wRPC (issue 8)", read.name()),
+                        figure: format!("{ratio:.2}×"),
                         met: Some(ratio >= 0.9),
                     });
                 }
@@ -474,16 +513,32 @@ impl Report {
         });
     }
 
-    fn render_profile(&self, o: &mut String) {
+    fn render_profile(&self, o: &mut String, verdicts: &mut Vec<Verdict>) {
         let p = &self.profile;
         let _ = writeln!(
             o,
             "### 6. Where the provider's time goes\n\n\
-             Provider process CPU time per call (from `/proc/<pid>/stat`, 16 concurrent callers):\n\n\
-             | call | provider CPU per call | calls/s |\n|---|---|---|"
+             Provider process CPU time per call (from `/proc/<pid>/stat`, 16 concurrent callers); \
+             target (issue 14): `get-host-inventory` ≤ {CPU_TARGET}× the no-op's:\n\n\
+             | call | provider CPU per call | × no-op | calls/s |\n|---|---|---|---|"
         );
+        let noop = p.cpu_per_call.iter().find(|(w, ..)| *w == Way::NoOp).map(|(_, cpu, _)| *cpu);
         for (way, cpu, rate) in &p.cpu_per_call {
-            let _ = writeln!(o, "| {} | {} | {rate:.0} |", way.label(), fmt_duration(*cpu));
+            let ratio = noop.map_or("-".into(), |n| {
+                let r = cpu.as_secs_f64() / n.as_secs_f64().max(1e-9);
+                let mark = if *way == Way::Provider(Read::Inventory) { target_mark(r <= CPU_TARGET) } else { "" };
+                format!("{r:.2}×{mark}")
+            });
+            let _ = writeln!(o, "| {} | {} | {ratio} | {rate:.0} |", way.label(), fmt_duration(*cpu));
+        }
+        let inventory = p.cpu_per_call.iter().find(|(w, ..)| *w == Way::Provider(Read::Inventory));
+        if let (Some(n), Some((_, cpu, _))) = (noop, inventory) {
+            let r = cpu.as_secs_f64() / n.as_secs_f64().max(1e-9);
+            verdicts.push(Verdict {
+                target: format!("provider CPU per get-host-inventory ≤ {CPU_TARGET}× the no-op's (16 callers)"),
+                figure: format!("{r:.2}× ({} vs {})", fmt_duration(*cpu), fmt_duration(n)),
+                met: Some(r <= CPU_TARGET),
+            });
         }
         if let Some((bytes, d)) = p.json {
             let _ = writeln!(
