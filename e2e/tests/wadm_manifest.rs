@@ -296,6 +296,24 @@ async fn broken_manifests_fail_validation() -> Result<()> {
     .await
 }
 
+/// An example's manifest: valid for wadm without unexpected warnings, application `app`,
+/// no component with a fixed id.
+async fn valid_example(name: &str, app: &str) -> Result<Manifest> {
+    let (manifest, failures) = validate(&read(name)?).await?;
+    assert!(failures.valid(), "{name}: {:?}", failures.errors());
+    assert_eq!(unexpected_warnings(&failures), Vec::<String>::new(), "{name}");
+    assert_eq!(manifest.metadata.name, app, "{name}");
+    for component in manifest.components() {
+        assert_eq!(ids(&component.properties), None, "{name}: {} sets an id", component.name);
+    }
+    Ok(manifest)
+}
+
+/// Each component's name and image, in manifest order.
+fn images(manifest: &Manifest) -> Vec<(&str, &str)> {
+    manifest.components().filter_map(|c| Some((c.name.as_str(), image(&c.properties)?))).collect()
+}
+
 /// `examples/dashboard/local.wadm.yaml`: valid for wadm, no fixed ids, the dashboard on every
 /// host, the built-in HTTP server linked to it with an address, the dashboard linked to this
 /// provider without config (the read-only default), and local `file://` paths that the builds
@@ -304,17 +322,9 @@ async fn broken_manifests_fail_validation() -> Result<()> {
 async fn the_dashboard_manifest_is_valid_and_read_only() -> Result<()> {
     use lattice_control_e2e::dashboard::SHIPPED_ADDRESS;
     const NAME: &str = "examples/dashboard/local.wadm.yaml";
-    let (manifest, failures) = validate(&read(NAME)?).await?;
-    assert!(failures.valid(), "{NAME}: {:?}", failures.errors());
-    assert_eq!(unexpected_warnings(&failures), Vec::<String>::new(), "{NAME}");
-    assert_eq!(manifest.metadata.name, "lattice-dashboard");
-    for component in manifest.components() {
-        assert_eq!(ids(&component.properties), None, "{NAME}: {} sets an id", component.name);
-    }
-    let images: Vec<(&str, &str)> =
-        manifest.components().filter_map(|c| Some((c.name.as_str(), image(&c.properties)?))).collect();
+    let manifest = valid_example(NAME, "lattice-dashboard").await?;
     assert_eq!(
-        images,
+        images(&manifest),
         [
             ("dashboard", "file://./dist/dashboard.wasm"),
             ("lattice-control", "file://../../build/lattice-control-provider.par.gz"),
@@ -361,17 +371,9 @@ async fn the_dashboard_manifest_is_valid_and_read_only() -> Result<()> {
 #[tokio::test]
 async fn the_drain_manifest_is_valid_and_grants_only_what_draining_needs() -> Result<()> {
     const NAME: &str = "examples/drain-controller/local.wadm.yaml";
-    let (manifest, failures) = validate(&read(NAME)?).await?;
-    assert!(failures.valid(), "{NAME}: {:?}", failures.errors());
-    assert_eq!(unexpected_warnings(&failures), Vec::<String>::new(), "{NAME}");
-    assert_eq!(manifest.metadata.name, "lattice-drain");
-    for component in manifest.components() {
-        assert_eq!(ids(&component.properties), None, "{NAME}: {} sets an id", component.name);
-    }
-    let images: Vec<(&str, &str)> =
-        manifest.components().filter_map(|c| Some((c.name.as_str(), image(&c.properties)?))).collect();
+    let manifest = valid_example(NAME, "lattice-drain").await?;
     assert_eq!(
-        images,
+        images(&manifest),
         [
             ("drain-controller", "file://./dist/drain-controller.wasm"),
             ("lattice-control", "file://../../build/lattice-control-provider.par.gz"),
