@@ -231,19 +231,12 @@ pub type Queued = Arc<Pushed>;
 /// event's context as it came, else none: as upstream's host and SDK, which put a
 /// `traceparent` on a call only when there is a trace to continue.
 fn push_trace(event_trace: &TraceHeaders) -> TraceHeaders {
-    use wasmcloud_provider_sdk::wasmcloud_tracing::context::{
-        attach_span_context, TraceContextInjector,
-    };
     if !event_trace.is_empty() {
-        attach_span_context(&event_trace.to_pairs());
+        wasmcloud_provider_sdk::wasmcloud_tracing::context::attach_span_context(
+            &event_trace.to_pairs(),
+        );
     }
-    let own = TraceContextInjector::default_with_span();
-    let own = TraceHeaders::from_pairs(own.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if own.is_empty() {
-        event_trace.clone()
-    } else {
-        own
-    }
+    super::span::own_span_or(|| event_trace.clone())
 }
 
 /// A subscription's bounded event queue: the oldest event makes room for a new one.

@@ -53,20 +53,10 @@ fn caller(cx: Option<&Context>) -> (Option<&str>, &str) {
 /// `tracestate` as they came, so a trace crosses the provider either way. Without a tracer
 /// the injector stays empty and nothing is allocated for it.
 fn trace_headers(cx: Option<&Context>) -> ctl::trace::TraceHeaders {
-    let pairs = |map: &std::collections::HashMap<String, String>| {
-        let pairs = map.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        ctl::trace::TraceHeaders::from_pairs(pairs)
-    };
-    let own =
-        wasmcloud_provider_sdk::wasmcloud_tracing::context::TraceContextInjector::default_with_span(
-        );
-    if !own.as_ref().is_empty() {
-        let own = pairs(own.as_ref());
-        if !own.is_empty() {
-            return own;
-        }
-    }
-    cx.map(|cx| pairs(&cx.tracing)).unwrap_or_default()
+    super::span::own_span_or(|| {
+        cx.map(|cx| super::span::from_map(&cx.tracing))
+            .unwrap_or_default()
+    })
 }
 
 impl LatticeControlProvider {

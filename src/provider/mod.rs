@@ -8,6 +8,7 @@ pub mod intake;
 pub mod links;
 pub mod log_limit;
 pub mod policy;
+mod span;
 pub mod watch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
