@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use anyhow::{anyhow, Context as _, Result};
+use lattice_control_provider::ctl::ScaleComponentCommandBuilder;
 
 /// Component-model text of the no-op component. It exports one function in an instance: a
 /// component with no exports makes the host 0.27.1 spin a worker thread at 100% forever.
@@ -31,4 +32,14 @@ fn write_noop() -> Result<PathBuf> {
     let path = crate::util::scratch_dir()?.join("noop.wasm");
     std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// A scale of the no-op component `component_id` on `host_id` to `max_instances`, to build
+/// (or to give annotations first).
+pub fn noop_scale(host_id: &str, component_id: &str, max_instances: u32) -> Result<ScaleComponentCommandBuilder> {
+    Ok(lattice_control_provider::ctl::ScaleComponentCommand::builder()
+        .host_id(host_id)
+        .component_ref(noop_component_ref()?)
+        .component_id(component_id)
+        .max_instances(max_instances))
 }

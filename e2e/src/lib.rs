@@ -33,7 +33,7 @@ pub mod util;
 pub mod wadm;
 
 pub use caller::Caller;
-pub use component::{noop_component, noop_component_ref};
+pub use component::{noop_component, noop_component_ref, noop_scale};
 pub use lattice::TestLattice;
 pub use link::{delete_provider_link, put_config, put_provider_link};
 pub use nats::{shared_nats, Nats};

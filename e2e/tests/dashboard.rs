@@ -33,8 +33,7 @@ use lattice_control_e2e::js::{in_ci, tool_present};
 use lattice_control_e2e::nats::free_port;
 use lattice_control_e2e::provider::wait_provider_ready;
 use lattice_control_e2e::util::{http_get, wait_for};
-use lattice_control_e2e::{bounded, noop_component_ref, retry, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT};
-use lattice_control_provider::ctl::ScaleComponentCommand;
+use lattice_control_e2e::{bounded, noop_scale, retry, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT};
 use serde_json::Value;
 
 /// Deploy to `Deployed`: both hosts compile the ~14 MB component (30 s or more each on 2 cores).
@@ -180,12 +179,7 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     eprintln!("timing: second host joined to the dashboard running there {:.1?}", joined_at.elapsed());
 
     // Something else to see: a sample component on the second host.
-    let sample = ScaleComponentCommand::builder()
-        .host_id(host_ids[1].clone())
-        .component_ref(noop_component_ref()?)
-        .component_id(SAMPLE_ID)
-        .max_instances(1)
-        .build()?;
+    let sample = noop_scale(&host_ids[1], SAMPLE_ID, 1)?.build()?;
     bounded("scale the sample", CALL_TIMEOUT, ctl.scale_component(sample)).await??;
     wait_for("the sample component running", ANSWER_TIMEOUT, || async {
         let inventory = ctl.get_host_inventory(&host_ids[1]).await?;

@@ -24,7 +24,7 @@ use lattice_control_e2e::provider::wait_provider_ready;
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::wadm::{deployable_manifest, describe, StatusType};
 use lattice_control_e2e::{
-    bounded, noop_component_ref, pack_par, provider_bin, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT,
+    bounded, noop_scale, pack_par, provider_bin, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT,
 };
 use lattice_control_provider::ctl::{self, ScaleComponentCommand};
 
@@ -44,11 +44,7 @@ const B: &str = "drain-e2e-b";
 const C: &str = "drain-e2e-late";
 
 fn scale(host_id: &str, id: &str, instances: u32, annotations: &[(&str, &str)]) -> Result<ScaleComponentCommand> {
-    Ok(ScaleComponentCommand::builder()
-        .host_id(host_id)
-        .component_ref(noop_component_ref()?)
-        .component_id(id)
-        .max_instances(instances)
+    Ok(noop_scale(host_id, id, instances)?
         .annotations(annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>())
         .build()?)
 }

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::js::{js_component, node_available};
 use lattice_control_e2e::link::{WIT_NAMESPACE, WIT_PACKAGE};
-use lattice_control_e2e::noop_component_ref;
+use lattice_control_e2e::noop_scale;
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
     bounded, delete_provider_link, put_config, put_provider_link, retry, shared_nats, start_provider, TestLattice,
@@ -161,14 +161,7 @@ async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
         .build()?;
     bounded("put the provider -> component link", CALL_TIMEOUT, ctl.put_link(outgoing)).await??;
     let scaled_id = "js-e2e-scaled";
-    let noop = |max: u32| -> Result<ScaleComponentCommand> {
-        Ok(ScaleComponentCommand::builder()
-            .host_id(host_id.clone())
-            .component_ref(noop_component_ref()?)
-            .component_id(scaled_id)
-            .max_instances(max)
-            .build()?)
-    };
+    let noop = |max: u32| -> Result<ScaleComponentCommand> { Ok(noop_scale(&host_id, scaled_id, max)?.build()?) };
     let last_scale = format!("{COMPONENT_ID}-last-scale");
     let scaled_at = Instant::now();
     // The link reaches the provider a few ms after the host's ack: scale until an event is

@@ -36,7 +36,7 @@ use lattice_control_e2e::provider::{wait_provider_ready, wrpc_subscription_count
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::wadm::{deployable_manifest, describe, normalize, StatusType};
 use lattice_control_e2e::{
-    bounded, noop_component_ref, pack_par, provider_bin, retry, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT,
+    bounded, noop_scale, pack_par, provider_bin, retry, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT,
 };
 use lattice_control_provider::ctl::{self, ScaleComponentCommand};
 use lattice_control_provider::provider::policy::KEY_ALLOW;
@@ -242,14 +242,7 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     let last_scale = format!("{COMPONENT_ID}-last-scale");
     let scaled_id = "e2e-scaled-by-test";
     let mut events = bounded("subscribing to events", CALL_TIMEOUT, ctl.events(&["component_scaled".into()])).await??;
-    let scale = |max: u32| -> Result<ScaleComponentCommand> {
-        Ok(ScaleComponentCommand::builder()
-            .host_id(host_id.clone())
-            .component_ref(noop_component_ref()?)
-            .component_id(scaled_id)
-            .max_instances(max)
-            .build()?)
-    };
+    let scale = |max: u32| -> Result<ScaleComponentCommand> { Ok(noop_scale(&host_id, scaled_id, max)?.build()?) };
     bounded("scale_component", CALL_TIMEOUT, ctl.scale_component(scale(1)?)).await??;
     bounded("the component_scaled event", EVENT_TIMEOUT, async {
         while let Some(event) = events.next().await {

@@ -17,8 +17,7 @@ use lattice_control_e2e::js::{summary, JS_CONTROLLER};
 use lattice_control_e2e::par::product_root;
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::wadm::deployable_manifest;
-use lattice_control_e2e::{bounded, noop_component_ref, retry, Nats, TestLattice, TestWadm, CALL_TIMEOUT};
-use lattice_control_provider::ctl::ScaleComponentCommand;
+use lattice_control_e2e::{bounded, noop_scale, retry, Nats, TestLattice, TestWadm, CALL_TIMEOUT};
 use serde_json::Value;
 
 const LATTICE: &str = "demo";
@@ -128,12 +127,7 @@ async fn run() -> Result<()> {
 
     // Something to see: a sample component on the second host. Its scale is a lattice event
     // the controller receives and records through the provider.
-    let sample = ScaleComponentCommand::builder()
-        .host_id(hosts[1].clone())
-        .component_ref(noop_component_ref()?)
-        .component_id(SAMPLE_ID)
-        .max_instances(2)
-        .build()?;
+    let sample = noop_scale(&hosts[1], SAMPLE_ID, 2)?.build()?;
     bounded("scaling the sample", CALL_TIMEOUT, ctl.scale_component(sample)).await??;
     println!("component   {SAMPLE_ID} x2 on the second host");
 
