@@ -4,9 +4,11 @@
 //!   `wasmcloud-control-interface` 3.0.1), with no WIT or SDK types in it.
 //! * [`provider`]: the capability provider exporting `wasmcloud:lattice-control@1.0.0`.
 //! * [`convert`]: WIT <-> control-client conversions.
+//! * [`runtime`]: the async runtime the provider's own config picks.
 
 pub mod convert;
 pub mod ctl;
 pub mod provider;
+pub mod runtime;
 
 pub use provider::run;

@@ -1,6 +1,7 @@
 //! The README's configuration table documents every key the provider reads.
 
 use lattice_control_provider::provider::{config, events, policy};
+use lattice_control_provider::runtime;
 
 fn readme() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
@@ -29,6 +30,7 @@ fn every_setting_is_in_the_readme_table() {
         events::EVENTS_KEY,
         events::EVENT_QUEUE_KEY,
         events::EVENT_TIMEOUT_KEY,
+        runtime::KEY,
     ]);
     let missing: Vec<&&str> = keys
         .iter()
