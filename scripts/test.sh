@@ -84,6 +84,14 @@ format_check() {
   run_in_e2e cargo fmt --check
 }
 
+# Lints of both crates, warnings as errors (as async-nats runs it in CI); skipped without
+# clippy. A cold check of the e2e crate (the host and wasmtime) takes about 6 minutes.
+lint() {
+  if ! cargo clippy --version >/dev/null 2>&1; then echo "clippy not installed: skipped"; return 0; fi
+  cargo clippy --all-targets -- -D warnings
+  run_in_e2e cargo clippy --all-targets -- -D warnings
+}
+
 # The TypeScript declarations in types/ match the WIT (jco guest-types); needs npm.
 types_check() {
   if ! command -v npm >/dev/null 2>&1; then
@@ -96,6 +104,7 @@ types_check() {
 step "nats-server" ensure_nats
 step "prepare patched wasmcloud-host" scripts/prepare-host.sh
 step "format" format_check
+step "clippy" lint
 step "TypeScript declarations" types_check
 step "unit + wire tests" cargo test
 step "build provider" build_provider

@@ -12,6 +12,7 @@ use lattice_control_e2e::{
     bounded, delete_provider_link, noop_component_ref, put_config, put_provider_link, retry, shared_nats,
     start_provider, TestLattice, CALL_TIMEOUT,
 };
+use lattice_control_e2e::stand_in::{self, drain, evt, Received, Serving};
 use lattice_control_provider::ctl::{self, CtlErrorKind};
 use tokio::sync::mpsc;
 
@@ -200,76 +201,15 @@ async fn zero_wait_timeout_is_refused() -> Result<()> {
     lattice.shutdown().await
 }
 
-/// Bindings of the `event-handler` world: what a component reacting to events exports.
-mod handler_bindings {
-    wit_bindgen_wrpc::generate!({ world: "event-handler", path: "../wit" });
-}
-
-use handler_bindings::exports::wasmcloud::lattice_control::lattice_events::Handler as EventHandler;
-use handler_bindings::wasmcloud::lattice_control::types as evt;
-
 const PROVIDER: &str = "lattice-control";
 
-/// One `handle-event` call as the stand-in saw it: the event and when the call arrived.
-type Received = (evt::LatticeEvent, Instant);
-
-/// A component stand-in: serves `handle-event` at `{lattice}.{component_id}` as the host
-/// would for a component, records each call, then takes `delay` to answer.
-#[derive(Clone)]
-struct StandIn {
-    tx: mpsc::UnboundedSender<Received>,
-    delay: Duration,
-}
-
-impl EventHandler<Option<async_nats::HeaderMap>> for StandIn {
-    async fn handle_event(
-        &self,
-        _cx: Option<async_nats::HeaderMap>,
-        event: evt::LatticeEvent,
-    ) -> anyhow::Result<Result<(), String>> {
-        let _ = self.tx.send((event, Instant::now()));
-        tokio::time::sleep(self.delay).await;
-        Ok(Ok(()))
-    }
-}
-
-/// Serves a stand-in; the returned tasks stop serving when aborted.
-async fn serve_stand_in(
-    lattice: &TestLattice,
-    component_id: &str,
-    delay: Duration,
-) -> Result<(mpsc::UnboundedReceiver<Received>, Vec<tokio::task::JoinHandle<()>>)> {
-    let wrpc = bounded(
-        "stand-in wRPC client",
-        CALL_TIMEOUT,
-        wrpc_transport_nats::Client::new(lattice.nats().clone(), format!("{}.{component_id}", lattice.lattice()), None),
-    )
-    .await??;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let invocations =
-        bounded("serving handle-event", CALL_TIMEOUT, handler_bindings::serve(&wrpc, StandIn { tx, delay })).await??;
-    let mut tasks = Vec::new();
-    for (_, _, mut calls) in invocations {
-        let keep = wrpc.clone();
-        tasks.push(tokio::spawn(async move {
-            let _keep = keep;
-            while let Some(call) = calls.next().await {
-                if let Ok(call) = call {
-                    tokio::spawn(call);
-                }
-            }
-        }));
-    }
-    Ok((rx, tasks))
+/// Serves a stand-in for `component_id` on the test's lattice.
+async fn serve_stand_in(lattice: &TestLattice, component_id: &str, delay: Duration) -> Result<(mpsc::UnboundedReceiver<Received>, Serving)> {
+    stand_in::serve(lattice.nats(), lattice.lattice(), component_id, delay).await
 }
 
 async fn next_event(rx: &mut mpsc::UnboundedReceiver<Received>, what: &str) -> Result<Received> {
     bounded(what, CALL_TIMEOUT, rx.recv()).await?.ok_or_else(|| anyhow!("{what}: stand-in gone"))
-}
-
-/// Everything received so far without waiting.
-fn drain(rx: &mut mpsc::UnboundedReceiver<Received>) -> Vec<Received> {
-    std::iter::from_fn(|| rx.try_recv().ok()).collect()
 }
 
 async fn link_with(lattice: &TestLattice, component: &str, values: &[(&str, &str)]) -> Result<()> {

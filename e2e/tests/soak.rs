@@ -1,6 +1,7 @@
 //! Soak: many calls at 64 concurrent callers with a CPU hog running. Heavy: `scripts/test.sh`
 //! runs this file alone. `LATTICE_CONTROL_SOAK_CALLS` (default 100000) sets the call count,
-//! `LATTICE_CONTROL_SOAK_HOGS` (default 2) the number of busy processes.
+//! `LATTICE_CONTROL_SOAK_EVENTS` (default 10000) the event pushes, `LATTICE_CONTROL_SOAK_HOGS`
+//! (default 2) the number of busy processes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use lattice_control_e2e::logs::{StderrCapture, CALL_DONE, CALL_DONE_LOG};
 use lattice_control_e2e::stress::{
     every_function_answers, linked_caller, outcome, provider_healthy, run_calls, CpuHog, Outcome,
 };
+use lattice_control_e2e::stand_in::{self, drain};
 use lattice_control_e2e::util::scratch_dir;
 use lattice_control_e2e::{shared_nats, start_provider, TestLattice};
 
@@ -120,5 +122,117 @@ async fn soak(calls: u64, hogs: usize, capture: &StderrCapture) -> Result<()> {
     ensure!(lost_rate < 0.01, "lost {} of {} calls", tally.lost, tally.total());
     ensure!(answers.iter().all(|(_, o)| matches!(o, Outcome::Ok | Outcome::Typed(_))));
     ensure!(provider_healthy(&lattice, PROVIDER).await);
+    lattice.shutdown().await
+}
+
+/// The provider's debug lines per event push (`provider::events`), and its timeouts.
+const PUSH_DONE: &str = "event delivered";
+const PUSH_TIMED_OUT: &str = "event delivery timed out";
+const PUSH_FAILED: &str = "event delivery failed";
+const PUSH_LOG: &str = "warn,lattice_control_provider::provider::events=debug";
+/// Events published ahead of what the handler has received (the link's queue holds more, so
+/// none is dropped for room).
+const PUSH_AHEAD: usize = 400;
+
+/// 10,000 `handle-event` pushes to one handler beside the CPU hog, counted on both sides: what
+/// the provider (the caller here, on its patched transport) reports per push, and what the
+/// handler (a stand-in served by this process on the unpatched transport) received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn event_pushes_under_cpu_load_counted_by_side() -> Result<()> {
+    let events = env_or("LATTICE_CONTROL_SOAK_EVENTS", 10_000) as usize;
+    let hogs = env_or("LATTICE_CONTROL_SOAK_HOGS", 2) as usize;
+    std::env::set_var("RUST_LOG", PUSH_LOG);
+    let capture = StderrCapture::start(scratch_dir()?.join("soak-events-stderr.log"))?;
+    let outcome = pushes(events, hogs, &capture).await;
+    drop(capture);
+    outcome
+}
+
+async fn pushes(events: usize, hogs: usize, capture: &StderrCapture) -> Result<()> {
+    let lattice = TestLattice::start(shared_nats()?, 1).await?;
+    start_provider(&lattice, 0, PROVIDER, &[]).await?;
+    let (mut rx, _serving) = stand_in::serve(lattice.nats(), lattice.lattice(), "soak-handler", Duration::ZERO).await?;
+    let queue = (PUSH_AHEAD * 4).to_string();
+    linked_caller(
+        &lattice,
+        PROVIDER,
+        "soak-handler",
+        "default",
+        &[("events", "soak_tick"), ("event_queue", &queue), ("event_timeout_ms", "1000")],
+    )
+    .await?;
+    let (nats, name) = (lattice.nats(), lattice.lattice());
+    let publish = |id: String| stand_in::publish_event(nats, name, "soak_tick", id, serde_json::json!({}));
+    // the link's subscription is live once a probe arrives
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        publish("probe".into()).await?;
+        nats.flush().await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if !drain(&mut rx).is_empty() {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "the handler got no event within 30 s");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drain(&mut rx);
+    let probes_done = capture.count_lines(PUSH_DONE);
+
+    let hog = CpuHog::start(hogs, HOG_MAX)?;
+    let started = Instant::now();
+    let mut received = std::collections::HashSet::new();
+    let mut published = 0;
+    // publish ahead of the handler by at most PUSH_AHEAD; stop waiting 20 s after the last
+    // publish or when the handler has them all
+    let mut last_progress = Instant::now();
+    while received.len() < events && last_progress.elapsed() < Duration::from_secs(20) {
+        while published < events && published < received.len() + PUSH_AHEAD {
+            publish(format!("soak-{published}")).await?;
+            published += 1;
+        }
+        nats.flush().await?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let before = received.len();
+        received.extend(drain(&mut rx).into_iter().map(|(ev, _)| ev.id).filter(|id| id.starts_with("soak-")));
+        if received.len() > before {
+            last_progress = Instant::now();
+        }
+    }
+    let elapsed = started.elapsed();
+    hog.stop();
+    // the provider's lines arrive through a non-blocking writer: read until they stop growing
+    let count = || {
+        (
+            capture.count_lines(PUSH_DONE).saturating_sub(probes_done),
+            capture.count_lines(PUSH_TIMED_OUT),
+            capture.count_lines(PUSH_FAILED),
+        )
+    };
+    let mut seen = count();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = count();
+        if now == seen && seen.0 + seen.1 + seen.2 >= published {
+            break;
+        }
+        seen = now;
+    }
+    let (acked, timed_out, failed) = seen;
+    // Provider side (the caller): pushes the handler received whose answer the provider did not
+    // read. Handler side (the server): pushes the provider made that the handler never received.
+    let provider_side = received.len().saturating_sub(acked);
+    let handler_side = (acked + timed_out + failed).saturating_sub(received.len());
+    println!(
+        "soak: {published} events pushed in {elapsed:?} ({:.0}/s) beside {hogs} CPU hogs: handler received {}, \
+         provider acked {acked}, timed out {timed_out}, failed {failed}; lost by side: provider {provider_side}, \
+         handler {handler_side}",
+        published as f64 / elapsed.as_secs_f64(),
+        received.len(),
+    );
+    ensure!(published == events, "published {published} of {events}");
+    // every event was pushed exactly once (answered, timed out or failed): none dropped
+    ensure!(acked + timed_out + failed == events, "{acked} + {timed_out} + {failed} pushes for {events} events");
+    ensure!(provider_side == 0, "the provider lost {provider_side} answers the handler sent");
+    ensure!(received.len() * 100 >= events * 99, "the handler received {} of {events}", received.len());
     lattice.shutdown().await
 }

@@ -10,8 +10,12 @@
 //! Every network call is bounded ([`stats::LATENCY_BOUND`], [`stats::LOAD_BOUND`], retries
 //! with [`ATTEMPT_BOUND`]); calls without an answer are counted as lost, never waited on.
 
+#[path = "bench/fanout.rs"]
+mod fanout;
 #[path = "bench/report.rs"]
 mod report;
+#[path = "bench/report_fan.rs"]
+mod report_fan;
 #[path = "bench/stats.rs"]
 mod stats;
 #[path = "bench/sys.rs"]
@@ -32,6 +36,10 @@ use stats::{timed, Outcome, Rate, LATENCY_BOUND, LOAD_BOUND};
 
 /// Provider id of the provider under test.
 const PROVIDER_ID: &str = "lattice-control";
+/// The same binary with `runtime=current_thread`, on host 1, for the runtime comparison.
+const PROVIDER_CT: &str = "lattice-control-ct";
+/// Links and lattices of the many-links section (issue 14).
+const MANY_LINKS: (usize, usize) = (1000, 50);
 /// The component the bench calls as (the link's source).
 const SOURCE: &str = "bench-component";
 /// A second caller whose link turns read coalescing off (`coalesce_reads=false`).
@@ -288,6 +296,22 @@ async fn main() -> Result<()> {
     }
     progress(started, "profile done");
     let rss_after_load = sys::rss_kib(pid)?;
+    match runtime_flavors(&b, pid, &lattice, &nats, args.window).await {
+        Ok(r) => report.runtime = r,
+        Err(e) => report.errors.push(format!("runtime: {e:#}")),
+    }
+    progress(started, "runtime comparison done");
+    match fanout::fan_out(&lattice, &nats, PROVIDER_ID, pid, args.window * 4).await {
+        Ok(r) => report.fan_out = r,
+        Err(e) => report.errors.push(format!("fan-out: {e:#}")),
+    }
+    progress(started, "fan-out done");
+    let (links, lattices) = MANY_LINKS;
+    match fanout::many_links(&lattice, &nats, &b.caller, &host_id, PROVIDER_ID, pid, links, lattices).await {
+        Ok(r) => report.scale = Some(r),
+        Err(e) => report.errors.push(format!("many links: {e:#}")),
+    }
+    progress(started, "many links done");
 
     match cold_starts(&lattice, &nats, 2, 5).await {
         Ok(c) => report.cold_starts = c,
@@ -534,6 +558,64 @@ async fn profile(b: &Arc<Bench>, lattice: &TestLattice, pid: u32, window: Durati
 
     res.json = Some(json_decode_cost(lattice, &b.host_id).await?);
     Ok(res)
+}
+
+/// (9) The default runtime against `runtime=current_thread`: a second provider from the same
+/// binary on host 1, both measured alternately (two rounds); the second is stopped after.
+async fn runtime_flavors(
+    b: &Arc<Bench>,
+    pid: u32,
+    lattice: &TestLattice,
+    nats: &Nats,
+    window: Duration,
+) -> Result<Vec<report_fan::RuntimeRow>> {
+    put_config(lattice, "bench-ct", &[("runtime", "current_thread")]).await?;
+    put_provider_link(lattice, SOURCE, "ct", PROVIDER_CT, &[]).await?;
+    lattice_control_e2e::start_provider(lattice, 1, PROVIDER_CT, &["bench-ct"]).await?;
+    let caller = Caller::new(nats.connect().await?, lattice.lattice(), PROVIDER_CT).await?.as_component(SOURCE, "ct");
+    let upstream =
+        wasmcloud_control_interface::ClientBuilder::new(nats.connect().await?).lattice(lattice.lattice()).build();
+    let ct = Arc::new(Bench { caller: caller.clone(), unshared: caller, upstream, host_id: b.host_id.clone() });
+    retry_wrpc("current_thread provider's first call", || async {
+        ct.provider(&ct.caller, Read::Inventory).await.map_err(|e| anyhow!(e))
+    })
+    .await?;
+    let ct_pid = sys::provider_pid(lattice.host_id(1)?)?;
+    let ways = [Way::NoOp, Way::Provider(Read::Inventory)];
+    // per provider and way: (cpu, attempts at 16) and the rate at 64
+    let mut cpu = [[(Duration::ZERO, 0u64); 2]; 2];
+    let mut rates = [[Rate::default(); 2]; 2];
+    let (mut failed, mut lost) = ([0u64; 2], [0u64; 2]);
+    for _ in 0..2 {
+        for (p, (bench, pid)) in [(b, pid), (&ct, ct_pid)].into_iter().enumerate() {
+            for (w, way) in ways.iter().enumerate() {
+                let before = sys::cpu_time(pid)?;
+                let r = rate(bench, *way, 16, window * 2).await?;
+                cpu[p][w].0 += sys::cpu_time(pid)?.saturating_sub(before);
+                cpu[p][w].1 += r.ok + r.failed + r.lost;
+                let r64 = rate(bench, *way, 64, window).await?;
+                rates[p][w].add(r64);
+                failed[p] += r.failed + r64.failed;
+                lost[p] += r.lost + r64.lost;
+            }
+        }
+    }
+    lattice_control_e2e::stop_provider(lattice, 1, PROVIDER_CT).await?;
+    delete_provider_link(lattice, SOURCE, "ct").await?;
+    let per_call = |(c, n): (Duration, u64)| c / n.max(1) as u32;
+    Ok(["multi_thread", "current_thread"]
+        .into_iter()
+        .enumerate()
+        .map(|(p, flavor)| report_fan::RuntimeRow {
+            flavor,
+            cpu_noop: per_call(cpu[p][0]),
+            cpu_inventory: per_call(cpu[p][1]),
+            rate_noop: rates[p][0].per_second(),
+            rate_inventory: rates[p][1].per_second(),
+            failed: failed[p],
+            lost: lost[p],
+        })
+        .collect())
 }
 
 /// JSON decode time of a real `host.get` reply into our ctl types, per decode.

@@ -105,6 +105,9 @@ pub struct Report {
     pub profile: ProfileResult,
     pub cold_starts: Vec<ColdStart>,
     pub memory: MemoryResult,
+    pub fan_out: Vec<crate::fanout::FanOutRow>,
+    pub scale: Option<crate::fanout::ScaleResult>,
+    pub runtime: Vec<crate::report_fan::RuntimeRow>,
     pub load_after: String,
     pub total: Duration,
     /// Sections that could not finish, with why.
@@ -117,7 +120,7 @@ const CPU_TARGET: f64 = 1.35;
 const THROUGHPUT_TARGET: f64 = 0.75;
 
 /// The mark of a target in a table cell.
-fn target_mark(met: bool) -> &'static str {
+pub(crate) fn target_mark(met: bool) -> &'static str {
     if met {
         " ✓"
     } else {
@@ -126,10 +129,10 @@ fn target_mark(met: bool) -> &'static str {
 }
 
 /// A target's verdict for the summary table.
-struct Verdict {
-    target: String,
-    figure: String,
-    met: Option<bool>,
+pub(crate) struct Verdict {
+    pub target: String,
+    pub figure: String,
+    pub met: Option<bool>,
 }
 
 impl Report {
@@ -147,6 +150,9 @@ impl Report {
             profile: ProfileResult::default(),
             cold_starts: Vec::new(),
             memory: MemoryResult::default(),
+            fan_out: Vec::new(),
+            scale: None,
+            runtime: Vec::new(),
             load_after: String::new(),
             total: Duration::ZERO,
             errors: Vec::new(),
@@ -164,6 +170,9 @@ impl Report {
         self.render_cold(&mut o, &mut verdicts);
         self.render_memory(&mut o, &mut verdicts);
         self.render_profile(&mut o, &mut verdicts);
+        self.render_runtime(&mut o);
+        self.render_fan_out(&mut o, &mut verdicts);
+        self.render_scale(&mut o);
 
         if !self.errors.is_empty() {
             let _ = writeln!(o, "### Sections that failed\n");

@@ -1,0 +1,110 @@
+//! Component stand-ins that export `lattice-events`: each serves `handle-event` at
+//! `{lattice}.{component_id}` as the host would for a component, records every call with
+//! when it arrived, then takes `delay` to answer (a long delay makes a stuck handler).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use futures::StreamExt as _;
+use tokio::sync::mpsc;
+
+use crate::util::{bounded, CALL_TIMEOUT};
+
+/// Bindings of the `event-handler` world: what a component reacting to events exports.
+pub mod handler_bindings {
+    wit_bindgen_wrpc::generate!({ world: "event-handler", path: "../wit" });
+}
+
+use handler_bindings::exports::wasmcloud::lattice_control::lattice_events::Handler;
+pub use handler_bindings::wasmcloud::lattice_control::types as evt;
+
+/// One `handle-event` call as the stand-in saw it: the event and when the call arrived.
+pub type Received = (evt::LatticeEvent, Instant);
+
+#[derive(Clone)]
+struct StandIn {
+    tx: mpsc::UnboundedSender<Received>,
+    delay: Duration,
+}
+
+impl Handler<Option<async_nats::HeaderMap>> for StandIn {
+    async fn handle_event(
+        &self,
+        _cx: Option<async_nats::HeaderMap>,
+        event: evt::LatticeEvent,
+    ) -> anyhow::Result<Result<(), String>> {
+        let _ = self.tx.send((event, Instant::now()));
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// Keeps a stand-in serving; it stops when this is dropped.
+pub struct Serving {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Serves a stand-in for `component_id` in `lattice` on `nats` (bounded set-up); its calls
+/// arrive on the receiver.
+pub async fn serve(
+    nats: &async_nats::Client,
+    lattice: &str,
+    component_id: &str,
+    delay: Duration,
+) -> Result<(mpsc::UnboundedReceiver<Received>, Serving)> {
+    let wrpc = bounded(
+        "stand-in wRPC client",
+        CALL_TIMEOUT,
+        wrpc_transport_nats::Client::new(nats.clone(), format!("{lattice}.{component_id}"), None),
+    )
+    .await??;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let invocations =
+        bounded("serving handle-event", CALL_TIMEOUT, handler_bindings::serve(&wrpc, StandIn { tx, delay })).await??;
+    let mut tasks = Vec::new();
+    for (_, _, mut calls) in invocations {
+        let keep = wrpc.clone();
+        tasks.push(tokio::spawn(async move {
+            let _keep = keep;
+            while let Some(call) = calls.next().await {
+                if let Ok(call) = call {
+                    tokio::spawn(call);
+                }
+            }
+        }));
+    }
+    Ok((rx, Serving { tasks }))
+}
+
+/// Everything received so far, without waiting.
+pub fn drain(rx: &mut mpsc::UnboundedReceiver<Received>) -> Vec<Received> {
+    std::iter::from_fn(|| rx.try_recv().ok()).collect()
+}
+
+/// A lattice event as the host publishes it (a CloudEvent on `wasmbus.evt.{lattice}.{ty}`),
+/// with `id` and JSON `data` of the caller's choosing (not flushed: the caller flushes).
+pub async fn publish_event(
+    nats: &async_nats::Client,
+    lattice: &str,
+    ty: &str,
+    id: impl Into<String>,
+    data: serde_json::Value,
+) -> Result<()> {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "specversion": "1.0", "id": id.into(), "source": "lattice-control-e2e",
+        "type": format!("com.wasmcloud.lattice.{ty}"), "datacontenttype": "application/json",
+        "data": data,
+    }))?;
+    nats.publish(format!("wasmbus.evt.{lattice}.{ty}"), body.into()).await?;
+    Ok(())
+}
