@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types, Caller};
+use lattice_control_e2e::stand_in::{self, drain, evt, Received, Serving};
 use lattice_control_e2e::{
     bounded, delete_provider_link, noop_component_ref, put_config, put_provider_link, retry, shared_nats,
     start_provider, TestLattice, CALL_TIMEOUT,
 };
-use lattice_control_e2e::stand_in::{self, drain, evt, Received, Serving};
 use lattice_control_provider::ctl::{self, CtlErrorKind};
 use tokio::sync::mpsc;
 
@@ -204,7 +204,11 @@ async fn zero_wait_timeout_is_refused() -> Result<()> {
 const PROVIDER: &str = "lattice-control";
 
 /// Serves a stand-in for `component_id` on the test's lattice.
-async fn serve_stand_in(lattice: &TestLattice, component_id: &str, delay: Duration) -> Result<(mpsc::UnboundedReceiver<Received>, Serving)> {
+async fn serve_stand_in(
+    lattice: &TestLattice,
+    component_id: &str,
+    delay: Duration,
+) -> Result<(mpsc::UnboundedReceiver<Received>, Serving)> {
     stand_in::serve(lattice.nats(), lattice.lattice(), component_id, delay).await
 }
 

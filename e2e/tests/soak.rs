@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Result};
 use lattice_control_e2e::caller::{lattice_control as lc, no_options, types};
 use lattice_control_e2e::logs::{StderrCapture, CALL_DONE, CALL_DONE_LOG};
+use lattice_control_e2e::stand_in::{self, drain};
 use lattice_control_e2e::stress::{
     every_function_answers, linked_caller, outcome, provider_healthy, run_calls, CpuHog, Outcome,
 };
-use lattice_control_e2e::stand_in::{self, drain};
 use lattice_control_e2e::util::scratch_dir;
 use lattice_control_e2e::{shared_nats, start_provider, TestLattice};
 

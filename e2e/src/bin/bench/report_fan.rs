@@ -85,7 +85,11 @@ impl Report {
                 "provider CPU per delivered event does not grow with links ({} vs {}, ≤ {FAN_CPU_TARGET}×)",
                 last.links, first.links
             ),
-            figure: format!("{cpu:.2}× ({} vs {})", fmt_duration(last.cpu_per_delivery), fmt_duration(first.cpu_per_delivery)),
+            figure: format!(
+                "{cpu:.2}× ({} vs {})",
+                fmt_duration(last.cpu_per_delivery),
+                fmt_duration(first.cpu_per_delivery)
+            ),
             met: Some(cpu <= FAN_CPU_TARGET),
         });
         let missing: usize = rows.iter().map(|r| r.expected - r.delivered.min(r.expected) + r.burst_missing).sum();
