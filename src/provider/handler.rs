@@ -17,6 +17,7 @@ use wasmcloud_provider_sdk::Context;
 
 use super::bindings::exports::wasmcloud::lattice_control::lattice_control::Handler;
 use super::bindings::wasmcloud::lattice_control::types as wit;
+use super::config;
 use super::links::{LinkError, LinkHandle, LinkKey};
 use super::policy::{HostRef, Operation, Target};
 use super::LatticeControlProvider;
@@ -25,6 +26,10 @@ use crate::ctl;
 
 type Reply<T> = anyhow::Result<Result<T, wit::CtlError>>;
 type Outcome<T> = Result<T, wit::CtlError>;
+
+/// Added to `no-responders` of a link on the provider's RPC connection: the likeliest cause
+/// is a lattice whose control traffic is on another NATS account.
+const RPC_CONNECTION_HINT: &str = " (this link has no connection keys, so it uses the provider's RPC connection; where the lattice's control traffic is on another NATS account, set the link's ctl_* keys, or nats_url, for that account)";
 
 const NO_SOURCE: &str =
     "the call named no source component (no `source-id` header); only linked components may call";
@@ -147,7 +152,17 @@ impl LatticeControlProvider {
                 Err(Refused::Policy(e)) => return Err(e),
             };
             Span::current().record("lattice", link.lattice());
-            f(link).await
+            let settings = std::sync::Arc::clone(&link.resolved.settings);
+            match f(link).await {
+                Err(wit::CtlError::NoResponders(m))
+                    if settings.connection == config::own_connection(&self.links().defaults()) =>
+                {
+                    Err(wit::CtlError::NoResponders(format!(
+                        "{m}{RPC_CONNECTION_HINT}"
+                    )))
+                }
+                other => other,
+            }
         })
         .await
     }

@@ -125,21 +125,10 @@ pub async fn run() -> anyhow::Result<()> {
     }
     intake::spawn(keys, provider.links().clone(), puts);
 
-    // hosts answer control requests on the default prefix unless the provider's own config
-    // says otherwise for the lattice it runs in
-    let own_settings = config::resolve(
-        &std::collections::HashMap::new(),
-        &std::collections::HashMap::new(),
-        &provider.links().defaults(),
-    );
-    let prefix = match own_settings {
-        Ok(s) if s.client.lattice == host_data.lattice_rpc_prefix => s.client.topic_prefix,
-        _ => crate::ctl::subjects::DEFAULT_TOPIC_PREFIX.to_string(),
-    };
-    let view = watch::HostView::new(
+    let view = host_view(
         own,
+        &provider.links().defaults(),
         &host_data.lattice_rpc_prefix,
-        &prefix,
         &host_data.provider_key,
     );
     view.follow_configs(provider.links().clone());
@@ -156,6 +145,38 @@ pub async fn run() -> anyhow::Result<()> {
     serve_exports(&wrpc, provider, shutdown)
         .await
         .context("failed to serve provider exports")
+}
+
+/// The provider's view of its own lattice (see [`watch`]). Hosts answer control requests on
+/// the default prefix and on the control connection; where the provider's own config and
+/// secrets (`defaults`, no link's) name a connection or a prefix for the lattice it runs in,
+/// the view uses them, else the RPC connection `own` (one NATS account for RPC and control,
+/// as `wash up` runs). Connecting runs in a task: nothing here waits for the network.
+fn host_view(
+    own: async_nats::Client,
+    defaults: &ProviderDefaults,
+    lattice: &str,
+    provider_id: &str,
+) -> watch::HostView {
+    let no_keys = std::collections::HashMap::new();
+    let settings = match config::resolve(&no_keys, &std::collections::HashMap::new(), defaults) {
+        Ok(s) if s.client.lattice == lattice => Some(s),
+        Ok(_) => None,
+        Err(error) => {
+            warn!(%error, "the provider's own settings are invalid; its host view uses the RPC connection");
+            None
+        }
+    };
+    let Some(settings) = settings else {
+        let prefix = crate::ctl::subjects::DEFAULT_TOPIC_PREFIX;
+        return watch::HostView::new(own, lattice, prefix, provider_id);
+    };
+    let prefix = &settings.client.topic_prefix;
+    if settings.connection == config::own_connection(defaults) {
+        watch::HostView::new(own, lattice, prefix, provider_id)
+    } else {
+        watch::HostView::connecting(settings.connection, lattice, prefix, provider_id)
+    }
 }
 
 /// Serves the exports until `shutdown`, one task per invocation, as the SDK's

@@ -18,6 +18,14 @@
 //! * **Links the host has but never delivered.** A call from a component the provider holds
 //!   no link for is explained when the host lists that link (most often it names secrets and
 //!   the host has no secrets backend).
+//!
+//! All of this is control traffic (`get-links`, `get-config`, `config_set` events), which a
+//! host sends and answers on its *control* connection. By default the view uses the
+//! provider's RPC connection, which reaches the hosts where RPC and control share one NATS
+//! account (`wash up`). Where they are separate accounts, the connection keys (`ctl_*`,
+//! `nats_url`, …) in the provider's own config and secrets, for its own lattice, give the
+//! view its connection ([`HostView::connecting`]): opened in a task, retried until it is up,
+//! never awaited by a provider callback.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,8 +34,20 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use tracing::{debug, info, warn};
 
-use super::links::{LinkKey, LinkTable};
+use super::config::ConnectionSettings;
+use super::links::{self, LinkKey, LinkTable};
 use crate::ctl::{self, ClientBuilder};
+
+/// Name of the host view's NATS connection when it has one of its own (what `/connz` lists).
+pub const HOST_VIEW_CONNECTION_NAME: &str = "lattice-control-provider-host-view";
+
+/// Pause between attempts to open the host view's own connection (doubling up to the last).
+const RECONNECT_PAUSES: [Duration; 4] = [
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(15),
+];
 
 /// When, after the overtaking delete, the provider looks for a late put (each wait follows
 /// the previous check: at 0.3, 2.3, 7.3 and 17.3 s).
@@ -50,18 +70,20 @@ const SECRET_PREFIX: &str = "SECRET_";
 /// Answers of [`HostView::explain_not_linked`] by key, with when they were made.
 type Explained = HashMap<LinkKey, (Instant, Option<String>)>;
 
-/// The host's view of this provider's links: its own lattice, on the provider's connection.
+/// The host's view of this provider's links: its own lattice, on the provider's RPC
+/// connection or on the control connection its own config names.
 #[derive(Clone)]
 pub struct HostView {
-    /// Control client for the lattice the provider runs in.
-    pub ctl: ctl::Client,
+    /// Control client for the lattice the provider runs in, once connected.
+    ctl: tokio::sync::watch::Receiver<Option<ctl::Client>>,
     /// This provider's id (the `target` of its links).
     pub provider_id: Arc<str>,
     explained: Arc<Mutex<Explained>>,
 }
 
 impl HostView {
-    /// A view over `nats` for `lattice`; `topic_prefix` is the hosts' control prefix.
+    /// A view over `nats` (connected) for `lattice`; `topic_prefix` is the hosts' control
+    /// prefix.
     #[must_use]
     pub fn new(
         nats: async_nats::Client,
@@ -69,15 +91,75 @@ impl HostView {
         topic_prefix: &str,
         provider_id: &str,
     ) -> Self {
+        let (_, ctl) = tokio::sync::watch::channel(Some(client(nats, lattice, topic_prefix)));
+        Self::with_client(ctl, provider_id)
+    }
+
+    /// A view on a connection of its own, `settings` (the control connection of the
+    /// provider's lattice, from its own config): connected in a task, retried until it is
+    /// up. Until then the view's checks wait for it, each bounded. Errors are logged without
+    /// credentials (the connect error names the servers only).
+    #[must_use]
+    pub fn connecting(
+        settings: ConnectionSettings,
+        lattice: &str,
+        topic_prefix: &str,
+        provider_id: &str,
+    ) -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let (lattice, topic_prefix) = (lattice.to_string(), topic_prefix.to_string());
+        tokio::spawn(async move {
+            let mut attempt = 0;
+            loop {
+                match links::connect_named(&settings, HOST_VIEW_CONNECTION_NAME).await {
+                    Ok(nats) => {
+                        info!(
+                            servers = %links::redact_urls(&settings.urls),
+                            "the provider's host view uses the control connection of its own config"
+                        );
+                        let _ = tx.send(Some(client(nats, &lattice, &topic_prefix)));
+                        return;
+                    }
+                    Err(error) => {
+                        warn!(%error, "cannot open the host view's control connection (from the provider's own config); retrying");
+                    }
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(RECONNECT_PAUSES[attempt.min(RECONNECT_PAUSES.len() - 1)]).await;
+                attempt += 1;
+            }
+        });
+        Self::with_client(rx, provider_id)
+    }
+
+    fn with_client(
+        ctl: tokio::sync::watch::Receiver<Option<ctl::Client>>,
+        provider_id: &str,
+    ) -> Self {
         Self {
-            ctl: ClientBuilder::new(nats)
-                .lattice(lattice)
-                .topic_prefix(topic_prefix)
-                .timeout(REQUEST_TIMEOUT)
-                .build(),
+            ctl,
             provider_id: Arc::from(provider_id),
             explained: Arc::default(),
         }
+    }
+
+    /// The control client, waiting at most `wait` for its connection (`None`: not up).
+    async fn client(&self, wait: Duration) -> Option<ctl::Client> {
+        let mut rx = self.ctl.clone();
+        let ready = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
+        match ready {
+            Ok(Ok(c)) => c.clone(),
+            _ => None,
+        }
+    }
+
+    /// The control client once it is connected (`None`: it never will be).
+    async fn client_when_up(&self) -> Option<ctl::Client> {
+        let mut rx = self.ctl.clone();
+        let ready = rx.wait_for(Option::is_some).await;
+        ready.ok().and_then(|c| c.clone())
     }
 
     fn find<'a>(&self, links: &'a [ctl::Link], key: &LinkKey) -> Option<&'a ctl::Link> {
@@ -101,7 +183,11 @@ impl HostView {
                     // put again since: that put is the host's word
                     return;
                 }
-                let links = match view.ctl.get_links().await {
+                let Some(ctl) = view.client(REQUEST_TIMEOUT).await else {
+                    debug!(link = %key, "the host view's connection is not up; link not checked");
+                    continue;
+                };
+                let links = match ctl.get_links().await {
                     Ok(l) => l,
                     Err(error) => {
                         debug!(link = %key, %error, "cannot ask the host for its links; link not checked");
@@ -128,7 +214,10 @@ impl HostView {
         let view = self.clone();
         tokio::spawn(async move {
             let types = vec!["config_set".to_string()];
-            let mut events = match view.ctl.events(&types).await {
+            let Some(ctl) = view.client_when_up().await else {
+                return;
+            };
+            let mut events = match ctl.events(&types).await {
                 Ok(events) => events,
                 Err(error) => {
                     warn!(%error, "cannot follow named config changes; a changed config applies when its link is put again");
@@ -143,14 +232,14 @@ impl HostView {
                 if table.counts().0 == 0 {
                     continue;
                 }
-                view.reread_links_using(&table, name).await;
+                view.reread_links_using(&ctl, &table, name).await;
             }
         });
     }
 
     /// Applies the current values of every named config of each held link that uses `name`.
-    async fn reread_links_using(&self, table: &LinkTable, name: &str) {
-        let links = match self.ctl.get_links().await {
+    async fn reread_links_using(&self, ctl: &ctl::Client, table: &LinkTable, name: &str) {
+        let links = match ctl.get_links().await {
             Ok(l) => l,
             Err(error) => {
                 warn!(config = name, %error, "cannot ask the host which links use a changed config");
@@ -172,7 +261,7 @@ impl HostView {
                 .iter()
                 .filter(|c| !c.starts_with(SECRET_PREFIX))
             {
-                match self.ctl.get_config(config).await {
+                match ctl.get_config(config).await {
                     Ok(values) => merged.extend(values.unwrap_or_default()),
                     Err(error) => {
                         warn!(link = %key, config = %config, %error, "cannot read a link's config; settings kept");
@@ -203,7 +292,7 @@ impl HostView {
                 }
             }
         }
-        let links = self.ctl.get_links().await.ok()?;
+        let links = self.client(REQUEST_TIMEOUT).await?.get_links().await.ok()?;
         let why = self.find(&links, key).map(|l| {
             let secrets = l.target_config.iter().any(|c| c.starts_with(SECRET_PREFIX));
             format!(
@@ -233,6 +322,14 @@ impl HostView {
         cache.insert(key.clone(), (Instant::now(), why.clone()));
         why
     }
+}
+
+fn client(nats: async_nats::Client, lattice: &str, topic_prefix: &str) -> ctl::Client {
+    ClientBuilder::new(nats)
+        .lattice(lattice)
+        .topic_prefix(topic_prefix)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
 }
 
 /// The host's record of link `key` to `provider_id`, if it has one.

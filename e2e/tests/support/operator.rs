@@ -73,7 +73,8 @@ fn new_user(account: &KeyPair, name: &str) -> Result<UserCreds> {
 /// A running operator-mode server with JetStream, killed on drop.
 pub struct OperatorNats {
     port: u16,
-    account: KeyPair,
+    /// The trusted accounts (the first is [`OperatorNats::new_user`]'s).
+    accounts: Vec<KeyPair>,
     _dir: tempfile::TempDir,
     child: Child,
 }
@@ -81,8 +82,14 @@ pub struct OperatorNats {
 impl OperatorNats {
     /// Starts a server trusting a fresh operator with one JetStream-enabled account.
     pub fn start() -> Result<OperatorNats> {
+        Self::start_accounts(1)
+    }
+
+    /// Like [`OperatorNats::start`] with `n` JetStream-enabled accounts (apart: no exports or
+    /// imports between them).
+    pub fn start_accounts(n: usize) -> Result<OperatorNats> {
         let operator = KeyPair::new_operator();
-        let account = KeyPair::new_account();
+        let accounts: Vec<KeyPair> = (0..n.max(1)).map(|_| KeyPair::new_account()).collect();
         let system = KeyPair::new_account();
         let operator_jwt = encode_jwt(
             &operator,
@@ -95,21 +102,24 @@ impl OperatorNats {
             "wildcards": true, "conn": -1, "leaf": -1,
             "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1
         });
-        let account_jwt = encode_jwt(
-            &operator,
-            &account.public_key(),
-            "e2e-account",
-            json!({"limits": unlimited, "type": "account", "version": 2}),
-        )?;
+        let mut preload = String::new();
+        for (i, account) in accounts.iter().enumerate() {
+            let jwt = encode_jwt(
+                &operator,
+                &account.public_key(),
+                &format!("e2e-account-{i}"),
+                json!({"limits": unlimited, "type": "account", "version": 2}),
+            )?;
+            preload.push_str(&format!("  {}: \"{jwt}\"\n", account.public_key()));
+        }
         let system_jwt = encode_jwt(&operator, &system.public_key(), "SYS", json!({"type": "account", "version": 2}))?;
         let dir = tempfile::Builder::new().prefix("lattice-control-opnats-").tempdir()?;
         let port = free_port()?;
         let conf = format!(
             "host: 127.0.0.1\nport: {port}\noperator: \"{operator_jwt}\"\nsystem_account: {sys}\n\
-             resolver: MEMORY\nresolver_preload: {{\n  {acc}: \"{account_jwt}\"\n  {sys}: \"{system_jwt}\"\n}}\n\
+             resolver: MEMORY\nresolver_preload: {{\n{preload}  {sys}: \"{system_jwt}\"\n}}\n\
              jetstream: {{ store_dir: {store:?} }}\n",
             sys = system.public_key(),
-            acc = account.public_key(),
             store = dir.path().join("js"),
         );
         let conf_path = dir.path().join("server.conf");
@@ -119,7 +129,7 @@ impl OperatorNats {
         let mut cmd = Command::new(bin);
         cmd.arg("-c").arg(&conf_path).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         let child = spawn_with_parent_death_signal(cmd).context("starting nats-server")?;
-        let me = OperatorNats { port, account, _dir: dir, child };
+        let me = OperatorNats { port, accounts, _dir: dir, child };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
@@ -139,7 +149,13 @@ impl OperatorNats {
 
     /// A fresh user of the trusted account.
     pub fn new_user(&self, name: &str) -> Result<UserCreds> {
-        new_user(&self.account, name)
+        self.new_user_in(0, name)
+    }
+
+    /// A fresh user of account `index` (see [`OperatorNats::start_accounts`]).
+    pub fn new_user_in(&self, index: usize, name: &str) -> Result<UserCreds> {
+        let account = self.accounts.get(index).with_context(|| format!("no account {index}"))?;
+        new_user(account, name)
     }
 
     /// Connects with `creds` (bounded, no retry).
