@@ -26,7 +26,7 @@ pub enum Flavor {
 /// A value other than `multi_thread` or `current_thread`, naming the key and the value (it
 /// is a scheduler name, never a credential).
 pub fn flavor(config: &HashMap<String, String>) -> Result<Flavor, String> {
-    let Some((_, value)) = config.iter().find(|(k, _)| k.eq_ignore_ascii_case(KEY)) else {
+    let Some(value) = crate::provider::config::lookup(config, KEY) else {
         return Ok(Flavor::MultiThread);
     };
     match value.trim().to_ascii_lowercase().replace('-', "_").as_str() {

@@ -348,6 +348,19 @@ impl ProviderDefaults {
     }
 }
 
+/// The value of `key` in `settings`, keys compared case-insensitively (an exact match wins).
+pub fn lookup<'a>(settings: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
+    settings
+        .get(key)
+        .or_else(|| {
+            settings
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
+        .map(String::as_str)
+}
+
 /// Secrets that are strings (or UTF-8 bytes); others are left out with a warning (key only).
 #[must_use]
 pub fn secret_strings(secrets: &HashMap<String, SecretValue>) -> HashMap<String, Secret> {

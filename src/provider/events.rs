@@ -30,7 +30,7 @@ use crate::convert::events::lattice_event;
 use crate::ctl::trace::TraceHeaders;
 use crate::ctl::{Client, EventFilter, EVENT_TYPE_PREFIX};
 use crate::provider::bindings::wasmcloud::lattice_control::{lattice_events, types as wit};
-use crate::provider::config::ConnectionSettings;
+use crate::provider::config::{lookup, ConnectionSettings};
 
 /// Link config key: which event types the link receives (none or empty: no events).
 pub const EVENTS_KEY: &str = "events";
@@ -76,19 +76,6 @@ pub struct EventSettings {
     pub queue: usize,
     /// Timeout of one delivery call.
     pub timeout: Duration,
-}
-
-/// The value of `key` in `settings`, keys compared case-insensitively (an exact match wins).
-fn lookup<'a>(settings: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
-    settings
-        .get(key)
-        .or_else(|| {
-            settings
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v)
-        })
-        .map(String::as_str)
 }
 
 fn parse_bounded(key: &'static str, value: &str, max: u64) -> Result<u64, EventConfigError> {

@@ -41,7 +41,7 @@ use crate::ctl::{self, ClientBuilder};
 /// Name of the host view's NATS connection when it has one of its own (what `/connz` lists).
 pub const HOST_VIEW_CONNECTION_NAME: &str = "lattice-control-provider-host-view";
 
-/// Pause between attempts to open the host view's own connection (doubling up to the last).
+/// Pauses between attempts to open the host view's own connection, in order; the last repeats.
 const RECONNECT_PAUSES: [Duration; 4] = [
     Duration::from_millis(500),
     Duration::from_secs(2),

@@ -48,7 +48,7 @@ pub struct FanOutRow {
     pub burst_rate: f64,
     pub burst_missing: usize,
     pub rss_kib: u64,
-    /// `handle-event` calls the stuck handler received so far (each one times out).
+    /// `handle-event` calls the stuck handler received up to this row (each one times out).
     pub stuck_calls: usize,
 }
 
@@ -200,7 +200,7 @@ impl Fan<'_> {
         let delivered: usize = got.iter().map(Vec::len).sum();
         row.burst_rate = delivered as f64 / last.saturating_duration_since(start).as_secs_f64().max(1e-6);
         row.burst_missing = BURST * n - delivered;
-        row.stuck_calls += drain(&mut self.stuck.rx).len();
+        row.stuck_calls = drain(&mut self.stuck.rx).len();
         row.rss_kib = sys::rss_kib(self.pid)?;
         Ok(row)
     }
