@@ -47,6 +47,8 @@ async fn soak(calls: u64, hogs: usize, capture: &StderrCapture) -> Result<()> {
     // read-only (the default): mutating calls are refused by the provider, no lattice change
     let caller = linked_caller(&lattice, PROVIDER, "rel-soak", "default", &[]).await?;
 
+    // the set-up's own calls (linked_caller's provider-info) are not the soak's
+    let before_run = capture.count_lines(CALL_DONE);
     let hog = CpuHog::start(hogs, HOG_MAX)?;
     println!("soak: {calls} calls, {CONCURRENCY} callers, CPU hog pids {:?}", hog.pids());
     let started = Instant::now();
@@ -73,15 +75,7 @@ async fn soak(calls: u64, hogs: usize, capture: &StderrCapture) -> Result<()> {
     hog.stop();
     // Every call has ended for the caller (answered or past its bound); the provider's lines
     // arrive through a non-blocking writer: read until the count stops growing.
-    let mut answered_by_provider = capture.count_lines(CALL_DONE);
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = capture.count_lines(CALL_DONE);
-        if now == answered_by_provider {
-            break;
-        }
-        answered_by_provider = now;
-    }
+    let answered_by_provider = settled(|| capture.count_lines(CALL_DONE), |_| true).await - before_run;
     ensure!(hog.pids().is_empty(), "hog processes left");
 
     let answers = every_function_answers(&caller, &host, 3).await?;
@@ -123,6 +117,21 @@ async fn soak(calls: u64, hogs: usize, capture: &StderrCapture) -> Result<()> {
     ensure!(answers.iter().all(|(_, o)| matches!(o, Outcome::Ok | Outcome::Typed(_))));
     ensure!(provider_healthy(&lattice, PROVIDER).await);
     lattice.shutdown().await
+}
+
+/// Reads `read` every 200 ms (for at most 10 s) until it returns the same value twice in a
+/// row and that value is `enough`: log lines that a non-blocking writer is still flushing.
+async fn settled<T: PartialEq + Copy>(read: impl Fn() -> T, enough: impl Fn(&T) -> bool) -> T {
+    let mut seen = read();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = read();
+        if now == seen && enough(&seen) {
+            break;
+        }
+        seen = now;
+    }
+    seen
 }
 
 /// The provider's debug lines per event push (`provider::events`), and its timeouts.
@@ -208,16 +217,7 @@ async fn pushes(events: usize, hogs: usize, capture: &StderrCapture) -> Result<(
             capture.count_lines(PUSH_FAILED),
         )
     };
-    let mut seen = count();
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = count();
-        if now == seen && seen.0 + seen.1 + seen.2 >= published {
-            break;
-        }
-        seen = now;
-    }
-    let (acked, timed_out, failed) = seen;
+    let (acked, timed_out, failed) = settled(count, |&(a, t, f)| a + t + f >= published).await;
     // Provider side (the caller): pushes the handler received whose answer the provider did not
     // read. Handler side (the server): pushes the provider made that the handler never received.
     let provider_side = received.len().saturating_sub(acked);
