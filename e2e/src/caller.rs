@@ -6,12 +6,12 @@
 //! ```no_run
 //! # async fn t(lattice: &lattice_control_e2e::TestLattice) -> anyhow::Result<()> {
 //! use lattice_control_e2e::caller::{lattice_control as lc, types, Caller};
-//! use lattice_control_e2e::{retry, CALL_TIMEOUT};
+//! use lattice_control_e2e::{retry, CALL_RETRY};
 //! let caller = Caller::new(lattice.nats().clone(), lattice.lattice(), "lattice-control")
 //!     .await?
 //!     .as_component("my-component", "default");
 //! // Outer `?`: transport (bounded, retried); inner `Result`: the provider's answer.
-//! let hosts = retry("get-hosts", CALL_TIMEOUT, || {
+//! let hosts = retry("get-hosts", CALL_RETRY, || {
 //!     lc::get_hosts(caller.wrpc(), caller.cx(), &lattice_control_e2e::caller::HOST_QUERY)
 //! })
 //! .await?;

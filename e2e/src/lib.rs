@@ -40,5 +40,5 @@ pub use link::{delete_provider_link, put_config, put_provider_link};
 pub use nats::{shared_nats, Nats};
 pub use par::{pack_par, provider_bin, provider_par, provider_par_ref};
 pub use provider::{start_provider, stop_provider, wait_provider_ready};
-pub use util::{bounded, retry, CALL_TIMEOUT};
+pub use util::{bounded, retry, CALL_RETRY, CALL_TIMEOUT};
 pub use wadm::{TestWadm, WadmClient};

@@ -8,6 +8,12 @@ use anyhow::{anyhow, Context as _, Result};
 /// Default bound for one network call in a test.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Total bound of a [`retry`] of a call that is normally answered at once: room for three
+/// attempts of [`CALL_TIMEOUT`]. The e2e callers use wRPC's upstream NATS transport (as the
+/// host does), which now and then loses a reply under load; a `retry` bounded by
+/// `CALL_TIMEOUT` alone would make only one attempt.
+pub const CALL_RETRY: Duration = Duration::from_secs(30);
+
 /// Awaits `fut` for at most `limit`; a timeout becomes an error naming `what`.
 pub async fn bounded<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> Result<T> {
     tokio::time::timeout(limit, fut).await.map_err(|_| anyhow!("{what}: no answer within {limit:?}"))
@@ -51,6 +57,18 @@ where
         async move { fut.await?.with_context(|| format!("{what}: not yet")) }
     })
     .await
+}
+
+/// Sends this process's logs (wadm's and the in-process hosts') to the test output when
+/// `RUST_LOG` asks for them (`RUST_LOG=wadm=debug,…`); otherwise, and when a subscriber is
+/// already installed, does nothing.
+pub fn logs_on_request() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
 }
 
 /// A name unique in this process and across processes (pid + counter), safe as a NATS

@@ -35,6 +35,10 @@ use crate::util::{bounded, http_get, unique_name, wait_for, CALL_TIMEOUT};
 
 /// How long wadm may take to create its streams and subscribe.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// [`WadmClient::wait_deployed`] re-sends a deploy that got no status for this long.
+pub const UNHEARD: Duration = Duration::from_secs(30);
+/// ... at most this many times.
+pub const REDEPLOYS: u32 = 3;
 /// The subject wadm's observer watches for new lattices (non-multitenant).
 const EVENTS_SUBJECT: &str = "wasmbus.evt.*.>";
 
@@ -55,6 +59,7 @@ impl TestWadm {
     /// Starts wadm on `nats` (streams in memory, a unique wadm id) and waits (bounded) until
     /// its API and its lattice observer are subscribed.
     pub async fn start(nats: &Nats) -> Result<TestWadm> {
+        crate::util::logs_on_request();
         let config = WadmConfig {
             host_id: Some(unique_name("e2e-wadm")),
             nats_server: nats.url(),
@@ -127,7 +132,11 @@ impl TestWadm {
         let client = bounded("connecting the wadm client", CALL_TIMEOUT, Client::new(lattice, None, opts))
             .await?
             .context("connecting the wadm client")?;
-        Ok(WadmClient { client, lattice: lattice.to_string() })
+        // A second connection, only to read wadm's consumer state when a deploy is not acted on.
+        let nats = bounded("connecting to NATS", CALL_TIMEOUT, async_nats::connect(&self.nats_url))
+            .await?
+            .context("connecting to NATS")?;
+        Ok(WadmClient { client, lattice: lattice.to_string(), js: async_nats::jetstream::new(nats) })
     }
 }
 
@@ -141,6 +150,7 @@ impl Drop for TestWadm {
 pub struct WadmClient {
     client: Client,
     lattice: String,
+    js: async_nats::jetstream::Context,
 }
 
 impl std::fmt::Debug for WadmClient {
@@ -177,8 +187,67 @@ impl WadmClient {
 
     /// Polls the status until it is `Deployed` (at most `limit`); the error names the last
     /// status seen and its scalers' messages.
+    ///
+    /// wadm 0.21.1 acts on a deploy through its per-lattice events consumer, which redelivers a
+    /// message whose handling outlives a 2 s ack wait and gives it up after 3 deliveries. On a
+    /// loaded machine the deploy notification can be given up that way: the manifest is stored
+    /// and deployed, but nothing acts on it and wadm never publishes a status for it (seen on
+    /// CI). A user re-runs `wash app deploy`; so does this wait, at most [`REDEPLOYS`] times,
+    /// when wadm has published no status [`UNHEARD`] after the last deploy request, and it says
+    /// so on stderr with the consumer's counts.
     pub async fn wait_deployed(&self, name: &str, limit: Duration) -> Result<Status> {
-        self.wait_status(name, StatusType::Deployed, limit).await
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut asked = tokio::time::Instant::now();
+        let mut redeploys = 0;
+        loop {
+            let last = match self.status(name).await {
+                Ok(status) if status.info.status_type == StatusType::Deployed => return Ok(status),
+                Ok(status) => {
+                    let unheard = status == Status::default();
+                    if unheard && asked.elapsed() >= UNHEARD && redeploys < REDEPLOYS {
+                        redeploys += 1;
+                        eprintln!(
+                            "wadm: no status for {name} {UNHEARD:?} after the deploy request ({}); deploy sent again ({redeploys}/{REDEPLOYS})",
+                            self.events_consumer_state().await
+                        );
+                        bounded("deploy_manifest", CALL_TIMEOUT, self.client.deploy_manifest(name, None))
+                            .await?
+                            .map_err(|e| anyhow!("deploy_manifest {name}: {e}"))?;
+                        asked = tokio::time::Instant::now();
+                    }
+                    describe(&status)
+                }
+                Err(e) => format!("{e:#}"),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "{name} Deployed: gave up after {limit:?} ({redeploys} deploys re-sent); last status: {last}; {}",
+                    self.events_consumer_state().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// wadm's events consumer for this lattice, in one line (or why it could not be read).
+    async fn events_consumer_state(&self) -> String {
+        let consumer = format!("{}-{}", ::wadm::consumers::EVENTS_CONSUMER_PREFIX, self.lattice);
+        let info = async {
+            let stream = self.js.get_stream(::wadm::DEFAULT_WADM_EVENT_CONSUMER_STREAM_NAME).await?;
+            stream.consumer_info(&consumer).await.map_err(|e| anyhow!("{e}"))
+        };
+        match bounded("consumer info", CALL_TIMEOUT, info).await {
+            Ok(Ok(i)) => format!(
+                "wadm events consumer: {} pending, {} awaiting ack, {} redelivered, delivered up to {}, acked up to {}",
+                i.num_pending,
+                i.num_ack_pending,
+                i.num_redelivered,
+                i.delivered.stream_sequence,
+                i.ack_floor.stream_sequence
+            ),
+            Ok(Err(e)) => format!("wadm events consumer {consumer}: {e:#}"),
+            Err(e) => format!("{e:#}"),
+        }
     }
 
     /// Polls the status until it is `wanted` (at most `limit`).

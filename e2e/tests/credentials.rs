@@ -17,7 +17,7 @@ use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options,
 use lattice_control_e2e::logs::StderrCapture;
 use lattice_control_e2e::util::{scratch_dir, unique_name, wait_for};
 use lattice_control_e2e::{
-    bounded, put_config, put_provider_link, retry, start_provider, Caller, Nats, TestLattice, CALL_TIMEOUT,
+    bounded, put_config, put_provider_link, retry, start_provider, Caller, Nats, TestLattice, CALL_RETRY, CALL_TIMEOUT,
 };
 use support::operator::{managed_host, untrusted_user, OperatorNats, UserCreds};
 use support::secrets::{SecretsBackend, BACKEND, SECRETS_PREFIX};
@@ -147,7 +147,7 @@ async fn run(capture: &StderrCapture) -> Result<()> {
     let call = |source: &str| base.as_component(source, "default");
 
     // Secrets-delivered credentials work: the link sees lattice B's host.
-    let hosts = retry("good get-hosts", CALL_TIMEOUT, || async {
+    let hosts = retry("good get-hosts", CALL_RETRY, || async {
         host_ids(&call("comp-good")).await?.map_err(|e| anyhow!("{e:?}"))
     })
     .await?;

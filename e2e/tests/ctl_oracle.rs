@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::util::wait_for;
-use lattice_control_e2e::{bounded, noop_component_ref, retry, shared_nats, TestLattice, CALL_TIMEOUT};
+use lattice_control_e2e::{bounded, noop_component_ref, retry, shared_nats, TestLattice, CALL_RETRY, CALL_TIMEOUT};
 use lattice_control_provider::ctl::{self, CtlErrorKind};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -134,7 +134,7 @@ async fn get_hosts_same_set_and_timings() -> Result<()> {
         let expected = sorted_ids(lattice.host_ids());
 
         // Warm-up so both measure a steady lattice (the hosts just started).
-        retry("get_hosts", CALL_TIMEOUT, || lattice.ctl().get_hosts()).await?;
+        retry("get_hosts", CALL_RETRY, || lattice.ctl().get_hosts()).await?;
 
         let t = Instant::now();
         let mine = ours("get_hosts", lattice.ctl().get_hosts()).await??;
@@ -397,7 +397,7 @@ async fn configs_and_links_agree() -> Result<()> {
     let theirs = up("put_config", lattice.upstream().put_config("cfg-upstream", values.clone())).await?;
     same("put_config outcome", our_outcome(mine)?, up_outcome(&theirs));
     for name in ["cfg-ours", "cfg-upstream"] {
-        let mine = retry("get_config", CALL_TIMEOUT, || lattice.ctl().get_config(name)).await?;
+        let mine = retry("get_config", CALL_RETRY, || lattice.ctl().get_config(name)).await?;
         let theirs = up("get_config", lattice.upstream().get_config(name)).await?;
         same(&format!("get_config {name}"), mine, theirs.into_data());
     }

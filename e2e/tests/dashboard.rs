@@ -33,7 +33,7 @@ use lattice_control_e2e::js::{in_ci, tool_present};
 use lattice_control_e2e::nats::free_port;
 use lattice_control_e2e::provider::wait_provider_ready;
 use lattice_control_e2e::util::{http_get, wait_for};
-use lattice_control_e2e::{bounded, noop_scale, retry, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT};
+use lattice_control_e2e::{bounded, noop_scale, retry, shared_nats, TestLattice, TestWadm, CALL_RETRY, CALL_TIMEOUT};
 use serde_json::Value;
 
 /// Deploy to `Deployed`: both hosts compile the ~14 MB component (30 s or more each on 2 cores).
@@ -127,12 +127,7 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
+    lattice_control_e2e::util::logs_on_request();
     if !required(tool_present("node") && tool_present("npm"), "`node`/`npm` (to build examples/dashboard)")? {
         return Ok(());
     }
@@ -304,7 +299,7 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     })
     .await?;
     eprintln!("page says: {}", view["result"]);
-    let inventory = retry("get_host_inventory", CALL_TIMEOUT, || ctl.get_host_inventory(&host_ids[1])).await?;
+    let inventory = retry("get_host_inventory", CALL_RETRY, || ctl.get_host_inventory(&host_ids[1])).await?;
     let scaled = inventory.components.iter().find(|c| c.id == SAMPLE_ID).map(|c| c.max_instances);
     assert_eq!(scaled, Some(1), "a refused scale changed the sample");
 

@@ -11,7 +11,7 @@ use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options,
 use lattice_control_e2e::stand_in::{self, drain, evt, Received, Serving};
 use lattice_control_e2e::{
     bounded, delete_provider_link, noop_component_ref, put_config, put_provider_link, retry, shared_nats,
-    start_provider, TestLattice, CALL_TIMEOUT,
+    start_provider, TestLattice, CALL_RETRY, CALL_TIMEOUT,
 };
 use lattice_control_provider::ctl::{self, CtlErrorKind};
 use tokio::sync::mpsc;
@@ -223,7 +223,7 @@ async fn link_with(lattice: &TestLattice, component: &str, values: &[(&str, &str
 }
 
 async fn provider_info(caller: &Caller) -> Result<types::LinkInfo> {
-    retry("provider-info", CALL_TIMEOUT, || async {
+    retry("provider-info", CALL_RETRY, || async {
         lc::provider_info(caller.wrpc(), caller.cx(), &no_options()).await?.map_err(|e| anyhow!("{e:?}"))
     })
     .await

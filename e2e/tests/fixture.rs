@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use lattice_control_e2e::{bounded, retry, shared_nats, Nats, TestLattice, CALL_TIMEOUT};
+use lattice_control_e2e::{bounded, retry, shared_nats, Nats, TestLattice, CALL_RETRY, CALL_TIMEOUT};
 use lattice_control_provider::ctl;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -37,7 +37,7 @@ async fn hosts_answer_both_clients() -> Result<()> {
     expected.sort();
 
     let mut ours: Vec<String> =
-        retry("get_hosts", CALL_TIMEOUT, || lattice.ctl().get_hosts()).await?.into_iter().map(|h| h.id).collect();
+        retry("get_hosts", CALL_RETRY, || lattice.ctl().get_hosts()).await?.into_iter().map(|h| h.id).collect();
     ours.sort();
     assert_eq!(ours, expected);
 

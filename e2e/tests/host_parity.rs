@@ -10,7 +10,9 @@ use anyhow::{anyhow, ensure, Context as _, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, types, Caller, HOST_QUERY};
 use lattice_control_e2e::util::wait_for;
-use lattice_control_e2e::{bounded, noop_component_ref, retry, shared_nats, start_provider, TestLattice, CALL_TIMEOUT};
+use lattice_control_e2e::{
+    bounded, noop_component_ref, retry, shared_nats, start_provider, TestLattice, CALL_RETRY, CALL_TIMEOUT,
+};
 
 const PROVIDER: &str = "lattice-control";
 
@@ -70,7 +72,7 @@ async fn component_auction_acks_name_the_requested_id_and_feed_a_scale() -> Resu
         constraints: vec![],
     };
     let options = types::QueryOptions { timeout_ms: Some(1500) };
-    let acks = retry("auction", CALL_TIMEOUT, || lc::perform_component_auction(c.wrpc(), c.cx(), &request, &options))
+    let acks = retry("auction", CALL_RETRY, || lc::perform_component_auction(c.wrpc(), c.cx(), &request, &options))
         .await?
         .map_err(|e| anyhow!("auction: {e:?}"))?;
     ensure!(acks.len() == 2, "both hosts bid through the provider: {acks:?}");
@@ -101,11 +103,10 @@ async fn component_auction_acks_name_the_requested_id_and_feed_a_scale() -> Resu
         component_id: "parity-upper".into(),
         constraints: vec![],
     };
-    let acks = retry("auction (upper case)", CALL_TIMEOUT, || {
-        lc::perform_component_auction(c.wrpc(), c.cx(), &upper, &options)
-    })
-    .await?
-    .map_err(|e| anyhow!("auction with an upper-case reference: {e:?}"))?;
+    let acks =
+        retry("auction (upper case)", CALL_RETRY, || lc::perform_component_auction(c.wrpc(), c.cx(), &upper, &options))
+            .await?
+            .map_err(|e| anyhow!("auction with an upper-case reference: {e:?}"))?;
     assert_eq!(acks.len(), 2, "{acks:?}");
 
     // Provider auctions: the host fills the id from the request; the provider passes it on.
@@ -115,7 +116,7 @@ async fn component_auction_acks_name_the_requested_id_and_feed_a_scale() -> Resu
         constraints: vec![],
     };
     let acks =
-        retry("provider auction", CALL_TIMEOUT, || lc::perform_provider_auction(c.wrpc(), c.cx(), &request, &options))
+        retry("provider auction", CALL_RETRY, || lc::perform_provider_auction(c.wrpc(), c.cx(), &request, &options))
             .await?
             .map_err(|e| anyhow!("provider auction: {e:?}"))?;
     assert_eq!(acks.len(), 2, "{acks:?}");
@@ -156,7 +157,7 @@ async fn stop_host_with_a_zero_timeout_stops_it_now() -> Result<()> {
         .await?
         .map_err(|e| anyhow!("stop-host with timeout 0: {e:?}"))?;
     wait_for("the stopped host leaves the lattice", Duration::from_secs(15), || async {
-        let hosts = retry("get-hosts", CALL_TIMEOUT, || lc::get_hosts(c.wrpc(), c.cx(), &HOST_QUERY)).await?;
+        let hosts = retry("get-hosts", CALL_RETRY, || lc::get_hosts(c.wrpc(), c.cx(), &HOST_QUERY)).await?;
         let hosts = hosts.map_err(|e| anyhow!("{e:?}"))?;
         Ok((!hosts.iter().any(|h| h.id == gone)).then_some(()))
     })

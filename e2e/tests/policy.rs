@@ -10,7 +10,8 @@ use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options,
 use lattice_control_e2e::stress::linked_caller;
 use lattice_control_e2e::util::unique_name;
 use lattice_control_e2e::{
-    bounded, noop_component, noop_component_ref, retry, shared_nats, start_provider, TestLattice, CALL_TIMEOUT,
+    bounded, noop_component, noop_component_ref, retry, shared_nats, start_provider, TestLattice, CALL_RETRY,
+    CALL_TIMEOUT,
 };
 
 /// A call's answer: the provider's `Ok` or the `ctl-error` case name and message.
@@ -28,7 +29,7 @@ macro_rules! call {
     ($what:expr, $caller:expr, |$w:ident, $cx:ident| $body:expr) => {{
         let c = &$caller;
         answer(
-            retry($what, CALL_TIMEOUT, || {
+            retry($what, CALL_RETRY, || {
                 let ($w, $cx) = (c.wrpc(), c.cx());
                 $body
             })

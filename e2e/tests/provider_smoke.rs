@@ -5,7 +5,7 @@ use anyhow::{anyhow, Result};
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types};
 use lattice_control_e2e::util::unique_name;
 use lattice_control_e2e::{
-    put_config, put_provider_link, retry, shared_nats, start_provider, Caller, TestLattice, CALL_TIMEOUT,
+    put_config, put_provider_link, retry, shared_nats, start_provider, Caller, TestLattice, CALL_RETRY, CALL_TIMEOUT,
 };
 
 /// Flattens a provider answer so `retry` retries provider errors too (links arrive
@@ -31,7 +31,7 @@ async fn provider_serves_a_linked_component() -> Result<()> {
     let base = Caller::new(lattice.nats().clone(), lattice.lattice(), &provider_id).await?;
     let caller = base.as_component("smoke-comp", "default");
 
-    let info = retry("provider-info", CALL_TIMEOUT, || async {
+    let info = retry("provider-info", CALL_RETRY, || async {
         ok(lc::provider_info(caller.wrpc(), caller.cx(), &no_options()).await)
     })
     .await?;
@@ -41,12 +41,12 @@ async fn provider_serves_a_linked_component() -> Result<()> {
 
     let query = types::HostQuery { expected: None, full_wait: false, timeout_ms: None };
     let hosts =
-        retry("get-hosts", CALL_TIMEOUT, || async { ok(lc::get_hosts(caller.wrpc(), caller.cx(), &query).await) })
+        retry("get-hosts", CALL_RETRY, || async { ok(lc::get_hosts(caller.wrpc(), caller.cx(), &query).await) })
             .await?;
     assert_eq!(hosts.iter().map(|h| h.id.clone()).collect::<Vec<_>>(), lattice.host_ids());
 
     let host = lattice.host_id(0)?.to_string();
-    let inv = retry("get-host-inventory", CALL_TIMEOUT, || async {
+    let inv = retry("get-host-inventory", CALL_RETRY, || async {
         ok(lc::get_host_inventory(caller.wrpc(), caller.cx(), &host).await)
     })
     .await?;
@@ -54,18 +54,17 @@ async fn provider_serves_a_linked_component() -> Result<()> {
 
     let name = unique_name("smoke-cfg");
     let values = vec![("k".to_string(), "v".to_string())];
-    retry("put-config", CALL_TIMEOUT, || async {
+    retry("put-config", CALL_RETRY, || async {
         ok(lc::put_config(caller.wrpc(), caller.cx(), &name, &[("k", "v")]).await)
     })
     .await?;
-    let got =
-        retry("get-config", CALL_TIMEOUT, || async { ok(lc::get_config(caller.wrpc(), caller.cx(), &name).await) })
-            .await?;
+    let got = retry("get-config", CALL_RETRY, || async { ok(lc::get_config(caller.wrpc(), caller.cx(), &name).await) })
+        .await?;
     assert_eq!(got, Some(values.clone()));
 
     // a component with no link, and a call with no headers at all
     for (who, c) in [("unlinked", base.as_component("stranger", "default")), ("anonymous", base.anonymous())] {
-        let r = retry(who, CALL_TIMEOUT, || async { lc::provider_info(c.wrpc(), c.cx(), &no_options()).await }).await?;
+        let r = retry(who, CALL_RETRY, || async { lc::provider_info(c.wrpc(), c.cx(), &no_options()).await }).await?;
         match r {
             Err(e) => assert_eq!(error_kind(&e), "not-linked", "{who}: {e:?}"),
             Ok(i) => panic!("{who} got an answer: {i:?}"),

@@ -5,7 +5,7 @@
 //! setting for one), so ambiguity uses what every server key shares: the leading `N`.
 
 use anyhow::Result;
-use lattice_control_e2e::{bounded, retry, shared_nats, TestLattice, CALL_TIMEOUT};
+use lattice_control_e2e::{bounded, retry, shared_nats, TestLattice, CALL_RETRY, CALL_TIMEOUT};
 use lattice_control_provider::ctl::{self, CtlErrorKind};
 
 /// The shortest prefix of `id` that no other id starts with.
@@ -18,7 +18,7 @@ fn unique_prefix(id: &str, others: &[String]) -> String {
 }
 
 async fn friendly_name(ctl: &ctl::Client, host_id: &str) -> Result<String> {
-    let inv = retry("inventory", CALL_TIMEOUT, || ctl.get_host_inventory(host_id)).await?;
+    let inv = retry("inventory", CALL_RETRY, || ctl.get_host_inventory(host_id)).await?;
     Ok(inv.friendly_name)
 }
 

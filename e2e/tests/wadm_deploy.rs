@@ -147,13 +147,7 @@ fn annotation<'a>(annotations: &'a Option<std::collections::BTreeMap<String, Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_lattice() -> Result<()> {
-    // wadm's and the host's logs, when asked for (`RUST_LOG=wadm=debug,…`).
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
+    lattice_control_e2e::util::logs_on_request();
     if !node_available("wadm_deploy") {
         return Ok(());
     }
