@@ -5,7 +5,7 @@ use anyhow::{anyhow, Result};
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types};
 use lattice_control_e2e::util::unique_name;
 use lattice_control_e2e::{
-    put_config, put_provider_link, retry, shared_nats, start_provider, Caller, TestLattice, CALL_RETRY, CALL_TIMEOUT,
+    put_config, put_provider_link, retry, shared_nats, start_provider, Caller, TestLattice, CALL_RETRY,
 };
 
 /// Flattens a provider answer so `retry` retries provider errors too (links arrive
