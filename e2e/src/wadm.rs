@@ -104,14 +104,14 @@ impl TestWadm {
     /// lattice exist on the server (wadm creates them when it sees a host of the lattice start).
     /// A manifest deployed before that is stored but only acted on once they exist.
     pub async fn wait_lattice(&self, lattice: &str) -> Result<()> {
-        use ::wadm::consumers::{COMMANDS_CONSUMER_PREFIX, EVENTS_CONSUMER_PREFIX};
+        use ::wadm::consumers::COMMANDS_CONSUMER_PREFIX;
         let nats = bounded("connecting to NATS", CALL_TIMEOUT, async_nats::connect(&self.nats_url))
             .await?
             .context("connecting to NATS")?;
         let js = async_nats::jetstream::new(nats);
         // (stream, durable consumer) as wadm names them for a lattice.
         let consumers = [
-            (::wadm::DEFAULT_WADM_EVENT_CONSUMER_STREAM_NAME, format!("{EVENTS_CONSUMER_PREFIX}-{lattice}")),
+            events_consumer(lattice),
             (::wadm::DEFAULT_COMMAND_STREAM_NAME, format!("{COMMANDS_CONSUMER_PREFIX}-{lattice}")),
         ];
         wait_for(&format!("wadm managing lattice {lattice}"), START_TIMEOUT, || async {
@@ -231,9 +231,9 @@ impl WadmClient {
 
     /// wadm's events consumer for this lattice, in one line (or why it could not be read).
     async fn events_consumer_state(&self) -> String {
-        let consumer = format!("{}-{}", ::wadm::consumers::EVENTS_CONSUMER_PREFIX, self.lattice);
+        let (stream, consumer) = events_consumer(&self.lattice);
         let info = async {
-            let stream = self.js.get_stream(::wadm::DEFAULT_WADM_EVENT_CONSUMER_STREAM_NAME).await?;
+            let stream = self.js.get_stream(stream).await?;
             stream.consumer_info(&consumer).await.map_err(|e| anyhow!("{e}"))
         };
         match bounded("consumer info", CALL_TIMEOUT, info).await {
@@ -283,6 +283,14 @@ impl WadmClient {
             .await?
             .map_err(|e| anyhow!("delete_manifest {name}: {e}"))
     }
+}
+
+/// (stream, durable consumer) of wadm's events consumer for `lattice`, as wadm names them.
+fn events_consumer(lattice: &str) -> (&'static str, String) {
+    (
+        ::wadm::DEFAULT_WADM_EVENT_CONSUMER_STREAM_NAME,
+        format!("{}-{lattice}", ::wadm::consumers::EVENTS_CONSUMER_PREFIX),
+    )
 }
 
 /// `Deployed`, or `Reconciling: message [scaler: status message; …]`.
