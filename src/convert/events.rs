@@ -1,21 +1,24 @@
 //! Lattice events: a ctl [`LatticeEvent`] (CloudEvent) to the WIT `lattice-event`.
 //!
-//! Payload fields follow what wasmCloud 1.9 hosts publish (`crates/host/src/event.rs`, the
-//! heartbeat is the host inventory). Decoding is lenient: a missing or mistyped field becomes
-//! its default, an unknown event type becomes `other`; the CloudEvent `data` always travels
-//! as JSON text in `raw`.
+//! Payload fields follow what wasmCloud 1.9 hosts publish (`wasmcloud-host` 0.27.1,
+//! `src/wasmbus/event.rs`; the heartbeat is the host inventory). Every type the host publishes
+//! has a case in 1.1.0 ([`lattice_event`]); [`v1_0`] gives the cut-down 1.0.0 form that
+//! components built against 1.0.0 receive. Decoding is lenient: a missing or mistyped field
+//! becomes its default, an unknown event type becomes `other`; the CloudEvent `data` always
+//! travels as JSON text in `raw`.
 
 use std::time::Duration;
 
+use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
-use crate::ctl::LatticeEvent;
-use crate::provider::bindings::wasmcloud::lattice_control::types as wit;
+use crate::ctl::{self, LatticeEvent};
+use crate::provider::bindings::wasmcloud::lattice_control::{events as ev, types as wit};
 
 /// The WIT form of `event`, published in `lattice`.
 #[must_use]
-pub fn lattice_event(event: &LatticeEvent, lattice: &str) -> wit::LatticeEvent {
-    wit::LatticeEvent {
+pub fn lattice_event(event: &LatticeEvent, lattice: &str) -> ev::LatticeEvent {
+    ev::LatticeEvent {
         event_type: event.ty.clone(),
         id: event.id.clone(),
         source: event.source.clone(),
@@ -42,29 +45,133 @@ pub fn wait_timeout(wait: &wit::WaitOptions) -> Result<Duration, wit::CtlError> 
     }
 }
 
-/// The typed payload of `event`, `other` for types without a case.
+/// The typed payload of `event`, `other` for types a 1.9 host does not publish.
 #[must_use]
-pub fn event_data(event: &LatticeEvent) -> wit::EventData {
-    use wit::EventData as D;
+pub fn event_data(event: &LatticeEvent) -> ev::EventData {
+    use ev::EventData as D;
     let p = Payload::new(event);
     match event.short_type() {
         "host_started" => D::HostStarted(p.host()),
         "host_stopped" => D::HostStopped(p.host()),
-        "host_heartbeat" => D::HostHeartbeat(p.host()),
+        "host_heartbeat" => D::HostHeartbeat(p.inventory(event)),
         "component_scaled" => D::ComponentScaled(p.component_scale()),
         "component_scale_failed" => D::ComponentScaleFailed(p.component_scale()),
         "provider_started" => D::ProviderStarted(p.provider()),
         "provider_stopped" => D::ProviderStopped(p.provider()),
         "provider_start_failed" => D::ProviderStartFailed(p.provider()),
+        "health_check_passed" => D::HealthCheckPassed(p.health_check()),
+        "health_check_failed" => D::HealthCheckFailed(p.health_check()),
+        "health_check_status" => D::HealthCheckStatus(p.health_check()),
         "linkdef_set" => D::LinkSet(p.link()),
+        "linkdef_set_failed" => D::LinkSetFailed(ev::LinkSetFailedEvent {
+            link: p.link(),
+            error: p.text("error"),
+        }),
         "linkdef_deleted" => D::LinkDeleted(p.link_deleted()),
         "config_set" => D::ConfigSet(p.text("config_name")),
         "config_deleted" => D::ConfigDeleted(p.text("config_name")),
-        "labels_changed" => D::LabelsChanged(wit::LabelsEvent {
+        "labels_changed" => D::LabelsChanged(ev::LabelsEvent {
             host_id: p.host_id(),
             labels: p.map("labels").unwrap_or_default(),
         }),
         _ => D::Other,
+    }
+}
+
+/// The 1.0.0 form of events, for components built against `wasmcloud:lattice-control@1.0.0`:
+/// the 13 types it typed, each cut to its 1.0.0 fields; the others are `other`.
+pub mod v1_0 {
+    use super::ev;
+    use crate::provider::bindings::v1_0::types as old;
+
+    /// `event` as 1.0.0 has it.
+    #[must_use]
+    pub fn lattice_event(event: &ev::LatticeEvent) -> old::LatticeEvent {
+        old::LatticeEvent {
+            event_type: event.event_type.clone(),
+            id: event.id.clone(),
+            source: event.source.clone(),
+            time: event.time.clone(),
+            lattice: event.lattice.clone(),
+            data: event_data(&event.data),
+            raw: event.raw.clone(),
+        }
+    }
+
+    fn host(h: &ev::HostEvent) -> old::HostEvent {
+        old::HostEvent {
+            host_id: h.host_id.clone(),
+            friendly_name: h.friendly_name.clone(),
+            labels: h.labels.clone(),
+        }
+    }
+
+    fn component(c: &ev::ComponentScaleEvent) -> old::ComponentScaleEvent {
+        old::ComponentScaleEvent {
+            host_id: c.host_id.clone(),
+            component_id: c.component_id.clone(),
+            image_ref: c.image_ref.clone(),
+            max_instances: c.max_instances,
+            annotations: c.annotations.clone(),
+            error: c.error.clone(),
+        }
+    }
+
+    fn provider(p: &ev::ProviderEvent) -> old::ProviderEvent {
+        old::ProviderEvent {
+            host_id: p.host_id.clone(),
+            provider_id: p.provider_id.clone(),
+            image_ref: p.image_ref.clone(),
+            annotations: p.annotations.clone(),
+            // 1.0.0 had one field for the stop reason and the start error
+            reason: p.reason.clone().or_else(|| p.error.clone()),
+        }
+    }
+
+    fn event_data(data: &ev::EventData) -> old::EventData {
+        use ev::EventData as D;
+        use old::EventData as O;
+        match data {
+            D::HostStarted(h) => O::HostStarted(host(h)),
+            D::HostStopped(h) => O::HostStopped(host(h)),
+            D::HostHeartbeat(inv) => O::HostHeartbeat(old::HostEvent {
+                host_id: inv.host_id.clone(),
+                friendly_name: Some(inv.friendly_name.clone()),
+                labels: Some(inv.labels.clone()),
+            }),
+            D::ComponentScaled(c) => O::ComponentScaled(component(c)),
+            D::ComponentScaleFailed(c) => O::ComponentScaleFailed(component(c)),
+            D::ProviderStarted(p) => O::ProviderStarted(provider(p)),
+            D::ProviderStopped(p) => O::ProviderStopped(provider(p)),
+            D::ProviderStartFailed(p) => O::ProviderStartFailed(provider(p)),
+            D::LinkSet(l) => O::LinkSet(old::EventLink {
+                source_id: l.source_id.clone(),
+                target: l.target.clone(),
+                name: l.name.clone(),
+                wit_namespace: l.wit_namespace.clone(),
+                wit_package: l.wit_package.clone(),
+                interfaces: l.interfaces.clone(),
+                source_config: l.source_config.clone(),
+                target_config: l.target_config.clone(),
+            }),
+            D::LinkDeleted(d) => O::LinkDeleted(old::EventDeleteLinkRequest {
+                source_id: d.source_id.clone(),
+                name: d.name.clone(),
+                wit_namespace: d.wit_namespace.clone(),
+                wit_package: d.wit_package.clone(),
+            }),
+            D::ConfigSet(n) => O::ConfigSet(n.clone()),
+            D::ConfigDeleted(n) => O::ConfigDeleted(n.clone()),
+            D::LabelsChanged(l) => O::LabelsChanged(old::LabelsEvent {
+                host_id: l.host_id.clone(),
+                labels: l.labels.clone(),
+            }),
+            D::HealthCheckPassed(_)
+            | D::HealthCheckFailed(_)
+            | D::HealthCheckStatus(_)
+            | D::LinkSetFailed(_)
+            | D::Other => O::Other,
+        }
     }
 }
 
@@ -95,37 +202,29 @@ impl<'a> Payload<'a> {
     }
 
     /// The payload's `host_id`, else the CloudEvent source (the publishing host): host
-    /// lifecycle events carry no `host_id`.
+    /// lifecycle events carry no `host_id`, and an empty one names no host either.
     fn host_id(&self) -> String {
-        self.opt_text("host_id")
-            .unwrap_or_else(|| self.source.to_string())
+        or_source(self.opt_text("host_id").unwrap_or_default(), self.source)
     }
 
-    /// A JSON object as string pairs, sorted by key; non-string values as JSON text.
+    /// A JSON object as string pairs, sorted by key; non-string values as JSON text, `null`
+    /// values left out.
     fn map(&self, name: &str) -> Option<Vec<(String, String)>> {
-        let obj = self.get(name)?.as_object()?;
-        let mut pairs: Vec<(String, String)> = obj
-            .iter()
-            .map(|(k, v)| {
-                let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-                (k.clone(), v)
-            })
-            .collect();
-        pairs.sort();
-        Some(pairs)
+        self.get(name).and_then(Value::as_object).map(object_pairs)
     }
 
     /// A JSON array of strings (other items skipped).
     fn list(&self, name: &str) -> Vec<String> {
-        self.get(name)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.opt_list(name).unwrap_or_default()
+    }
+
+    fn opt_list(&self, name: &str) -> Option<Vec<String>> {
+        self.get(name).and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
     }
 
     /// A count, saturated to `u32` (negative or non-numeric reads as 0).
@@ -135,27 +234,39 @@ impl<'a> Payload<'a> {
             .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    fn host(&self) -> wit::HostEvent {
-        wit::HostEvent {
+    fn host(&self) -> ev::HostEvent {
+        ev::HostEvent {
             host_id: self.host_id(),
             friendly_name: self.opt_text("friendly_name"),
             labels: self.map("labels"),
+            version: self.opt_text("version"),
+            uptime_seconds: self.get("uptime_seconds").and_then(Value::as_u64),
         }
     }
 
-    fn component_scale(&self) -> wit::ComponentScaleEvent {
-        wit::ComponentScaleEvent {
+    /// A heartbeat: the host inventory as `host.get` answers it (a malformed one reads as an
+    /// empty inventory of the publishing host).
+    fn inventory(&self, event: &LatticeEvent) -> wit::HostInventory {
+        let mut inv = ctl::HostInventory::deserialize(&event.data).unwrap_or_default();
+        inv.host_id = or_source(std::mem::take(&mut inv.host_id), self.source);
+        inv.into()
+    }
+
+    fn component_scale(&self) -> ev::ComponentScaleEvent {
+        ev::ComponentScaleEvent {
             host_id: self.host_id(),
             component_id: self.text("component_id"),
             image_ref: self.text("image_ref"),
             max_instances: self.count("max_instances"),
             annotations: self.map("annotations"),
+            public_key: self.opt_text("public_key"),
+            claims: self.map("claims"),
             error: self.opt_text("error"),
         }
     }
 
-    fn provider(&self) -> wit::ProviderEvent {
-        wit::ProviderEvent {
+    fn provider(&self) -> ev::ProviderEvent {
+        ev::ProviderEvent {
             host_id: self.host_id(),
             provider_id: self.text("provider_id"),
             // `provider_start_failed` names the reference `provider_ref`
@@ -163,7 +274,16 @@ impl<'a> Payload<'a> {
                 .opt_text("image_ref")
                 .or_else(|| self.opt_text("provider_ref")),
             annotations: self.map("annotations"),
-            reason: self.opt_text("reason").or_else(|| self.opt_text("error")),
+            claims: self.map("claims"),
+            reason: self.opt_text("reason"),
+            error: self.opt_text("error"),
+        }
+    }
+
+    fn health_check(&self) -> ev::HealthCheckEvent {
+        ev::HealthCheckEvent {
+            host_id: self.host_id(),
+            provider_id: self.text("provider_id"),
         }
     }
 
@@ -180,21 +300,46 @@ impl<'a> Payload<'a> {
         }
     }
 
-    fn link_deleted(&self) -> wit::DeleteLinkRequest {
-        wit::DeleteLinkRequest {
+    fn link_deleted(&self) -> ev::LinkDeletedEvent {
+        ev::LinkDeletedEvent {
             source_id: self.text("source_id"),
             name: self.text("name"),
             wit_namespace: self.text("wit_namespace"),
             wit_package: self.text("wit_package"),
+            target: self.opt_text("target"),
+            interfaces: self.opt_list("interfaces"),
         }
     }
+}
+
+/// `host_id` unless it is empty, else the event's source.
+fn or_source(host_id: String, source: &str) -> String {
+    if host_id.is_empty() {
+        source.to_string()
+    } else {
+        host_id
+    }
+}
+
+fn object_pairs(obj: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = obj
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            (k.clone(), v)
+        })
+        .collect();
+    pairs.sort();
+    pairs
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-    use wit::EventData as D;
+    use crate::provider::bindings::v1_0::types as old;
+    use ev::EventData as D;
 
     const HOST: &str = "NBZ3HOSTID";
 
@@ -275,7 +420,10 @@ mod tests {
             "labels": {"a": "b"}, "host_id": "NOTHER", "version": "1.9.0",
             "uptime_human": "1m", "uptime_seconds": 60});
         match event_data(&event("host_heartbeat", hb)) {
-            D::HostHeartbeat(h) => assert_eq!(h.host_id, "NOTHER"),
+            D::HostHeartbeat(h) => {
+                assert_eq!(h.host_id, "NOTHER");
+                assert_eq!((h.version.as_str(), h.uptime_seconds), ("1.9.0", 60));
+            }
             d => panic!("{d:?}"),
         }
     }
@@ -334,7 +482,8 @@ mod tests {
         match event_data(&event("provider_start_failed", failed)) {
             D::ProviderStartFailed(p) => {
                 assert_eq!(p.image_ref.as_deref(), Some("file:///nope.par.gz"));
-                assert_eq!(p.reason.as_deref(), Some("failed to read archive"));
+                assert_eq!(p.error.as_deref(), Some("failed to read archive"));
+                assert_eq!(p.reason, None);
                 assert_eq!(p.annotations, None);
             }
             d => panic!("{d:?}"),
@@ -367,7 +516,10 @@ mod tests {
         let del = json!({"source_id": "echo", "name": "default",
             "wit_namespace": "wasmcloud", "wit_package": "lattice-control"});
         match event_data(&event("linkdef_deleted", del)) {
-            D::LinkDeleted(d) => assert_eq!(d.wit_package, "lattice-control"),
+            D::LinkDeleted(d) => {
+                assert_eq!(d.wit_package, "lattice-control");
+                assert_eq!((d.target, d.interfaces), (None, None));
+            }
             d => panic!("{d:?}"),
         }
         match event_data(&event("config_deleted", json!({"config_name": "db"}))) {
@@ -387,11 +539,10 @@ mod tests {
     #[test]
     fn unknown_types_are_other_with_raw() {
         let data = json!({"host_id": HOST, "provider_id": "lc"});
-        let w = lattice_event(&event("health_check_passed", data.clone()), "l");
+        let w = lattice_event(&event("host_exploded", data.clone()), "l");
         assert!(matches!(w.data, D::Other));
         assert_eq!(serde_json::from_str::<Value>(&w.raw).unwrap(), data);
-        let w = lattice_event(&event("linkdef_set_failed", json!({})), "l");
-        assert!(matches!(w.data, D::Other));
+        assert!(matches!(v1_0::lattice_event(&w).data, old::EventData::Other));
     }
 
     #[test]
@@ -401,6 +552,7 @@ mod tests {
             json!("text"),
             json!([1, 2]),
             json!({"component_id": 7, "max_instances": -1, "annotations": "x", "host_id": null}),
+            json!({"host_id": ""}),
         ] {
             match event_data(&event("component_scaled", data)) {
                 D::ComponentScaled(c) => {

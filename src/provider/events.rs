@@ -29,7 +29,8 @@ use tracing::{debug, info, info_span, warn, Instrument as _};
 use crate::convert::events::lattice_event;
 use crate::ctl::trace::TraceHeaders;
 use crate::ctl::{Client, EventFilter, EVENT_TYPE_PREFIX};
-use crate::provider::bindings::wasmcloud::lattice_control::{lattice_events, types as wit};
+use crate::provider::bindings::v1_0::types as old;
+use crate::provider::bindings::wasmcloud::lattice_control::{events as ev, lattice_events};
 use crate::provider::config::{lookup, ConnectionSettings};
 
 /// Link config key: which event types the link receives (none or empty: no events).
@@ -174,9 +175,74 @@ pub trait EventTarget: Send + Sync {
 pub type TargetFactory =
     Arc<dyn Fn(String) -> BoxFuture<'static, anyhow::Result<Arc<dyn EventTarget>>> + Send + Sync>;
 
+/// The versions of `lattice-events` the provider calls: a component exports the one it was
+/// built against, and the host serves it under that versioned name only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Version {
+    /// `lattice-events@1.1.0`: every event type typed.
+    Current = 1,
+    /// `lattice-events@1.0.0`: the 1.0.0 form ([`crate::convert::events::v1_0`]).
+    V1_0 = 2,
+}
+
+impl Version {
+    fn other(self) -> Self {
+        match self {
+            Self::Current => Self::V1_0,
+            Self::V1_0 => Self::Current,
+        }
+    }
+}
+
+/// Whether a call failed because nobody serves its subject: the component is not running, or
+/// it exports another version of the interface (the wRPC transport's `NotConnected`, from
+/// NATS's no-responders status).
+fn no_responders(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::NotConnected)
+    })
+}
+
 /// The component behind the provider SDK's wRPC client (`{lattice}.{component_id}` on the
-/// provider's own lattice).
-struct ComponentTarget(wasmcloud_provider_sdk::provider::WrpcClient);
+/// provider's own lattice). It learns which version the component exports from its answers:
+/// the last version that was answered is tried first, and when nobody serves it the other
+/// one is tried at once (so a component rebuilt against another version is followed).
+struct ComponentTarget {
+    wrpc: wasmcloud_provider_sdk::provider::WrpcClient,
+    version: std::sync::atomic::AtomicU8,
+}
+
+impl ComponentTarget {
+    fn new(wrpc: wasmcloud_provider_sdk::provider::WrpcClient) -> Self {
+        Self {
+            wrpc,
+            version: std::sync::atomic::AtomicU8::new(Version::Current as u8),
+        }
+    }
+
+    fn version(&self) -> Version {
+        if self.version.load(Ordering::Relaxed) == Version::V1_0 as u8 {
+            Version::V1_0
+        } else {
+            Version::Current
+        }
+    }
+
+    async fn call(
+        &self,
+        version: Version,
+        event: &Pushed,
+        headers: Option<async_nats::HeaderMap>,
+    ) -> anyhow::Result<Result<(), String>> {
+        use crate::provider::bindings::v1_0::wasmcloud::lattice_control::lattice_events as v1_0;
+        match version {
+            Version::Current => lattice_events::handle_event(&self.wrpc, headers, &event.event).await,
+            Version::V1_0 => v1_0::handle_event(&self.wrpc, headers, event.v1_0()).await,
+        }
+    }
+}
 
 impl EventTarget for ComponentTarget {
     fn handle_event(
@@ -184,7 +250,24 @@ impl EventTarget for ComponentTarget {
         event: Queued,
         headers: Option<async_nats::HeaderMap>,
     ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
-        Box::pin(async move { lattice_events::handle_event(&self.0, headers, &event.event).await })
+        Box::pin(async move {
+            let first = self.version();
+            match self.call(first, &event, headers.clone()).await {
+                Err(error) if no_responders(&error) => {
+                    let other = first.other();
+                    let answer = self.call(other, &event, headers).await;
+                    if answer.is_ok() {
+                        debug!(version = ?other, "component exports this version of lattice-events");
+                        self.version.store(other as u8, Ordering::Relaxed);
+                        answer
+                    } else {
+                        // nobody serves either version: say so for the one tried first
+                        Err(error)
+                    }
+                }
+                answer => answer,
+            }
+        })
     }
 }
 
@@ -197,17 +280,37 @@ pub fn sdk_targets() -> TargetFactory {
             let client = wasmcloud_provider_sdk::get_connection()
                 .get_wrpc_client(&component_id)
                 .await?;
-            Ok(Arc::new(ComponentTarget(client)) as Arc<dyn EventTarget>)
+            Ok(Arc::new(ComponentTarget::new(client)) as Arc<dyn EventTarget>)
         })
     })
 }
 
 /// An event as queued, shared by every queue: its WIT form and the trace context it carried.
 pub struct Pushed {
-    /// The event as the component receives it.
-    pub event: wit::LatticeEvent,
+    /// The event as a component built against the current version receives it.
+    pub event: ev::LatticeEvent,
     /// The event's own trace context (CloudEvents distributed-tracing attributes), if any.
     pub trace: TraceHeaders,
+    /// Its 1.0.0 form, made when a 1.0.0 component first needs it, once for all of them.
+    v1_0: std::sync::OnceLock<old::LatticeEvent>,
+}
+
+impl Pushed {
+    /// An event to queue.
+    #[must_use]
+    pub fn new(event: ev::LatticeEvent, trace: TraceHeaders) -> Self {
+        Self {
+            event,
+            trace,
+            v1_0: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The event as a component built against 1.0.0 receives it.
+    pub fn v1_0(&self) -> &old::LatticeEvent {
+        self.v1_0
+            .get_or_init(|| crate::convert::events::v1_0::lattice_event(&self.event))
+    }
 }
 
 /// A queued event.
@@ -540,10 +643,10 @@ async fn fan_out(client: Client, types: Vec<String>, subscribers: Subscribers) {
             let mut shared: Option<Queued> = None;
             for sub in subs.values().filter(|s| s.filter.matches(&ev)) {
                 let wit = shared.get_or_insert_with(|| {
-                    Arc::new(Pushed {
-                        event: lattice_event(&ev, &lattice),
-                        trace: TraceHeaders::from_cloud_event(&ev.raw),
-                    })
+                    Arc::new(Pushed::new(
+                        lattice_event(&ev, &lattice),
+                        TraceHeaders::from_cloud_event(&ev.raw),
+                    ))
                 });
                 sub.queue.push(Arc::clone(wit));
             }
@@ -672,10 +775,10 @@ mod tests {
         let ev = LatticeEvent::from_value(json!({"id": n.to_string(), "source": "NH",
             "type": format!("{EVENT_TYPE_PREFIX}{ty}"), "data": {"n": n}}))
         .unwrap();
-        Arc::new(Pushed {
-            event: lattice_event(&ev, "lat"),
-            trace: TraceHeaders::from_cloud_event(&ev.raw),
-        })
+        Arc::new(Pushed::new(
+            lattice_event(&ev, "lat"),
+            TraceHeaders::from_cloud_event(&ev.raw),
+        ))
     }
 
     #[test]
@@ -717,7 +820,7 @@ mod tests {
 
     /// Records deliveries on a channel; sleeps `delay` per call first.
     struct Recorder {
-        tx: mpsc::UnboundedSender<wit::LatticeEvent>,
+        tx: mpsc::UnboundedSender<ev::LatticeEvent>,
         delay: Duration,
     }
 
@@ -738,7 +841,7 @@ mod tests {
     /// Targets by component id: `slow` sleeps 1 s per call, others answer at once.
     fn recorders() -> (
         TargetFactory,
-        HashMap<&'static str, mpsc::UnboundedReceiver<wit::LatticeEvent>>,
+        HashMap<&'static str, mpsc::UnboundedReceiver<ev::LatticeEvent>>,
     ) {
         let mut senders = HashMap::new();
         let mut receivers = HashMap::new();
@@ -810,14 +913,14 @@ mod tests {
         nats.flush().await.unwrap();
     }
 
-    async fn next(rx: &mut mpsc::UnboundedReceiver<wit::LatticeEvent>) -> wit::LatticeEvent {
+    async fn next(rx: &mut mpsc::UnboundedReceiver<ev::LatticeEvent>) -> ev::LatticeEvent {
         tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
             .expect("event within 5 s")
             .expect("recorder alive")
     }
 
-    async fn none_within(rx: &mut mpsc::UnboundedReceiver<wit::LatticeEvent>, ms: u64) {
+    async fn none_within(rx: &mut mpsc::UnboundedReceiver<ev::LatticeEvent>, ms: u64) {
         if let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(ms), rx.recv()).await {
             panic!("unexpected delivery {}", ev.event_type);
         }

@@ -16,7 +16,7 @@ use tracing::{debug, field, info, info_span, Instrument as _, Span};
 use wasmcloud_provider_sdk::Context;
 
 use super::bindings::exports::wasmcloud::lattice_control::lattice_control::Handler;
-use super::bindings::wasmcloud::lattice_control::types as wit;
+use super::bindings::wasmcloud::lattice_control::{events as ev, types as wit};
 use super::config;
 use super::links::{LinkError, LinkHandle, LinkKey};
 use super::policy::{HostRef, Operation, Target};
@@ -355,7 +355,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::ScaleComponentCommand,
         wait: wit::WaitOptions,
-    ) -> Reply<wit::LatticeEvent> {
+    ) -> Reply<ev::LatticeEvent> {
         let op = Operation::ScaleComponentAndWait;
         self.call(cx, op, |link| async move {
             let within = convert::events::wait_timeout(&wait)?;
@@ -397,7 +397,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::StartProviderCommand,
         wait: wit::WaitOptions,
-    ) -> Reply<wit::LatticeEvent> {
+    ) -> Reply<ev::LatticeEvent> {
         let op = Operation::StartProviderAndWait;
         self.call(cx, op, |link| async move {
             let within = convert::events::wait_timeout(&wait)?;
@@ -426,7 +426,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::StopProviderCommand,
         wait: wit::WaitOptions,
-    ) -> Reply<wit::LatticeEvent> {
+    ) -> Reply<ev::LatticeEvent> {
         let op = Operation::StopProviderAndWait;
         self.call(cx, op, |link| async move {
             let within = convert::events::wait_timeout(&wait)?;

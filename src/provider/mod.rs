@@ -1,6 +1,7 @@
 //! The capability provider: per-link settings, connections, policy and the exported handler.
 
 pub mod bindings;
+mod compat;
 pub mod config;
 pub mod events;
 pub mod handler;
@@ -196,9 +197,15 @@ async fn serve_exports(
     use futures::StreamExt as _;
     let (drain_tx, mut drain_rx) = tokio::sync::mpsc::channel::<DrainRequest>(1);
     let _ = provider.inner.drain.set(drain_tx);
-    let streams = bindings::serve(wrpc, provider)
+    // the current version and 1.0.0, for components built against it (see `compat`)
+    let mut streams = bindings::serve(wrpc, provider.clone())
         .await
         .context("failed to serve exports")?;
+    streams.extend(
+        bindings::v1_0::serve(wrpc, provider)
+            .await
+            .context("failed to serve the 1.0.0 exports")?,
+    );
     let mut invocations = futures::stream::select_all(
         streams
             .into_iter()
