@@ -1,7 +1,7 @@
 //! Calling the provider over wRPC exactly as the host routes a component's import.
 //!
 //! The host sends a component's `wasmcloud:lattice-control` call to
-//! `{lattice}.{provider_id}.wrpc.0.0.1.wasmcloud:lattice-control/lattice-control@1.0.0.{func}`
+//! `{lattice}.{provider_id}.wrpc.0.0.1.wasmcloud:lattice-control/lattice-control@1.1.0.{func}`
 //! with headers `source-id` (the component) and `link-name`. A [`Caller`] does the same:
 //! ```no_run
 //! # async fn t(lattice: &lattice_control_e2e::TestLattice) -> anyhow::Result<()> {
@@ -28,8 +28,18 @@ pub mod bindings {
     wit_bindgen_wrpc::generate!({ world: "controller", path: "../wit" });
 }
 
+pub use bindings::wasmcloud::lattice_control::events;
 pub use bindings::wasmcloud::lattice_control::lattice_control;
 pub use bindings::wasmcloud::lattice_control::types;
+
+/// The `controller` world of `wasmcloud:lattice-control@1.0.0` as published
+/// (`compat/wit-1.0.0`): a component built against 1.0.0. Its calls go to
+/// `…/lattice-control@1.0.0.{func}`; a [`Caller`] makes them as it makes current ones.
+#[allow(missing_docs, clippy::all)]
+pub mod v1_0 {
+    wit_bindgen_wrpc::generate!({ world: "controller", path: "../compat/wit-1.0.0" });
+    pub use wasmcloud::lattice_control::{lattice_control, types};
+}
 
 /// The `source-id` header: the calling component's id.
 pub const SOURCE_ID_HEADER: &str = "source-id";

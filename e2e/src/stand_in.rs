@@ -15,29 +15,59 @@ pub mod handler_bindings {
     wit_bindgen_wrpc::generate!({ world: "event-handler", path: "../wit" });
 }
 
-use handler_bindings::exports::wasmcloud::lattice_control::lattice_events::Handler;
-pub use handler_bindings::wasmcloud::lattice_control::types as evt;
+/// The same world of `wasmcloud:lattice-control@1.0.0` as published: a component built
+/// against 1.0.0.
+#[allow(missing_docs, clippy::all)]
+pub mod handler_bindings_v1_0 {
+    wit_bindgen_wrpc::generate!({ world: "event-handler", path: "../compat/wit-1.0.0" });
+}
+
+pub use handler_bindings::wasmcloud::lattice_control::events as evt;
+/// 1.0.0's event records (they were in its `types`).
+pub use handler_bindings_v1_0::wasmcloud::lattice_control::types as evt_v1_0;
 
 /// One `handle-event` call as the stand-in saw it: the event and when the call arrived.
 pub type Received = (evt::LatticeEvent, Instant);
+/// One `handle-event` call as a 1.0.0 stand-in saw it.
+pub type ReceivedV1_0 = (evt_v1_0::LatticeEvent, Instant);
 
 #[derive(Clone)]
-struct StandIn {
-    tx: mpsc::UnboundedSender<Received>,
+struct StandIn<E> {
+    tx: mpsc::UnboundedSender<(E, Instant)>,
     delay: Duration,
 }
 
-impl Handler<Option<async_nats::HeaderMap>> for StandIn {
-    async fn handle_event(
-        &self,
-        _cx: Option<async_nats::HeaderMap>,
-        event: evt::LatticeEvent,
-    ) -> anyhow::Result<Result<(), String>> {
+impl<E> StandIn<E> {
+    async fn record(&self, event: E) -> anyhow::Result<Result<(), String>> {
         let _ = self.tx.send((event, Instant::now()));
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
         Ok(Ok(()))
+    }
+}
+
+impl handler_bindings::exports::wasmcloud::lattice_control::lattice_events::Handler<Option<async_nats::HeaderMap>>
+    for StandIn<evt::LatticeEvent>
+{
+    async fn handle_event(
+        &self,
+        _cx: Option<async_nats::HeaderMap>,
+        event: evt::LatticeEvent,
+    ) -> anyhow::Result<Result<(), String>> {
+        self.record(event).await
+    }
+}
+
+impl handler_bindings_v1_0::exports::wasmcloud::lattice_control::lattice_events::Handler<Option<async_nats::HeaderMap>>
+    for StandIn<evt_v1_0::LatticeEvent>
+{
+    async fn handle_event(
+        &self,
+        _cx: Option<async_nats::HeaderMap>,
+        event: evt_v1_0::LatticeEvent,
+    ) -> anyhow::Result<Result<(), String>> {
+        self.record(event).await
     }
 }
 
@@ -62,15 +92,45 @@ pub async fn serve(
     component_id: &str,
     delay: Duration,
 ) -> Result<(mpsc::UnboundedReceiver<Received>, Serving)> {
-    let wrpc = bounded(
+    let wrpc = stand_in_client(nats, lattice, component_id).await?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let invocations =
+        bounded("serving handle-event", CALL_TIMEOUT, handler_bindings::serve(&wrpc, StandIn { tx, delay })).await??;
+    Ok((rx, spawn_serving(wrpc, invocations)))
+}
+
+/// [`serve`] for a component built against `wasmcloud:lattice-control@1.0.0` (it exports
+/// `lattice-events@1.0.0` only).
+pub async fn serve_v1_0(
+    nats: &async_nats::Client,
+    lattice: &str,
+    component_id: &str,
+    delay: Duration,
+) -> Result<(mpsc::UnboundedReceiver<ReceivedV1_0>, Serving)> {
+    let wrpc = stand_in_client(nats, lattice, component_id).await?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let invocations =
+        bounded("serving handle-event@1.0.0", CALL_TIMEOUT, handler_bindings_v1_0::serve(&wrpc, StandIn { tx, delay }))
+            .await??;
+    Ok((rx, spawn_serving(wrpc, invocations)))
+}
+
+async fn stand_in_client(nats: &async_nats::Client, lattice: &str, component_id: &str) -> Result<wrpc_transport_nats::Client> {
+    bounded(
         "stand-in wRPC client",
         CALL_TIMEOUT,
         wrpc_transport_nats::Client::new(nats.clone(), format!("{lattice}.{component_id}"), None),
     )
-    .await??;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let invocations =
-        bounded("serving handle-event", CALL_TIMEOUT, handler_bindings::serve(&wrpc, StandIn { tx, delay })).await??;
+    .await?
+}
+
+/// One task per served function, each taking its invocations until the [`Serving`] drops.
+fn spawn_serving<S, T>(wrpc: wrpc_transport_nats::Client, invocations: Vec<(&'static str, &'static str, S)>) -> Serving
+where
+    S: futures::Stream<Item = anyhow::Result<T>> + Send + Unpin + 'static,
+    T: std::future::Future + Send + 'static,
+    T::Output: Send + 'static,
+{
     let mut tasks = Vec::new();
     for (_, _, mut calls) in invocations {
         let keep = wrpc.clone();
@@ -83,7 +143,7 @@ pub async fn serve(
             }
         }));
     }
-    Ok((rx, Serving { tasks }))
+    Serving { tasks }
 }
 
 /// Everything received so far, without waiting.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use futures::StreamExt as _;
-use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types, Caller};
+use lattice_control_e2e::caller::{error_kind, events, lattice_control as lc, no_options, types, Caller};
 use lattice_control_e2e::stand_in::{self, drain, evt, Received, Serving};
 use lattice_control_e2e::{
     bounded, delete_provider_link, noop_component_ref, put_config, put_provider_link, retry, shared_nats,
@@ -318,7 +318,7 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
     assert_eq!(waited.event_type, "com.wasmcloud.lattice.component_scaled");
     assert_eq!(waited.lattice, lattice.lattice());
     match &waited.data {
-        types::EventData::ComponentScaled(c) => {
+        events::EventData::ComponentScaled(c) => {
             assert_eq!((c.component_id.as_str(), c.host_id.as_str()), ("subject", host.as_str()));
             assert_eq!(c.max_instances, 1);
         }
@@ -556,7 +556,7 @@ async fn push_watcher(lattice: &TestLattice, component: &str) -> Result<async_na
 async fn next_push(pushes: &mut async_nats::Subscriber, what: &str) -> Result<async_nats::Message> {
     loop {
         let msg = bounded(what, CALL_TIMEOUT, pushes.next()).await?.ok_or_else(|| anyhow!("{what}: gone"))?;
-        if msg.subject.as_str().ends_with("lattice-events@1.0.0.handle-event") {
+        if msg.subject.as_str().ends_with("lattice-events@1.1.0.handle-event") {
             return Ok(msg);
         }
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
 use futures::StreamExt as _;
-use lattice_control_e2e::caller::{error_kind, lattice_control as lc, types, Caller, HOST_QUERY, NO_OPTIONS};
+use lattice_control_e2e::caller::{error_kind, events, lattice_control as lc, types, Caller, HOST_QUERY, NO_OPTIONS};
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
     bounded, delete_provider_link, noop_component_ref, provider_par_ref, retry, shared_nats, start_provider,
@@ -176,7 +176,7 @@ async fn every_function_over_wrpc_as_the_host_routes_it() -> Result<()> {
             .await?,
     )?;
     assert!(ev.event_type.ends_with("component_scaled"), "{}", ev.event_type);
-    assert!(matches!(ev.data, types::EventData::ComponentScaled(ref d) if d.component_id == "noop-b"), "{:?}", ev.data);
+    assert!(matches!(ev.data, events::EventData::ComponentScaled(ref d) if d.component_id == "noop-b"), "{:?}", ev.data);
     let failed = command(
         "scale-and-wait missing",
         lc::scale_component_and_wait(w, cx(), &scale("noop-missing", "file:///nonexistent/x.wasm", 1), &wait),
