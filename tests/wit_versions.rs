@@ -42,7 +42,10 @@ fn items(body: &str) -> Vec<String> {
 /// The body of `interface {name} { … }` in `wit` (between its braces).
 fn interface<'a>(wit: &'a str, name: &str) -> &'a str {
     let header = format!("interface {name} {{");
-    let start = wit.find(&header).unwrap_or_else(|| panic!("no interface {name}")) + header.len();
+    let start = wit
+        .find(&header)
+        .unwrap_or_else(|| panic!("no interface {name}"))
+        + header.len();
     let body = &wit[start..];
     let mut depth = 1;
     for (i, c) in body.char_indices() {
@@ -64,7 +67,12 @@ fn interface<'a>(wit: &'a str, name: &str) -> &'a str {
 fn declarations(items: Vec<String>) -> Vec<String> {
     items
         .into_iter()
-        .map(|i| i.lines().filter(|l| !l.starts_with("///")).collect::<Vec<_>>().join("\n"))
+        .map(|i| {
+            i.lines()
+                .filter(|l| !l.starts_with("///"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .filter(|i| !i.is_empty())
         .collect()
 }
@@ -72,10 +80,15 @@ fn declarations(items: Vec<String>) -> Vec<String> {
 #[test]
 fn types_are_1_0_0_types_without_the_event_records() {
     let published = declarations(items(interface(PUBLISHED_TYPES, "types")));
-    let kept: Vec<String> =
-        published.into_iter().filter(|i| !MOVED.iter().any(|m| i.starts_with(m))).collect();
+    let kept: Vec<String> = published
+        .into_iter()
+        .filter(|i| !MOVED.iter().any(|m| i.starts_with(m)))
+        .collect();
     let current = declarations(items(interface(CURRENT_TYPES, "types")));
-    assert_eq!(current, kept, "wit/types.wit changed a record that 1.0.0 callers decode");
+    assert_eq!(
+        current, kept,
+        "wit/types.wit changed a record that 1.0.0 callers decode"
+    );
 }
 
 #[test]

@@ -115,7 +115,11 @@ pub async fn serve_v1_0(
     Ok((rx, spawn_serving(wrpc, invocations)))
 }
 
-async fn stand_in_client(nats: &async_nats::Client, lattice: &str, component_id: &str) -> Result<wrpc_transport_nats::Client> {
+async fn stand_in_client(
+    nats: &async_nats::Client,
+    lattice: &str,
+    component_id: &str,
+) -> Result<wrpc_transport_nats::Client> {
     bounded(
         "stand-in wRPC client",
         CALL_TIMEOUT,

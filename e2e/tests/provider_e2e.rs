@@ -176,7 +176,11 @@ async fn every_function_over_wrpc_as_the_host_routes_it() -> Result<()> {
             .await?,
     )?;
     assert!(ev.event_type.ends_with("component_scaled"), "{}", ev.event_type);
-    assert!(matches!(ev.data, events::EventData::ComponentScaled(ref d) if d.component_id == "noop-b"), "{:?}", ev.data);
+    assert!(
+        matches!(ev.data, events::EventData::ComponentScaled(ref d) if d.component_id == "noop-b"),
+        "{:?}",
+        ev.data
+    );
     let failed = command(
         "scale-and-wait missing",
         lc::scale_component_and_wait(w, cx(), &scale("noop-missing", "file:///nonexistent/x.wasm", 1), &wait),

@@ -20,7 +20,11 @@ const PROVIDER: &str = "lattice-control";
 const EVENTS: &str = "component_scaled,labels_changed,linkdef_set_failed,linkdef_deleted,health_check_passed,provider_stopped,host_heartbeat";
 
 /// Waits (bounded) for the first event on `rx` that `pick` accepts; skips the others.
-async fn wait_event<E, T>(rx: &mut mpsc::UnboundedReceiver<(E, Instant)>, what: &str, mut pick: impl FnMut(&E) -> Option<T>) -> Result<T> {
+async fn wait_event<E, T>(
+    rx: &mut mpsc::UnboundedReceiver<(E, Instant)>,
+    what: &str,
+    mut pick: impl FnMut(&E) -> Option<T>,
+) -> Result<T> {
     bounded(what, Duration::from_secs(30), async {
         while let Some((e, _)) = rx.recv().await {
             if let Some(t) = pick(&e) {
@@ -79,9 +83,13 @@ async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
     .await?;
     assert_eq!(hosts.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), vec![host.as_str()]);
     let info = retry("provider-info@1.0.0", CALL_RETRY, || async {
-        v1_0::lattice_control::provider_info(as_old.wrpc(), as_old.cx(), &v1_0::types::QueryOptions { timeout_ms: None })
-            .await?
-            .map_err(|e| anyhow!("{e:?}"))
+        v1_0::lattice_control::provider_info(
+            as_old.wrpc(),
+            as_old.cx(),
+            &v1_0::types::QueryOptions { timeout_ms: None },
+        )
+        .await?
+        .map_err(|e| anyhow!("{e:?}"))
     })
     .await?;
     assert_eq!((info.source_id.as_str(), info.lattice.as_str()), ("old", lattice.lattice()));
@@ -111,7 +119,11 @@ async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
     .map_err(|e| anyhow!("{e:?}"))?;
     match &waited.data {
         evt_like_old @ v1_0::types::EventData::ComponentScaled(c) => {
-            assert_eq!((c.component_id.as_str(), c.host_id.as_str(), c.max_instances), ("by-old", host.as_str(), 1), "{evt_like_old:?}");
+            assert_eq!(
+                (c.component_id.as_str(), c.host_id.as_str(), c.max_instances),
+                ("by-old", host.as_str(), 1),
+                "{evt_like_old:?}"
+            );
         }
         other => panic!("1.0.0 wait form answered {other:?}"),
     }
@@ -122,7 +134,12 @@ async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
     let waited = bounded(
         "scale-component-and-wait@1.1.0",
         CALL_TIMEOUT,
-        lc::scale_component_and_wait(as_current.wrpc(), as_current.cx(), &scale, &types::WaitOptions { timeout_ms: 5000 }),
+        lc::scale_component_and_wait(
+            as_current.wrpc(),
+            as_current.cx(),
+            &scale,
+            &types::WaitOptions { timeout_ms: 5000 },
+        ),
     )
     .await??
     .map_err(|e| anyhow!("{e:?}"))?;
@@ -166,14 +183,16 @@ async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
     assert_eq!(failed.link.target_config, vec!["no-such-config".to_string()]);
     assert!(failed.error.contains("no-such-config"), "{}", failed.error);
     let raw = wait_event(&mut old, "linkdef_set_failed as other", |e: &evt_v1_0::LatticeEvent| {
-        (e.event_type.ends_with(".linkdef_set_failed") && matches!(e.data, evt_v1_0::EventData::Other)).then(|| e.raw.clone())
+        (e.event_type.ends_with(".linkdef_set_failed") && matches!(e.data, evt_v1_0::EventData::Other))
+            .then(|| e.raw.clone())
     })
     .await?;
     assert!(raw.contains("no-such-config"), "{raw}");
 
-    // a deleted link that existed names its target and interfaces; one that did not, none
+    // a deleted link that existed names its target and interfaces; deleted again, none (a
+    // source that never had a link gets no event at all)
     put_provider_link(&lattice, "doomed", "default", PROVIDER, &[]).await?;
-    for source in ["doomed", "never-linked"] {
+    for source in ["doomed", "doomed"] {
         let del = ctl::DeleteInterfaceLinkDefinitionRequest::builder()
             .source_id(source)
             .wit_namespace("wasmcloud")
@@ -182,7 +201,7 @@ async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
         bounded("delete_link", CALL_TIMEOUT, lattice.ctl().delete_link(del)).await??;
     }
     for (source, target, interfaces) in
-        [("doomed", Some(PROVIDER.to_string()), Some(vec!["lattice-control".to_string()])), ("never-linked", None, None)]
+        [("doomed", Some(PROVIDER.to_string()), Some(vec!["lattice-control".to_string()])), ("doomed", None, None)]
     {
         let deleted = wait_event(&mut current, source, |e: &evt::LatticeEvent| match &e.data {
             evt::EventData::LinkDeleted(d) if d.source_id == source => Some(d.clone()),
@@ -217,11 +236,12 @@ async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
     })
     .await?;
     assert!(stopped.reason.is_some() && stopped.error.is_none(), "{stopped:?}");
-    let old_stopped = wait_event(&mut old, "provider_stopped, 1.0.0 form", |e: &evt_v1_0::LatticeEvent| match &e.data {
-        evt_v1_0::EventData::ProviderStopped(p) if p.provider_id == "second" => Some(p.clone()),
-        _ => None,
-    })
-    .await?;
+    let old_stopped =
+        wait_event(&mut old, "provider_stopped, 1.0.0 form", |e: &evt_v1_0::LatticeEvent| match &e.data {
+            evt_v1_0::EventData::ProviderStopped(p) if p.provider_id == "second" => Some(p.clone()),
+            _ => None,
+        })
+        .await?;
     assert_eq!(old_stopped.reason, stopped.reason);
     let _ = std::fs::remove_file(copy);
     lattice.shutdown().await

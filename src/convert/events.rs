@@ -337,9 +337,9 @@ fn object_pairs(obj: &Map<String, Value>) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use crate::provider::bindings::v1_0::types as old;
     use ev::EventData as D;
+    use serde_json::json;
 
     const HOST: &str = "NBZ3HOSTID";
 
@@ -542,7 +542,10 @@ mod tests {
         let w = lattice_event(&event("host_exploded", data.clone()), "l");
         assert!(matches!(w.data, D::Other));
         assert_eq!(serde_json::from_str::<Value>(&w.raw).unwrap(), data);
-        assert!(matches!(v1_0::lattice_event(&w).data, old::EventData::Other));
+        assert!(matches!(
+            v1_0::lattice_event(&w).data,
+            old::EventData::Other
+        ));
     }
 
     #[test]

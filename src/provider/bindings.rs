@@ -34,8 +34,8 @@ pub mod v1_0 {
     pub mod types {
         pub use super::super::wasmcloud::lattice_control::types::*;
         pub use super::published::wasmcloud::lattice_control::types::{
-            ComponentScaleEvent, DeleteLinkRequest as EventDeleteLinkRequest, EventData,
-            HostEvent, LabelsEvent, LatticeEvent, Link as EventLink, ProviderEvent,
+            ComponentScaleEvent, DeleteLinkRequest as EventDeleteLinkRequest, EventData, HostEvent,
+            LabelsEvent, LatticeEvent, Link as EventLink, ProviderEvent,
         };
     }
 

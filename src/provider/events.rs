@@ -238,7 +238,9 @@ impl ComponentTarget {
     ) -> anyhow::Result<Result<(), String>> {
         use crate::provider::bindings::v1_0::wasmcloud::lattice_control::lattice_events as v1_0;
         match version {
-            Version::Current => lattice_events::handle_event(&self.wrpc, headers, &event.event).await,
+            Version::Current => {
+                lattice_events::handle_event(&self.wrpc, headers, &event.event).await
+            }
             Version::V1_0 => v1_0::handle_event(&self.wrpc, headers, event.v1_0()).await,
         }
     }

@@ -10,7 +10,7 @@
 //! What it does on one in-process host 0.27.1 (heartbeat every 2 s): puts and deletes a named
 //! config, scales a signed component (and one whose file is missing), starts the provider
 //! (and one whose archive is missing), puts a link (and one naming a missing config), deletes
-//! it (and one that does not exist), puts a label; waits for the host's health checks of the
+//! it (and again, when it no longer exists), puts a label; waits for the host's health checks of the
 //! provider (passed after 5 s, status 30 s later), then stops the provider process
 //! (SIGSTOP) and answers the next check unhealthy in its place (failed); stops the provider
 //! and the host. About 75 s.
@@ -29,7 +29,8 @@ const PROVIDER: &str = "lattice-control";
 const COMPONENT: &str = "captured";
 
 /// The event types of a 0.27.1 host; `linkdef_deleted` is kept twice (a link that existed,
-/// and one that did not: `linkdef_deleted-unknown`).
+/// and one that did not: `linkdef_deleted-unknown`; the host publishes nothing when the source
+/// has no links at all).
 const TYPES: [&str; 17] = [
     "host_started",
     "host_stopped",
@@ -70,7 +71,8 @@ async fn main() -> Result<()> {
             // the heartbeat that lists the most; the first of every other type
             let richer = |old: &serde_json::Value| {
                 let n = |v: &serde_json::Value| {
-                    v["data"]["components"].as_array().map_or(0, Vec::len) + v["data"]["providers"].as_array().map_or(0, Vec::len)
+                    v["data"]["components"].as_array().map_or(0, Vec::len)
+                        + v["data"]["providers"].as_array().map_or(0, Vec::len)
                 };
                 n(&ev) > n(old)
             };
@@ -93,7 +95,8 @@ async fn main() -> Result<()> {
     let host = lattice.host_id(0)?.to_string();
     let ctl = lattice.ctl().clone();
 
-    ctl.put_config("capture-config", std::collections::HashMap::from([("key".to_string(), "value".to_string())])).await?;
+    ctl.put_config("capture-config", std::collections::HashMap::from([("key".to_string(), "value".to_string())]))
+        .await?;
     let signed = signed_component()?;
     let scale = ctl::ScaleComponentCommand::builder()
         .host_id(&host)
@@ -135,7 +138,8 @@ async fn main() -> Result<()> {
         .target_config(["no-such-config"])
         .build()?;
     let _ = ctl.put_link(refused).await; // refused: that is the event
-    for source in [COMPONENT, "nobody"] {
+                                         // the second delete finds the component's spec but no such link: the event has no target
+    for source in [COMPONENT, COMPONENT] {
         let del = ctl::DeleteInterfaceLinkDefinitionRequest::builder()
             .source_id(source)
             .wit_namespace("wasmcloud")

@@ -17,7 +17,7 @@ import {
   providerInfo,
   putLabel,
   scaleComponent,
-} from 'wasmcloud:lattice-control/lattice-control@1.0.0';
+} from 'wasmcloud:lattice-control/lattice-control@1.1.0';
 // build.sh replaces this line with `const PAGE = "…";`: src/page.html as a string.
 import { PAGE } from './page.js';
 
