@@ -51,12 +51,18 @@ build_provider() {
   [[ -x "$LATTICE_CONTROL_PROVIDER_BIN" ]]
 }
 
-# A heavy e2e test file runs alone, one test at a time; skipped with --quick or if absent.
-heavy() { # heavy <test file stem>
+# The e2e suite is one test binary (e2e/tests/e2e/main.rs), a module per area. A module that
+# runs alone is selected by its path prefix (`soak::`), one test at a time.
+alone() { # alone <module>
+  run_in_e2e cargo test --test e2e -- --test-threads=1 "$1::"
+}
+
+# A heavy e2e module runs alone; skipped with --quick or if absent.
+heavy() { # heavy <module>
   local t="$1"
   if [[ $quick == 1 ]]; then echo "skip heavy step $t (--quick)"; return 0; fi
-  if [[ ! -f "e2e/tests/$t.rs" ]]; then echo "skip heavy step $t (no e2e/tests/$t.rs yet)"; return 0; fi
-  step "e2e heavy: $t" run_in_e2e cargo test --test "$t" -- --test-threads=1
+  if [[ ! -f "e2e/tests/e2e/$t.rs" ]]; then echo "skip heavy step $t (no e2e/tests/e2e/$t.rs yet)"; return 0; fi
+  step "e2e heavy: $t" alone "$t"
 }
 
 # Heavy e2e test files: run separately, after the rest, never beside each other.
@@ -64,15 +70,13 @@ heavy() { # heavy <test file stem>
 # 10,000, which a run with LATTICE_CONTROL_CHURN=10000 still does) to keep CI well under its limit.
 export LATTICE_CONTROL_CHURN="${LATTICE_CONTROL_CHURN:-2000}"
 HEAVY_TESTS=(soak js_component wadm_deploy wadm_secrets dashboard drain reliability cluster corpus)
+# Light, but run alone: `credentials` redirects the process's stderr and sets RUST_LOG.
+SOLO_TESTS=(credentials)
 
 light_e2e() {
-  local args=()
-  for t in e2e/tests/*.rs; do
-    local stem; stem="$(basename "$t" .rs)"
-    if [[ " ${HEAVY_TESTS[*]} " == *" $stem "* ]]; then continue; fi
-    args+=(--test "$stem")
-  done
-  run_in_e2e cargo test --lib --bins "${args[@]}"
+  local skips=()
+  for t in "${HEAVY_TESTS[@]}" "${SOLO_TESTS[@]}"; do skips+=(--skip "$t::"); done
+  run_in_e2e cargo test --lib --test e2e -- "${skips[@]}"
 }
 
 run_in_e2e() { cd "$here/e2e" && "$@"; }
@@ -108,9 +112,9 @@ step "clippy" lint
 step "TypeScript declarations" types_check
 step "unit + wire tests" cargo test
 step "build provider" build_provider
-# Every e2e test binary in one cargo run: the heavy ones then compile beside the rest on both
-# cores instead of one at a time at the start of each heavy step.
-step "build e2e tests" run_in_e2e cargo test --no-run --lib --bins --tests
+# The e2e library's tests and the one e2e test binary (the bins are compiled by clippy above).
+step "build e2e tests" run_in_e2e cargo test --no-run --lib --test e2e
 step "e2e" light_e2e
+for t in "${SOLO_TESTS[@]}"; do step "e2e alone: $t" alone "$t"; done
 for t in "${HEAVY_TESTS[@]}"; do heavy "$t"; done
 echo "all steps passed"

@@ -14,7 +14,6 @@
 //! The images are replaced by the local builds (the one edit the manifest asks for, made here
 //! with `file://` references instead of a registry). Needs `node` and `npm`.
 
-mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,8 +28,8 @@ use lattice_control_e2e::{
     bounded, pack_par, provider_bin, shared_nats, TestLattice, TestWadm, WadmClient, CALL_TIMEOUT,
 };
 use serde_json::Value;
-use support::operator::{managed_host, OperatorNats};
-use support::secrets::{SecretsBackend, SECRETS_PREFIX};
+use crate::support::operator::{managed_host, OperatorNats};
+use crate::support::secrets::{SecretsBackend, SECRETS_PREFIX};
 
 const MANIFEST: &str = "secrets.wadm.yaml";
 const APP: &str = "lattice-control-remote";

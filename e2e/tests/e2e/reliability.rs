@@ -1,6 +1,6 @@
 //! Reliability on a real lattice: NATS outages, losing a provider replica, absent hosts.
 //! Heavy: `scripts/test.sh` runs this file alone with `--test-threads=1`.
-//! Figures are printed (`cargo test --test reliability -- --nocapture`).
+//! Figures are printed (`cargo test --test e2e -- --nocapture reliability::`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,6 @@
 //! The provider's stderr (the host's child inherits this process's fd 2, redirected to a
 //! file here) is grepped for every seed and JWT: no part of one may appear.
 
-mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +18,8 @@ use lattice_control_e2e::util::{scratch_dir, unique_name, wait_for};
 use lattice_control_e2e::{
     bounded, put_config, put_provider_link, retry, start_provider, Caller, Nats, TestLattice, CALL_RETRY, CALL_TIMEOUT,
 };
-use support::operator::{managed_host, untrusted_user, OperatorNats, UserCreds};
-use support::secrets::{SecretsBackend, BACKEND, SECRETS_PREFIX};
+use crate::support::operator::{managed_host, untrusted_user, OperatorNats, UserCreds};
+use crate::support::secrets::{SecretsBackend, BACKEND, SECRETS_PREFIX};
 
 const SECRET_POLICY: &str = r#"{"type":"properties.secret.wasmcloud.dev/v1alpha1","properties":{}}"#;
 

@@ -250,7 +250,7 @@ async fn auctions_pick_the_same_hosts() -> Result<()> {
                 .await?;
         let mut theirs: Vec<ctl::ComponentAuctionAck> = acks(theirs)?;
         // A known divergence: 1.x hosts put the reference in each ack's `component_id`, which
-        // upstream passes on; ours names the id asked about (see e2e/tests/host_parity.rs).
+        // upstream passes on; ours names the id asked about (see e2e/tests/e2e/host_parity.rs).
         for ack in &mut theirs {
             assert_eq!(ack.component_id, reference, "upstream's ack carries the reference as its id");
             ack.component_id = "auctioned".into();
