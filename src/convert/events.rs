@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
+use crate::bindings::wasmcloud::lattice_control::{events as ev, types as wit};
 use crate::ctl::{self, LatticeEvent};
-use crate::provider::bindings::wasmcloud::lattice_control::{events as ev, types as wit};
 
 /// The WIT form of `event`, published in `lattice`.
 #[must_use]
@@ -82,7 +82,7 @@ pub fn event_data(event: &LatticeEvent) -> ev::EventData {
 /// the 13 types it typed, each cut to its 1.0.0 fields; the others are `other`.
 pub mod v1_0 {
     use super::ev;
-    use crate::provider::bindings::v1_0::types as old;
+    use crate::bindings::v1_0::types as old;
 
     /// `event` as 1.0.0 has it.
     #[must_use]
@@ -337,7 +337,7 @@ fn object_pairs(obj: &Map<String, Value>) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::bindings::v1_0::types as old;
+    use crate::bindings::v1_0::types as old;
     use ev::EventData as D;
     use serde_json::json;
 

@@ -10,8 +10,8 @@ pub mod events;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use crate::bindings::wasmcloud::lattice_control::types as wit;
 use crate::ctl::{self, CtlError, CtlErrorKind};
-use crate::provider::bindings::wasmcloud::lattice_control::types as wit;
 
 /// A WIT string map from any map (sorted by key).
 pub fn map_to_wit<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> wit::StringMap {

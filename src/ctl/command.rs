@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::awaited::Awaited;
 use super::error::{CtlError, Result};
 use super::subjects;
 use super::types::{
@@ -23,7 +24,6 @@ use super::types::{
     UpdateComponentCommand,
 };
 use super::validate;
-use super::wait::Awaited;
 
 /// A control command acknowledged by a host (`{"success": …, "message": …}`).
 pub trait Command: Sized {

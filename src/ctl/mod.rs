@@ -4,6 +4,7 @@
 //! structs with validating builders, and a `get_hosts` that does not sit out the whole
 //! scatter timeout. Knows nothing of WIT or the provider SDK.
 
+mod awaited;
 mod client;
 mod coalesce;
 mod command;
@@ -15,6 +16,7 @@ mod types;
 pub(crate) mod validate;
 mod wait;
 
+pub use awaited::Awaited;
 pub use client::{Client, ClientBuilder, HostQuery};
 pub use command::{
     Checked, Command, DeleteConfigCommand, DeleteLabelCommand, PutConfigCommand, PutLabelCommand,
@@ -23,4 +25,3 @@ pub use command::{
 pub use error::{CtlError, CtlErrorKind, Result};
 pub use events::{EventFilter, EventStream, LatticeEvent, EVENT_TYPE_PREFIX};
 pub use types::*;
-pub use wait::Awaited;

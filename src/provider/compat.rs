@@ -7,10 +7,10 @@
 
 use wasmcloud_provider_sdk::Context;
 
-use super::bindings::exports::wasmcloud::lattice_control::lattice_control::Handler as Current;
-use super::bindings::v1_0::exports::wasmcloud::lattice_control::lattice_control::Handler;
-use super::bindings::v1_0::types as old;
 use super::LatticeControlProvider;
+use crate::bindings::exports::wasmcloud::lattice_control::lattice_control::Handler as Current;
+use crate::bindings::v1_0::exports::wasmcloud::lattice_control::lattice_control::Handler;
+use crate::bindings::v1_0::types as old;
 use crate::convert::events::v1_0::lattice_event;
 
 type Reply<T> = anyhow::Result<Result<T, old::CtlError>>;

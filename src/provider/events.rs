@@ -26,11 +26,11 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tracing::{debug, info, info_span, warn, Instrument as _};
 
+use crate::bindings::v1_0::types as old;
+use crate::bindings::wasmcloud::lattice_control::{events as ev, lattice_events};
 use crate::convert::events::lattice_event;
 use crate::ctl::trace::TraceHeaders;
 use crate::ctl::{Client, EventFilter, EVENT_TYPE_PREFIX};
-use crate::provider::bindings::v1_0::types as old;
-use crate::provider::bindings::wasmcloud::lattice_control::{events as ev, lattice_events};
 use crate::provider::config::{lookup, ConnectionSettings};
 
 /// Link config key: which event types the link receives (none or empty: no events).
@@ -236,7 +236,7 @@ impl ComponentTarget {
         event: &Pushed,
         headers: Option<async_nats::HeaderMap>,
     ) -> anyhow::Result<Result<(), String>> {
-        use crate::provider::bindings::v1_0::wasmcloud::lattice_control::lattice_events as v1_0;
+        use crate::bindings::v1_0::wasmcloud::lattice_control::lattice_events as v1_0;
         match version {
             Version::Current => {
                 lattice_events::handle_event(&self.wrpc, headers, &event.event).await

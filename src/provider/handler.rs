@@ -15,12 +15,12 @@ use std::time::Instant;
 use tracing::{debug, field, info, info_span, Instrument as _, Span};
 use wasmcloud_provider_sdk::Context;
 
-use super::bindings::exports::wasmcloud::lattice_control::lattice_control::Handler;
-use super::bindings::wasmcloud::lattice_control::{events as ev, types as wit};
 use super::config;
 use super::links::{LinkError, LinkHandle, LinkKey};
 use super::policy::{HostRef, Operation, Target};
 use super::LatticeControlProvider;
+use crate::bindings::exports::wasmcloud::lattice_control::lattice_control::Handler;
+use crate::bindings::wasmcloud::lattice_control::{events as ev, types as wit};
 use crate::convert::{self, call_timeout, hash_from_wit, registries_from_wit};
 use crate::ctl;
 

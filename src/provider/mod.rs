@@ -1,6 +1,7 @@
 //! The capability provider: per-link settings, connections, policy and the exported handler.
 
-pub mod bindings;
+/// The WIT bindings, also reachable here (they moved to [`crate::bindings`]).
+pub use crate::bindings;
 mod compat;
 pub mod config;
 pub mod events;

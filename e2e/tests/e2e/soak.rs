@@ -14,7 +14,7 @@ use lattice_control_e2e::stress::{
     every_function_answers, linked_caller, outcome, provider_healthy, run_calls, CpuHog, Outcome,
 };
 use lattice_control_e2e::util::scratch_dir;
-use lattice_control_e2e::{shared_nats, start_provider, TestLattice};
+use lattice_control_e2e::{put_config, shared_nats, start_provider, TestLattice};
 
 const PROVIDER: &str = "lattice-control";
 const CONCURRENCY: usize = 64;
@@ -22,6 +22,21 @@ const CONCURRENCY: usize = 64;
 const CALL_BOUND: Duration = Duration::from_secs(10);
 /// The hog lives at most this long even if the test is stuck.
 const HOG_MAX: Duration = Duration::from_secs(600);
+
+/// Starts the provider with the Tokio scheduler `LATTICE_CONTROL_SOAK_RUNTIME` names
+/// (`multi_thread` or `current_thread`; unset: the provider's default), so both can be
+/// soaked and their losses compared by side.
+async fn start_soaked_provider(lattice: &TestLattice) -> Result<()> {
+    let runtime = std::env::var("LATTICE_CONTROL_SOAK_RUNTIME").ok();
+    println!("soak: provider runtime {}", runtime.as_deref().unwrap_or("(default)"));
+    match runtime {
+        Some(r) => {
+            put_config(lattice, "soak-runtime", &[(lattice_control_provider::runtime::KEY, r.as_str())]).await?;
+            start_provider(lattice, 0, PROVIDER, &["soak-runtime"]).await
+        }
+        None => start_provider(lattice, 0, PROVIDER, &[]).await,
+    }
+}
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -43,7 +58,7 @@ async fn soak_under_cpu_load_no_wedged_function() -> Result<()> {
 async fn soak(calls: u64, hogs: usize, capture: &StderrCapture) -> Result<()> {
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     let host = lattice.host_id(0)?.to_string();
-    start_provider(&lattice, 0, PROVIDER, &[]).await?;
+    start_soaked_provider(&lattice).await?;
     // read-only (the default): mutating calls are refused by the provider, no lattice change
     let caller = linked_caller(&lattice, PROVIDER, "rel-soak", "default", &[]).await?;
 
@@ -159,7 +174,7 @@ async fn event_pushes_under_cpu_load_counted_by_side() -> Result<()> {
 
 async fn pushes(events: usize, hogs: usize, capture: &StderrCapture) -> Result<()> {
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
-    start_provider(&lattice, 0, PROVIDER, &[]).await?;
+    start_soaked_provider(&lattice).await?;
     let (mut rx, _serving) = stand_in::serve(lattice.nats(), lattice.lattice(), "soak-handler", Duration::ZERO).await?;
     let queue = (PUSH_AHEAD * 4).to_string();
     linked_caller(

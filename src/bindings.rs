@@ -45,7 +45,7 @@ pub mod v1_0 {
             world: "provider",
             path: "compat/wit-1.0.0",
             with: {
-                "wasmcloud:lattice-control/types@1.0.0": crate::provider::bindings::v1_0::types,
+                "wasmcloud:lattice-control/types@1.0.0": crate::bindings::v1_0::types,
                 "wasmcloud:lattice-control/lattice-control@1.0.0": generate,
                 "wasmcloud:lattice-control/lattice-events@1.0.0": generate,
             },
