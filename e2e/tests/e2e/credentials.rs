@@ -7,10 +7,11 @@
 //! The provider's stderr (the host's child inherits this process's fd 2, redirected to a
 //! file here) is grepped for every seed and JWT: no part of one may appear.
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::operator::{managed_host, untrusted_user, OperatorNats, UserCreds};
+use crate::support::secrets::{SecretsBackend, BACKEND, SECRETS_PREFIX};
 use anyhow::{anyhow, bail, Context as _, Result};
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types};
 use lattice_control_e2e::logs::StderrCapture;
@@ -18,8 +19,6 @@ use lattice_control_e2e::util::{scratch_dir, unique_name, wait_for};
 use lattice_control_e2e::{
     bounded, put_config, put_provider_link, retry, start_provider, Caller, Nats, TestLattice, CALL_RETRY, CALL_TIMEOUT,
 };
-use crate::support::operator::{managed_host, untrusted_user, OperatorNats, UserCreds};
-use crate::support::secrets::{SecretsBackend, BACKEND, SECRETS_PREFIX};
 
 const SECRET_POLICY: &str = r#"{"type":"properties.secret.wasmcloud.dev/v1alpha1","properties":{}}"#;
 

@@ -11,16 +11,15 @@
 //!   edited named config (a `config_set` event, published on the control account) reaches
 //!   the link that uses it. On the RPC connection the event never arrives.
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::operator::{OperatorNats, UserCreds};
 use anyhow::{anyhow, bail, Context as _, Result};
 use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types, Caller, HOST_QUERY};
 use lattice_control_e2e::util::{unique_name, wait_for};
 use lattice_control_e2e::{bounded, retry, CALL_TIMEOUT};
 use lattice_control_provider::ctl;
-use crate::support::operator::{OperatorNats, UserCreds};
 use wasmcloud_host::wasmbus::{Host, HostConfig};
 
 /// How long a provider may take from its start command to answering health.

@@ -14,10 +14,11 @@
 //! The images are replaced by the local builds (the one edit the manifest asks for, made here
 //! with `file://` references instead of a registry). Needs `node` and `npm`.
 
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::operator::{managed_host, OperatorNats};
+use crate::support::secrets::{SecretsBackend, SECRETS_PREFIX};
 use anyhow::{bail, Context as _, Result};
 use lattice_control_e2e::js::{in_ci, js_component, node_available, summary};
 use lattice_control_e2e::par::product_root;
@@ -28,8 +29,6 @@ use lattice_control_e2e::{
     bounded, pack_par, provider_bin, shared_nats, TestLattice, TestWadm, WadmClient, CALL_TIMEOUT,
 };
 use serde_json::Value;
-use crate::support::operator::{managed_host, OperatorNats};
-use crate::support::secrets::{SecretsBackend, SECRETS_PREFIX};
 
 const MANIFEST: &str = "secrets.wadm.yaml";
 const APP: &str = "lattice-control-remote";
