@@ -53,7 +53,7 @@ pub fn event_data(event: &LatticeEvent) -> ev::EventData {
     match event.short_type() {
         "host_started" => D::HostStarted(p.host()),
         "host_stopped" => D::HostStopped(p.host()),
-        "host_heartbeat" => D::HostHeartbeat(p.inventory(event)),
+        "host_heartbeat" => D::HostHeartbeat(p.inventory()),
         "component_scaled" => D::ComponentScaled(p.component_scale()),
         "component_scale_failed" => D::ComponentScaleFailed(p.component_scale()),
         "provider_started" => D::ProviderStarted(p.provider()),
@@ -177,20 +177,21 @@ pub mod v1_0 {
 
 /// Lenient field access over an event's `data` object (anything else reads as empty).
 struct Payload<'a> {
-    data: Option<&'a Map<String, Value>>,
+    data: &'a Value,
     source: &'a str,
 }
 
 impl<'a> Payload<'a> {
     fn new(event: &'a LatticeEvent) -> Self {
         Self {
-            data: event.data.as_object(),
+            data: &event.data,
             source: &event.source,
         }
     }
 
+    /// A field of the `data` object (none when `data` is no object).
     fn get(&self, name: &str) -> Option<&'a Value> {
-        self.data.and_then(|d| d.get(name))
+        self.data.get(name)
     }
 
     fn opt_text(&self, name: &str) -> Option<String> {
@@ -246,8 +247,8 @@ impl<'a> Payload<'a> {
 
     /// A heartbeat: the host inventory as `host.get` answers it (a malformed one reads as an
     /// empty inventory of the publishing host).
-    fn inventory(&self, event: &LatticeEvent) -> wit::HostInventory {
-        let mut inv = ctl::HostInventory::deserialize(&event.data).unwrap_or_default();
+    fn inventory(&self) -> wit::HostInventory {
+        let mut inv = ctl::HostInventory::deserialize(self.data).unwrap_or_default();
         inv.host_id = or_source(std::mem::take(&mut inv.host_id), self.source);
         inv.into()
     }

@@ -180,9 +180,9 @@ pub type TargetFactory =
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Version {
     /// `lattice-events@1.1.0`: every event type typed.
-    Current = 1,
+    Current,
     /// `lattice-events@1.0.0`: the 1.0.0 form ([`crate::convert::events::v1_0`]).
-    V1_0 = 2,
+    V1_0,
 }
 
 impl Version {
@@ -211,19 +211,20 @@ fn no_responders(error: &anyhow::Error) -> bool {
 /// one is tried at once (so a component rebuilt against another version is followed).
 struct ComponentTarget {
     wrpc: wasmcloud_provider_sdk::provider::WrpcClient,
-    version: std::sync::atomic::AtomicU8,
+    /// The component last answered `lattice-events@1.0.0` (else it is called at 1.1.0 first).
+    answers_v1_0: std::sync::atomic::AtomicBool,
 }
 
 impl ComponentTarget {
     fn new(wrpc: wasmcloud_provider_sdk::provider::WrpcClient) -> Self {
         Self {
             wrpc,
-            version: std::sync::atomic::AtomicU8::new(Version::Current as u8),
+            answers_v1_0: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     fn version(&self) -> Version {
-        if self.version.load(Ordering::Relaxed) == Version::V1_0 as u8 {
+        if self.answers_v1_0.load(Ordering::Relaxed) {
             Version::V1_0
         } else {
             Version::Current
@@ -260,7 +261,8 @@ impl EventTarget for ComponentTarget {
                     let answer = self.call(other, &event, headers).await;
                     if answer.is_ok() {
                         debug!(version = ?other, "component exports this version of lattice-events");
-                        self.version.store(other as u8, Ordering::Relaxed);
+                        self.answers_v1_0
+                            .store(other == Version::V1_0, Ordering::Relaxed);
                         answer
                     } else {
                         // nobody serves either version: say so for the one tried first
