@@ -36,7 +36,7 @@ pub mod wadm;
 pub use caller::Caller;
 pub use component::{noop_component, noop_component_ref, noop_scale};
 pub use lattice::TestLattice;
-pub use link::{delete_provider_link, put_config, put_provider_link};
+pub use link::{delete_provider_link, put_config, put_provider_link, put_provider_link_with};
 pub use nats::{shared_nats, Nats};
 pub use par::{pack_par, provider_bin, provider_par, provider_par_ref};
 pub use provider::{start_provider, stop_provider, wait_provider_ready};

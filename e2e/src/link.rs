@@ -64,3 +64,16 @@ pub async fn delete_provider_link(lattice: &TestLattice, source_id: &str, link_n
         .with_context(|| format!("delete_link {source_id} ({link_name})"))?;
     Ok(())
 }
+
+/// Links `source_id` to `provider_id` (link `default`) with its settings in a target config of
+/// its own, `cfg-{source_id}`, holding `values` (e.g. `events`, `allow`).
+pub async fn put_provider_link_with(
+    lattice: &TestLattice,
+    source_id: &str,
+    provider_id: &str,
+    values: &[(&str, &str)],
+) -> Result<()> {
+    let config = format!("cfg-{source_id}");
+    put_config(lattice, &config, values).await?;
+    put_provider_link(lattice, source_id, "default", provider_id, &[config.as_str()]).await
+}

@@ -10,8 +10,8 @@ use futures::StreamExt as _;
 use lattice_control_e2e::caller::{error_kind, events, lattice_control as lc, no_options, types, Caller};
 use lattice_control_e2e::stand_in::{self, drain, evt, Received, Serving};
 use lattice_control_e2e::{
-    bounded, delete_provider_link, noop_component_ref, put_config, put_provider_link, retry, shared_nats,
-    start_provider, TestLattice, CALL_RETRY, CALL_TIMEOUT,
+    bounded, delete_provider_link, noop_component_ref, put_provider_link_with, retry, shared_nats, start_provider,
+    TestLattice, CALL_RETRY, CALL_TIMEOUT,
 };
 use lattice_control_provider::ctl::{self, CtlErrorKind};
 use tokio::sync::mpsc;
@@ -216,12 +216,6 @@ async fn next_event(rx: &mut mpsc::UnboundedReceiver<Received>, what: &str) -> R
     bounded(what, CALL_TIMEOUT, rx.recv()).await?.ok_or_else(|| anyhow!("{what}: stand-in gone"))
 }
 
-async fn link_with(lattice: &TestLattice, component: &str, values: &[(&str, &str)]) -> Result<()> {
-    let config = format!("cfg-{component}");
-    put_config(lattice, &config, values).await?;
-    put_provider_link(lattice, component, "default", PROVIDER, &[config.as_str()]).await
-}
-
 async fn provider_info(caller: &Caller) -> Result<types::LinkInfo> {
     retry("provider-info", CALL_RETRY, || async {
         lc::provider_info(caller.wrpc(), caller.cx(), &no_options()).await?.map_err(|e| anyhow!("{e:?}"))
@@ -264,9 +258,15 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
     let (mut picky, _p) = serve_stand_in(&lattice, "picky", Duration::ZERO).await?;
     // never answers within the test: its call stays in flight, its queue overflows
     let (mut stuck, _s) = serve_stand_in(&lattice, "stuck", Duration::from_secs(120)).await?;
-    link_with(&lattice, "watcher", &[("events", "component_scaled"), ("allow", "all")]).await?;
-    link_with(&lattice, "picky", &[("events", "config_deleted")]).await?;
-    link_with(&lattice, "stuck", &[("events", "*"), ("event_queue", "2"), ("event_timeout_ms", "60000")]).await?;
+    put_provider_link_with(&lattice, "watcher", PROVIDER, &[("events", "component_scaled"), ("allow", "all")]).await?;
+    put_provider_link_with(&lattice, "picky", PROVIDER, &[("events", "config_deleted")]).await?;
+    put_provider_link_with(
+        &lattice,
+        "stuck",
+        PROVIDER,
+        &[("events", "*"), ("event_queue", "2"), ("event_timeout_ms", "60000")],
+    )
+    .await?;
 
     let callers = Caller::new(lattice.nats().clone(), lattice.lattice(), PROVIDER).await?;
     let as_watcher = callers.as_component("watcher", "default");
@@ -578,7 +578,7 @@ async fn handle_event_pushes_carry_the_events_trace_context() -> Result<()> {
     start_provider(&lattice, 0, PROVIDER, &[]).await?;
     let (mut tracer, _t) = serve_stand_in(&lattice, "tracer", Duration::ZERO).await?;
     let mut pushes = push_watcher(&lattice, "tracer").await?;
-    link_with(&lattice, "tracer", &[("events", "config_set")]).await?;
+    put_provider_link_with(&lattice, "tracer", PROVIDER, &[("events", "config_set")]).await?;
     let ctl = lattice.ctl();
     probe(&mut tracer, "tracer subscribed", || async {
         ctl.put_config("probe", HashMap::from([("k".to_string(), "v".to_string())])).await?;

@@ -9,8 +9,8 @@ use anyhow::{anyhow, ensure, Result};
 use lattice_control_e2e::caller::{events, lattice_control as lc, types, v1_0, Caller};
 use lattice_control_e2e::stand_in::{self, evt, evt_v1_0};
 use lattice_control_e2e::{
-    bounded, noop_component_ref, provider_par, put_config, put_provider_link, retry, shared_nats, start_provider,
-    TestLattice, CALL_RETRY, CALL_TIMEOUT,
+    bounded, noop_component_ref, provider_par, put_provider_link, put_provider_link_with, retry, shared_nats,
+    start_provider, TestLattice, CALL_RETRY, CALL_TIMEOUT,
 };
 use lattice_control_provider::ctl;
 use tokio::sync::mpsc;
@@ -36,12 +36,6 @@ async fn wait_event<E, T>(
     .await?
 }
 
-async fn link_with(lattice: &TestLattice, component: &str, values: &[(&str, &str)]) -> Result<()> {
-    let config = format!("cfg-{component}");
-    put_config(lattice, &config, values).await?;
-    put_provider_link(lattice, component, "default", PROVIDER, &[config.as_str()]).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
     let mut lattice = TestLattice::start(shared_nats()?, 0).await?;
@@ -52,8 +46,8 @@ async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
 
     let (mut current, _c) = stand_in::serve(lattice.nats(), lattice.lattice(), "current", Duration::ZERO).await?;
     let (mut old, _o) = stand_in::serve_v1_0(lattice.nats(), lattice.lattice(), "old", Duration::ZERO).await?;
-    link_with(&lattice, "current", &[("events", EVENTS), ("allow", "all")]).await?;
-    link_with(&lattice, "old", &[("events", EVENTS), ("allow", "all")]).await?;
+    put_provider_link_with(&lattice, "current", PROVIDER, &[("events", EVENTS), ("allow", "all")]).await?;
+    put_provider_link_with(&lattice, "old", PROVIDER, &[("events", EVENTS), ("allow", "all")]).await?;
 
     // both links subscribed: the next heartbeat reaches both (the provider learnt on the way
     // that "old" serves only lattice-events@1.0.0)
