@@ -90,7 +90,7 @@ async fn soak(calls: u64, hogs: usize, capture: &StderrCapture) -> Result<()> {
     hog.stop();
     // Every call has ended for the caller (answered or past its bound); the provider's lines
     // arrive through a non-blocking writer: read until the count stops growing.
-    let answered_by_provider = settled(|| capture.count_lines(CALL_DONE), |_| true).await - before_run;
+    let answered_by_provider = settled(Duration::from_secs(10), || capture.count_lines(CALL_DONE), |_| true).await - before_run;
     ensure!(hog.pids().is_empty(), "hog processes left");
 
     let answers = every_function_answers(&caller, &host, 3).await?;
@@ -134,11 +134,11 @@ async fn soak(calls: u64, hogs: usize, capture: &StderrCapture) -> Result<()> {
     lattice.shutdown().await
 }
 
-/// Reads `read` every 200 ms (for at most 10 s) until it returns the same value twice in a
-/// row and that value is `enough`: log lines that a non-blocking writer is still flushing.
-async fn settled<T: PartialEq + Copy>(read: impl Fn() -> T, enough: impl Fn(&T) -> bool) -> T {
+/// Reads `read` every 200 ms (for at most `within`) until it returns the same value twice in
+/// a row and that value is `enough`: log lines that a non-blocking writer is still flushing.
+async fn settled<T: PartialEq + Copy>(within: Duration, read: impl Fn() -> T, enough: impl Fn(&T) -> bool) -> T {
     let mut seen = read();
-    for _ in 0..50 {
+    for _ in 0..within.as_millis() / 200 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let now = read();
         if now == seen && enough(&seen) {
@@ -157,6 +157,10 @@ const PUSH_LOG: &str = "warn,lattice_control_provider::provider::events=debug";
 /// Events published ahead of what the handler has received (the link's queue holds more, so
 /// none is dropped for room).
 const PUSH_AHEAD: usize = 400;
+/// Bound of one push (the link's `event_timeout_ms`): as for calls, an answer not read within
+/// 10 s is lost. A shorter bound counted a slow answer under the hogs as a loss (one in 10,000
+/// at 1 s on a CI machine).
+const PUSH_BOUND: Duration = CALL_BOUND;
 
 /// 10,000 `handle-event` pushes to one handler beside the CPU hog, counted on both sides: what
 /// the provider (the caller here, on its patched transport) reports per push, and what the
@@ -176,13 +180,13 @@ async fn pushes(events: usize, hogs: usize, capture: &StderrCapture) -> Result<(
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     start_soaked_provider(&lattice).await?;
     let (mut rx, _serving) = stand_in::serve(lattice.nats(), lattice.lattice(), "soak-handler", Duration::ZERO).await?;
-    let queue = (PUSH_AHEAD * 4).to_string();
+    let (queue, bound) = ((PUSH_AHEAD * 4).to_string(), PUSH_BOUND.as_millis().to_string());
     linked_caller(
         &lattice,
         PROVIDER,
         "soak-handler",
         "default",
-        &[("events", "soak_tick"), ("event_queue", &queue), ("event_timeout_ms", "1000")],
+        &[("events", "soak_tick"), ("event_queue", &queue), ("event_timeout_ms", &bound)],
     )
     .await?;
     let (nats, name) = (lattice.nats(), lattice.lattice());
@@ -232,7 +236,9 @@ async fn pushes(events: usize, hogs: usize, capture: &StderrCapture) -> Result<(
             capture.count_lines(PUSH_FAILED),
         )
     };
-    let (acked, timed_out, failed) = settled(count, |&(a, t, f)| a + t + f >= published).await;
+    // a push whose answer never came ends PUSH_BOUND later: wait past that
+    let (acked, timed_out, failed) =
+        settled(PUSH_BOUND + Duration::from_secs(5), count, |&(a, t, f)| a + t + f >= published).await;
     // Provider side (the caller): pushes the handler received whose answer the provider did not
     // read. Handler side (the server): pushes the provider made that the handler never received.
     let provider_side = received.len().saturating_sub(acked);
