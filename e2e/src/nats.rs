@@ -34,6 +34,11 @@ impl std::fmt::Debug for Nats {
 }
 
 impl Nats {
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(Child::id)
+    }
+
     /// Starts a server on free loopback ports with a fresh JetStream store and waits until
     /// it accepts connections.
     pub fn start() -> Result<Nats> {

@@ -128,6 +128,13 @@ pub async fn connection_names(monitor_url: &str) -> Result<Vec<Option<String>>> 
     Ok(list.iter().map(|c| c["name"].as_str().map(str::to_string)).collect())
 }
 
+/// Messages the server has received from its clients so far (`/varz` `in_msgs`).
+pub async fn messages_in(monitor_url: &str) -> Result<u64> {
+    let body = http_get(monitor_url, "/varz").await?;
+    let varz: serde_json::Value = serde_json::from_str(&body).context("/varz is not JSON")?;
+    varz["in_msgs"].as_u64().ok_or_else(|| anyhow!("/varz has no in_msgs"))
+}
+
 /// How one wRPC call ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -4,8 +4,10 @@
 //! `LATTICE_CONTROL_PROVIDER_BIN`.
 //!
 //! ```text
-//! lattice-bench [--out FILE] [--calls N] [--churn N] [--quick]
+//! lattice-bench [--out FILE] [--calls N] [--churn N] [--quick] [--only SECTION,…]
 //! ```
+//! `--only` runs some sections: memory, latency, throughput, hosts, profile, runtime, fanout,
+//! scale, cold.
 //! Prints a markdown report and writes it to `FILE` (default `bench-results.md` in the repo).
 //! Every network call is bounded ([`stats::LATENCY_BOUND`], [`stats::LOAD_BOUND`], retries
 //! with [`ATTEMPT_BOUND`]); calls without an answer are counted as lost, never waited on.
@@ -58,6 +60,8 @@ struct Args {
     churn: usize,
     window: Duration,
     rounds: usize,
+    /// The sections to run (`--only`); all when empty.
+    only: Vec<String>,
 }
 
 impl Args {
@@ -69,6 +73,7 @@ impl Args {
             churn: 10_000,
             window: Duration::from_millis(1000),
             rounds: 2,
+            only: Vec::new(),
         };
         let mut it = std::env::args().skip(1);
         while let Some(a) = it.next() {
@@ -84,14 +89,26 @@ impl Args {
                     args.window = Duration::from_millis(300);
                     args.rounds = 1;
                 }
+                "--only" => {
+                    args.only = value("--only")?.split(',').map(|s| s.trim().to_string()).collect();
+                    if let Some(bad) = args.only.iter().find(|s| !report::SECTIONS.contains(&s.as_str())) {
+                        bail!("unknown section {bad} (sections: {})", report::SECTIONS.join(", "));
+                    }
+                }
                 "-h" | "--help" => {
-                    println!("lattice-bench [--out FILE] [--calls N] [--churn N] [--quick]");
+                    println!("lattice-bench [--out FILE] [--calls N] [--churn N] [--quick] [--only SECTION,…]");
+                    println!("sections: {}", report::SECTIONS.join(", "));
                     std::process::exit(0);
                 }
                 other => bail!("unknown argument {other}"),
             }
         }
         Ok(args)
+    }
+
+    /// Whether `section` runs.
+    fn runs(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
     }
 }
 
@@ -234,6 +251,7 @@ async fn main() -> Result<()> {
     let machine = sys::Machine::describe(&lattice_control_e2e::par::product_root());
     let started = Instant::now();
     let mut report = Report::new(machine, &provider_bin, args.calls);
+    report.only = args.only.clone();
 
     let nats = Nats::start()?;
     let mut lattice = TestLattice::start(&nats, 3).await?;
@@ -273,51 +291,67 @@ async fn main() -> Result<()> {
 
     // memory first, so the link figures are not mixed with what the load leaves behind;
     // a section that fails from here on is reported, and the others still run
-    match memory(&lattice, &nats, pid, args.churn).await {
-        Ok(m) => report.memory = m,
-        Err(e) => report.errors.push(format!("memory: {e:#}")),
+    if args.runs("memory") {
+        match memory(&lattice, &nats, pid, args.churn).await {
+            Ok(m) => report.memory = m,
+            Err(e) => report.errors.push(format!("memory: {e:#}")),
+        }
+        progress(started, "memory done");
     }
-    progress(started, "memory done");
-
-    report.latency = latency(&b, args.warmup, args.calls).await;
+    if args.runs("latency") {
+        report.latency = latency(&b, args.warmup, args.calls).await;
+        progress(started, "latency done");
+    }
     let rss_after_latency = sys::rss_kib(pid)?;
-    progress(started, "latency done");
-    report.throughput = throughput(&b, args.window, args.rounds).await?;
+    if args.runs("throughput") {
+        report.throughput = throughput(&b, args.window, args.rounds).await?;
+        progress(started, "throughput done");
+    }
     let rss_after_throughput = sys::rss_kib(pid)?;
-    progress(started, "throughput done");
-    match get_hosts(&b, &lattice).await {
-        Ok(h) => report.hosts = h,
-        Err(e) => report.errors.push(format!("get-hosts: {e:#}")),
+    if args.runs("hosts") {
+        match get_hosts(&b, &lattice).await {
+            Ok(h) => report.hosts = h,
+            Err(e) => report.errors.push(format!("get-hosts: {e:#}")),
+        }
+        progress(started, "get-hosts done");
     }
-    progress(started, "get-hosts done");
-    match profile(&b, &lattice, pid, args.window).await {
-        Ok(p) => report.profile = p,
-        Err(e) => report.errors.push(format!("profile: {e:#}")),
+    if args.runs("profile") {
+        match profile(&b, &lattice, pid, args.window).await {
+            Ok(p) => report.profile = p,
+            Err(e) => report.errors.push(format!("profile: {e:#}")),
+        }
+        progress(started, "profile done");
     }
-    progress(started, "profile done");
     let rss_after_load = sys::rss_kib(pid)?;
-    match runtime_flavors(&b, pid, &lattice, &nats, args.window).await {
-        Ok(r) => report.runtime = r,
-        Err(e) => report.errors.push(format!("runtime: {e:#}")),
+    if args.runs("runtime") {
+        match runtime_flavors(&b, pid, &lattice, &nats, args.window).await {
+            Ok(r) => report.runtime = r,
+            Err(e) => report.errors.push(format!("runtime: {e:#}")),
+        }
+        progress(started, "runtime comparison done");
     }
-    progress(started, "runtime comparison done");
-    match fanout::fan_out(&lattice, &nats, PROVIDER_ID, pid, args.window * 4).await {
-        Ok(r) => report.fan_out = r,
-        Err(e) => report.errors.push(format!("fan-out: {e:#}")),
+    if args.runs("fanout") {
+        match fanout::fan_out(&lattice, &nats, PROVIDER_ID, pid, args.window * 4).await {
+            Ok(r) => report.fan_out = r,
+            Err(e) => report.errors.push(format!("fan-out: {e:#}")),
+        }
+        progress(started, "fan-out done");
     }
-    progress(started, "fan-out done");
-    let (links, lattices) = MANY_LINKS;
-    match fanout::many_links(&lattice, &nats, &b.caller, &host_id, PROVIDER_ID, pid, links, lattices).await {
-        Ok(r) => report.scale = Some(r),
-        Err(e) => report.errors.push(format!("many links: {e:#}")),
+    if args.runs("scale") {
+        let (links, lattices) = MANY_LINKS;
+        match fanout::many_links(&lattice, &nats, &b.caller, &host_id, PROVIDER_ID, pid, links, lattices).await {
+            Ok(r) => report.scale = Some(r),
+            Err(e) => report.errors.push(format!("many links: {e:#}")),
+        }
+        progress(started, "many links done");
     }
-    progress(started, "many links done");
-
-    match cold_starts(&lattice, &nats, 2, 5).await {
-        Ok(c) => report.cold_starts = c,
-        Err(e) => report.errors.push(format!("cold start: {e:#}")),
+    if args.runs("cold") {
+        match cold_starts(&lattice, &nats, 2, 5).await {
+            Ok(c) => report.cold_starts = c,
+            Err(e) => report.errors.push(format!("cold start: {e:#}")),
+        }
+        progress(started, "cold starts done");
     }
-    progress(started, "cold starts done");
     report.memory.idle_kib = rss_idle;
     report.memory.after_load_kib = rss_after_load;
     report.memory.after_latency_kib = rss_after_latency;
@@ -443,6 +477,37 @@ async fn rate(b: &Arc<Bench>, way: Way, tasks: usize, window: Duration) -> Resul
     Ok(total)
 }
 
+/// Calls of `way` offered at `per_s` calls per second over `window` (a new call each tick,
+/// whether or not earlier ones have answered), so two ways can be compared at the same rate.
+async fn paced(b: &Arc<Bench>, way: Way, per_s: u64, window: Duration) -> Result<Rate> {
+    const TICK: Duration = Duration::from_millis(2);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let ticks = (window.as_secs_f64() / TICK.as_secs_f64()).round() as u64;
+    let mut handles = Vec::new();
+    let (mut owed, per_tick) = (0.0, per_s as f64 * TICK.as_secs_f64());
+    for _ in 0..ticks {
+        tick.tick().await;
+        owed += per_tick;
+        while owed >= 1.0 {
+            owed -= 1.0;
+            let b = b.clone();
+            handles.push(tokio::spawn(async move { timed(LOAD_BOUND, way.run(&b)).await }));
+        }
+    }
+    let joined =
+        bounded("paced calls", LOAD_BOUND * 2 + Duration::from_secs(1), futures::future::join_all(handles)).await?;
+    let mut total = Rate { elapsed: window, ..Rate::default() };
+    for o in joined {
+        match o.context("paced call panicked")? {
+            Outcome::Done(_) => total.ok += 1,
+            Outcome::Failed(_) => total.failed += 1,
+            Outcome::Lost => total.lost += 1,
+        }
+    }
+    Ok(total)
+}
+
 /// (2) Throughput: every way at every concurrency, round-robin over `rounds` rounds so
 /// load drift hits all ways alike.
 async fn throughput(b: &Arc<Bench>, window: Duration, rounds: usize) -> Result<Vec<ThroughputResult>> {
@@ -542,18 +607,38 @@ async fn profile(b: &Arc<Bench>, lattice: &TestLattice, pid: u32, window: Durati
         res.cpu_per_call.push((way, cpu / attempts as u32, r.per_second()));
     }
 
+    // the same two ways at one offered rate, half the slower one's rate at 16 callers, in
+    // alternating rounds: CPU per call without the difference in pace
+    let slower = res.cpu_per_call.iter().take(2).map(|(_, _, r)| *r).fold(f64::MAX, f64::min);
+    let per_s = ((slower / 2.0 / 100.0).floor() as u64 * 100).max(100);
+    let mut at_rate = [(Duration::ZERO, 0u64); 2];
+    for _ in 0..2 {
+        for (i, way) in [Way::NoOp, Way::Provider(Read::Inventory)].into_iter().enumerate() {
+            let before = sys::cpu_time(pid)?;
+            let r = paced(b, way, per_s, load).await?;
+            at_rate[i].0 += sys::cpu_time(pid)?.saturating_sub(before);
+            at_rate[i].1 += r.ok + r.failed + r.lost;
+            res.paced_failed += r.failed + r.lost;
+        }
+    }
+    res.paced = Some((per_s, at_rate.map(|(cpu, n)| cpu / n.max(1) as u32)));
+
     let data = lattice_control_e2e::util::scratch_dir()?.join("provider.perf.data");
-    if let Some(recording) = sys::PerfRecording::start(pid, &data) {
+    for way in [Way::NoOp, Way::Provider(Read::Inventory)] {
+        let Some(recording) = sys::PerfRecording::start(pid, &data) else {
+            res.perf_error = Some("perf is not available".into());
+            break;
+        };
+        // perf attaches within this pause; the CPU time counts from the first call
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let r = rate(b, Way::Provider(Read::Inventory), 16, load).await?;
-        res.perf_calls = r.ok;
+        let before = sys::cpu_time(pid)?;
+        let r = rate(b, way, 16, load).await?;
+        let cpu = sys::cpu_time(pid)?.saturating_sub(before);
         match tokio::task::spawn_blocking(move || recording.finish()).await? {
-            Ok(rows) => res.perf = rows,
+            Ok(rows) => res.perf.push(report::PerfRun { way, calls: r.ok + r.failed + r.lost, cpu, rows }),
             Err(e) => res.perf_error = Some(format!("{e:#}")),
         }
         let _ = std::fs::remove_file(&data);
-    } else {
-        res.perf_error = Some("perf is not available".into());
     }
 
     res.json = Some(json_decode_cost(lattice, &b.host_id).await?);

@@ -90,7 +90,8 @@ async fn soak(calls: u64, hogs: usize, capture: &StderrCapture) -> Result<()> {
     hog.stop();
     // Every call has ended for the caller (answered or past its bound); the provider's lines
     // arrive through a non-blocking writer: read until the count stops growing.
-    let answered_by_provider = settled(Duration::from_secs(10), || capture.count_lines(CALL_DONE), |_| true).await - before_run;
+    let answered_by_provider =
+        settled(Duration::from_secs(10), || capture.count_lines(CALL_DONE), |_| true).await - before_run;
     ensure!(hog.pids().is_empty(), "hog processes left");
 
     let answers = every_function_answers(&caller, &host, 3).await?;

@@ -44,6 +44,11 @@ pub struct FanOutRow {
     pub p99: Duration,
     /// Provider CPU over the paced phase, per delivered event.
     pub cpu_per_delivery: Duration,
+    /// CPU per delivered event net of what each process spends idle over the same time:
+    /// the provider, nats-server and this process (the stand-ins, beside three idle hosts).
+    pub net_cpu_per_delivery: [Duration; 3],
+    /// Messages nats-server received over the paced phase, per delivered event.
+    pub messages_per_delivery: f64,
     /// Burst phase: deliveries per second until the last of `BURST` events reached every link.
     pub burst_rate: f64,
     pub burst_missing: usize,
@@ -79,6 +84,7 @@ struct Sub {
 /// Every stand-in of the fan-out, the lattice and the provider process.
 struct Fan<'a> {
     lattice: &'a TestLattice,
+    server: &'a Nats,
     nats: async_nats::Client,
     provider_id: &'a str,
     pid: u32,
@@ -150,7 +156,20 @@ impl Fan<'_> {
         let total = ((per_s * window.as_secs_f64()).round() as usize).max(10);
         let published: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
         let prefix = format!("paced-{n}-");
-        let cpu_before = sys::cpu_time(self.pid)?;
+        let nats_pid = self.server.pid().ok_or_else(|| anyhow!("nats-server is not running"))?;
+        let bench_pid = std::process::id();
+        let cpu_now = |pids: [u32; 3]| -> Result<[Duration; 3]> {
+            Ok([sys::cpu_time(pids[0])?, sys::cpu_time(pids[1])?, sys::cpu_time(pids[2])?])
+        };
+        let pids = [self.pid, nats_pid, bench_pid];
+        // what each process spends with no event (heartbeats, the idle hosts), to subtract
+        let idle_start = (Instant::now(), cpu_now(pids)?);
+        tokio::time::sleep(window).await;
+        let idle_cpu = cpu_now(pids)?;
+        let idle_elapsed = idle_start.0.elapsed();
+        let paced_start = Instant::now();
+        let cpu_before = cpu_now(pids)?;
+        let messages_before = lattice_control_e2e::stress::messages_in(&self.server.monitor_url()).await?;
         {
             let mut tick = tokio::time::interval(Duration::from_millis(5));
             let mut owed = 0.0;
@@ -169,11 +188,19 @@ impl Fan<'_> {
             }
         }
         let got = self.collect(&prefix, total).await;
-        row.cpu_per_delivery = {
-            let cpu = sys::cpu_time(self.pid)?.saturating_sub(cpu_before);
-            let delivered: usize = got.iter().map(Vec::len).sum();
-            cpu / delivered.max(1) as u32
-        };
+        {
+            let delivered = got.iter().map(Vec::len).sum::<usize>().max(1);
+            let (after, paced) = (cpu_now(pids)?, paced_start.elapsed().as_secs_f64());
+            let scale = paced / idle_elapsed.as_secs_f64().max(1e-3);
+            let per = |i: usize| -> Duration {
+                let idle = idle_cpu[i].saturating_sub(idle_start.1[i]).mul_f64(scale);
+                after[i].saturating_sub(cpu_before[i]).saturating_sub(idle) / delivered as u32
+            };
+            row.cpu_per_delivery = after[0].saturating_sub(cpu_before[0]) / delivered as u32;
+            row.net_cpu_per_delivery = [per(0), per(1), per(2)];
+            let messages = lattice_control_e2e::stress::messages_in(&self.server.monitor_url()).await?;
+            row.messages_per_delivery = messages.saturating_sub(messages_before) as f64 / delivered as f64;
+        }
         let published = published.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let mut lat = Series::default();
         for (id, at) in got.iter().flatten() {
@@ -229,8 +256,15 @@ pub async fn fan_out(
     let client = nats.connect().await?;
     let (rx, serving) = stand_in::serve(&client, lattice.lattice(), "fan-stuck", Duration::from_secs(3600)).await?;
     put_provider_link(lattice, "fan-stuck", "default", provider_id, &["bench-fan-stuck"]).await?;
-    let mut fan =
-        Fan { lattice, nats: client, provider_id, pid, subs: Vec::new(), stuck: Sub { rx, _serving: serving } };
+    let mut fan = Fan {
+        lattice,
+        server: nats,
+        nats: client,
+        provider_id,
+        pid,
+        subs: Vec::new(),
+        stuck: Sub { rx, _serving: serving },
+    };
     let mut rows = Vec::new();
     let mut stuck_total = 0;
     for n in FAN_LINKS {

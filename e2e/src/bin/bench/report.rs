@@ -83,16 +83,74 @@ pub struct MemoryResult {
 pub struct ProfileResult {
     /// Provider CPU time per call and calls/s, at 16 concurrent callers.
     pub cpu_per_call: Vec<(Way, Duration, f64)>,
-    /// `perf report` rows: self-time percentage, symbol.
-    pub perf: Vec<(f64, String)>,
-    pub perf_calls: u64,
+    /// The offered rate (calls/s) and the provider CPU per call at it: no-op, inventory.
+    pub paced: Option<(u64, [Duration; 2])>,
+    /// Paced calls that failed or got no answer.
+    pub paced_failed: u64,
+    /// `perf` profiles of the provider under the no-op's load and under inventory load.
+    pub perf: Vec<PerfRun>,
     pub perf_error: Option<String>,
     /// Bytes of a real inventory reply and the time to decode it once.
     pub json: Option<(usize, Duration)>,
 }
 
+/// One `perf record` of the provider while one way was called at 16 callers.
+#[derive(Debug)]
+pub struct PerfRun {
+    pub way: Way,
+    /// Calls made while recording (answered or not).
+    pub calls: u64,
+    /// The provider's CPU time while recording.
+    pub cpu: Duration,
+    /// `perf report` rows: self-time percentage, symbol.
+    pub rows: Vec<(f64, String)>,
+}
+
+impl PerfRun {
+    /// A share of the recording's CPU as microseconds per call.
+    fn per_call_us(&self, pct: f64) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 * pct / 100.0 / self.calls.max(1) as f64
+    }
+
+    /// Microseconds per call by area.
+    fn areas(&self) -> Vec<(&'static str, f64)> {
+        let mut buckets: Vec<(&'static str, f64)> = Vec::new();
+        for (pct, sym) in &self.rows {
+            let b = bucket(sym);
+            let us = self.per_call_us(*pct);
+            match buckets.iter_mut().find(|(n, _)| *n == b) {
+                Some((_, v)) => *v += us,
+                None => buckets.push((b, us)),
+            }
+        }
+        buckets
+    }
+
+    /// Microseconds per call of `symbol` (0 when it was not sampled).
+    fn symbol_us(&self, symbol: &str) -> f64 {
+        self.rows.iter().filter(|(_, s)| s == symbol).map(|(p, _)| self.per_call_us(*p)).sum()
+    }
+}
+
+/// A symbol for a markdown cell, at most 110 bytes.
+fn symbol_cell(sym: &str) -> String {
+    let mut s: String = sym.replace('|', "\\|");
+    if s.len() > 110 {
+        let cut = (0..=110).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// The sections `--only` can name, in the order they run.
+pub const SECTIONS: [&str; 9] =
+    ["memory", "latency", "throughput", "hosts", "profile", "runtime", "fanout", "scale", "cold"];
+
 /// Everything one run measured.
 pub struct Report {
+    /// The sections `--only` named; every section when empty.
+    pub only: Vec<String>,
     pub machine: Machine,
     pub provider_bin_size: u64,
     pub provider_bin: String,
@@ -138,6 +196,7 @@ pub(crate) struct Verdict {
 impl Report {
     pub fn new(machine: Machine, provider_bin: &Path, calls: usize) -> Report {
         Report {
+            only: Vec::new(),
             machine,
             provider_bin_size: std::fs::metadata(provider_bin).map_or(0, |m| m.len()),
             provider_bin: provider_bin.display().to_string(),
@@ -164,15 +223,37 @@ impl Report {
         let mut o = String::new();
         let mut verdicts = Vec::new();
         self.header(&mut o);
-        self.render_latency(&mut o, &mut verdicts);
-        self.render_throughput(&mut o, &mut verdicts);
-        self.render_hosts(&mut o, &mut verdicts);
-        self.render_cold(&mut o, &mut verdicts);
-        self.render_memory(&mut o, &mut verdicts);
-        self.render_profile(&mut o, &mut verdicts);
-        self.render_runtime(&mut o);
-        self.render_fan_out(&mut o, &mut verdicts);
-        self.render_scale(&mut o);
+        let ran = |section: &str| self.only.is_empty() || self.only.iter().any(|s| s == section);
+        if !self.only.is_empty() {
+            let _ = writeln!(o, "Sections run (`--only`): {}.\n", self.only.join(", "));
+        }
+        if ran("latency") {
+            self.render_latency(&mut o, &mut verdicts);
+        }
+        if ran("throughput") {
+            self.render_throughput(&mut o, &mut verdicts);
+        }
+        if ran("hosts") {
+            self.render_hosts(&mut o, &mut verdicts);
+        }
+        if ran("cold") {
+            self.render_cold(&mut o, &mut verdicts);
+        }
+        if ran("memory") {
+            self.render_memory(&mut o, &mut verdicts);
+        }
+        if ran("profile") {
+            self.render_profile(&mut o, &mut verdicts);
+        }
+        if ran("runtime") {
+            self.render_runtime(&mut o);
+        }
+        if ran("fanout") {
+            self.render_fan_out(&mut o, &mut verdicts);
+        }
+        if ran("scale") {
+            self.render_scale(&mut o);
+        }
 
         if !self.errors.is_empty() {
             let _ = writeln!(o, "### Sections that failed\n");
@@ -549,6 +630,30 @@ impl Report {
                 met: Some(r <= CPU_TARGET),
             });
         }
+        if let Some((per_s, [noop, inv])) = p.paced {
+            let r = inv.as_secs_f64() / noop.as_secs_f64().max(1e-9);
+            let _ = writeln!(
+                o,
+                "\nThe same two calls offered at one rate, {per_s} calls/s each (half the slower one's rate above; \
+                 two alternating rounds; {} failed or lost). At a fixed number of callers the slower call is \
+                 also made less often, so each of its calls carries more of the wake-ups an idle provider pays \
+                 for; at one rate that difference is gone:\n\n\
+                 | call | provider CPU per call at {per_s}/s | × no-op |\n|---|---|---|\n\
+                 | provider-info (no-op wRPC) | {} | 1.00× |\n\
+                 | get-host-inventory via provider (wRPC) | {} | {r:.2}×{} |",
+                p.paced_failed,
+                fmt_duration(noop),
+                fmt_duration(inv),
+                target_mark(r <= CPU_TARGET),
+            );
+            verdicts.push(Verdict {
+                target: format!(
+                    "provider CPU per get-host-inventory ≤ {CPU_TARGET}× the no-op's (same rate, {per_s}/s)"
+                ),
+                figure: format!("{r:.2}× ({} vs {})", fmt_duration(inv), fmt_duration(noop)),
+                met: Some(r <= CPU_TARGET),
+            });
+        }
         if let Some((bytes, d)) = p.json {
             let _ = writeln!(
                 o,
@@ -556,38 +661,51 @@ impl Report {
                 fmt_duration(d)
             );
         }
-        if p.perf.is_empty() {
+        let (Some(noop), Some(inv)) = (
+            p.perf.iter().find(|r| r.way == Way::NoOp),
+            p.perf.iter().find(|r| r.way == Way::Provider(Read::Inventory)),
+        ) else {
             let _ = writeln!(o, "\nNo perf profile: {}.\n", p.perf_error.as_deref().unwrap_or("unknown reason"));
             return;
-        }
-        let mut buckets: Vec<(&'static str, f64)> = Vec::new();
-        for (pct, sym) in &p.perf {
-            let b = bucket(sym);
-            match buckets.iter_mut().find(|(n, _)| *n == b) {
-                Some((_, v)) => *v += pct,
-                None => buckets.push((b, *pct)),
-            }
-        }
-        buckets.sort_by(|a, b| b.1.total_cmp(&a.1));
+        };
+        let (noop_areas, inv_areas) = (noop.areas(), inv.areas());
+        let mut areas: Vec<(&'static str, f64, f64)> = inv_areas
+            .iter()
+            .map(|(a, us)| (*a, noop_areas.iter().find(|(n, _)| n == a).map_or(0.0, |(_, v)| *v), *us))
+            .chain(
+                noop_areas.iter().filter(|(a, _)| !inv_areas.iter().any(|(n, _)| n == a)).map(|(a, us)| (*a, *us, 0.0)),
+            )
+            .collect();
+        areas.sort_by(|a, b| (b.2 - b.1).total_cmp(&(a.2 - a.1)));
         let _ = writeln!(
             o,
-            "\n`perf record -e cpu-clock` of the provider process over {} `get-host-inventory` calls \
-             (16 callers), self time by area (symbols bucketed by crate; release code inlines across \
-             crates, so the split is approximate):\n\n| area | share of provider CPU |\n|---|---|",
-            p.perf_calls
+            "\n`perf record -e cpu-clock` of the provider process, once under the no-op's load ({} calls) and once \
+             under `get-host-inventory` ({} calls), 16 callers each. Self time by area, as provider CPU per call (the \
+             recording's CPU time × the area's share ÷ calls; symbols bucketed by crate, and release code inlines \
+             across crates, so the split is approximate), largest difference first:\n\n\
+             | area | no-op, µs per call | get-host-inventory, µs per call | difference |\n|---|---|---|---|",
+            noop.calls, inv.calls
         );
-        for (b, pct) in &buckets {
-            let _ = writeln!(o, "| {b} | {pct:.1}% |");
+        for (a, n, i) in &areas {
+            let _ = writeln!(o, "| {a} | {n:.1} | {i:.1} | {:+.1} |", i - n);
         }
-        let _ = writeln!(o, "\nTop symbols:\n\n| self | symbol |\n|---|---|");
-        for (pct, sym) in p.perf.iter().take(15) {
-            let mut s: String = sym.replace('|', "\\|");
-            if s.len() > 110 {
-                let cut = (0..=110).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
-                s.truncate(cut);
-                s.push('…');
-            }
-            let _ = writeln!(o, "| {pct:.1}% | `{s}` |");
+        let (n_all, i_all): (f64, f64) = (noop.per_call_us(100.0), inv.per_call_us(100.0));
+        let _ = writeln!(o, "| all | {n_all:.1} | {i_all:.1} | {:+.1} |", i_all - n_all);
+        let mut symbols: Vec<(&str, f64, f64)> =
+            inv.rows.iter().map(|(_, s)| (s.as_str(), noop.symbol_us(s), inv.symbol_us(s))).collect();
+        symbols.sort_by(|a, b| (b.2 - b.1).total_cmp(&(a.2 - a.1)));
+        symbols.dedup_by(|a, b| a.0 == b.0);
+        let _ = writeln!(
+            o,
+            "\nSymbols that cost `get-host-inventory` the most over the no-op (µs per call):\n\n\
+             | symbol | no-op | get-host-inventory | difference |\n|---|---|---|---|"
+        );
+        for (sym, n, i) in symbols.iter().take(15) {
+            let _ = writeln!(o, "| `{}` | {n:.2} | {i:.2} | {:+.2} |", symbol_cell(sym), i - n);
+        }
+        let _ = writeln!(o, "\nTop symbols under `get-host-inventory`:\n\n| self | symbol |\n|---|---|");
+        for (pct, sym) in inv.rows.iter().take(15) {
+            let _ = writeln!(o, "| {pct:.1}% | `{}` |", symbol_cell(sym));
         }
         o.push('\n');
     }

@@ -64,6 +64,34 @@ impl Report {
                 r.stuck_calls,
             );
         }
+        let cores = self.machine.cpus.max(1);
+        let _ = writeln!(
+            o,
+            "\nWhere one delivery's CPU goes (paced phase, each process's idle CPU over the same time \
+             subtracted): every process on the machine works for it. A `handle-event` call over \
+             wrpc-transport-nats 0.29 is several NATS messages (the invocation, the handler's handshake, the \
+             stream ends and the result), each read and written by nats-server. An event to n links is n such \
+             calls; the last column is the CPU the other processes spend on one event's n deliveries, spread \
+             over the {cores} cores: what the last delivery waits for even if the provider cost nothing:\n\n\
+             | links | messages per delivery | provider CPU | nats-server CPU | bench CPU (stand-ins) | all, per delivery | p99 | one event's CPU outside the provider ÷ {cores} cores |\n\
+             |---|---|---|---|---|---|---|---|"
+        );
+        for r in rows {
+            let [p, n, b] = r.net_cpu_per_delivery;
+            let others = (n + b) * r.links as u32 / cores as u32;
+            let _ = writeln!(
+                o,
+                "| {} | {:.1} | {} | {} | {} | {} | {} | {} |",
+                r.links,
+                r.messages_per_delivery,
+                fmt_duration(p),
+                fmt_duration(n),
+                fmt_duration(b),
+                fmt_duration(p + n + b),
+                fmt_duration(r.p99),
+                fmt_duration(others),
+            );
+        }
         let (first, last) = (&rows[0], &rows[rows.len() - 1]);
         let p99 = ratio(last.p99, first.p99);
         let cpu = ratio(last.cpu_per_delivery, first.cpu_per_delivery);
