@@ -1,25 +1,34 @@
-//! Link puts, read by the provider itself.
+//! Link puts and deletes, read by the provider itself, in the order the host sent them.
 //!
 //! The provider SDK (0.17.1) keeps one record per *source* component and drops a link put
 //! when it holds one with the same namespace, package and name, even when the config
 //! changed ("Ignoring duplicate link put"). So a changed link would never reach the
-//! provider through the SDK's callback. The provider therefore subscribes to the same
-//! subject the host publishes link puts on (`wasmbus.rpc.{lattice}.{id}.linkdefs.put`,
-//! `id` being the provider's xkey, as the SDK does) before the SDK starts, applies the links
-//! of its start-up data itself, and takes every put from that subscription; the SDK's put
-//! callback does nothing. An identical re-put changes nothing (the link table compares),
-//! so reading every put costs nothing extra. Deletes still come through the SDK's callbacks:
-//! they have no filter.
+//! provider through the SDK's callback. The provider therefore subscribes to the subjects the
+//! host publishes link puts and deletes on (`wasmbus.rpc.{lattice}.{id}.linkdefs.put`, `id`
+//! being the provider's xkey, as the SDK does; `…{provider_id}.linkdefs.del`) before the SDK
+//! starts, applies the links of its start-up data itself, and takes every put and delete from
+//! that one subscription; the SDK's link callbacks do nothing. An identical re-put changes
+//! nothing (the link table compares), so reading every put costs nothing extra.
+//!
+//! Deletes come through the same subscription as puts because order matters: the host
+//! publishes a link's delete while answering the control request, and the next put of that
+//! link only after a later request. When deletes went through the SDK's loop and puts came
+//! here, a delete could be applied after the put that followed it and drop a link the host
+//! has. One subscription delivers both in the order the server routed them. When the
+//! provider has an xkey, puts and deletes name different ids, so the subscription is
+//! `wasmbus.rpc.{lattice}.*.linkdefs.*` and the messages for others are skipped (the host
+//! also sends puts to the source and target ids, for providers older than xkeys).
 //!
 //! Links from the provider to a component (`interfaces: [lattice-events]`, the direction
-//! upstream providers that call into components are linked in) arrive on the same subject and
-//! become outgoing entries of the table: events only, settings from the link's source config.
+//! upstream providers that call into components are linked in) arrive on the same subjects
+//! and become outgoing entries of the table: events only, settings from the link's source
+//! config.
 
 use std::collections::HashMap;
 
 use futures::StreamExt as _;
 use nkeys::XKey;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use wasmcloud_provider_sdk::core::secrets::SecretValue;
 use wasmcloud_provider_sdk::core::HostData;
 use wasmcloud_provider_sdk::InterfaceLinkDefinition;
@@ -38,6 +47,10 @@ pub struct LinkKeys {
     host: Option<std::sync::Arc<XKey>>,
     /// Where the host publishes this provider's link puts.
     pub put_subject: String,
+    /// Where the host publishes this provider's link deletes.
+    pub del_subject: String,
+    /// The one subscription that carries both, in order (see the module's notes).
+    pub subscription: String,
     /// The provider's id (target of the links to it).
     pub provider_id: String,
 }
@@ -59,10 +72,18 @@ impl LinkKeys {
             (Some(p), Some(_)) => p.public_key(),
             _ => data.provider_key.clone(),
         };
+        let prefix = &data.lattice_rpc_prefix;
+        let subscription = if id == data.provider_key {
+            format!("wasmbus.rpc.{prefix}.{id}.linkdefs.*")
+        } else {
+            format!("wasmbus.rpc.{prefix}.*.linkdefs.*")
+        };
         Self {
             provider,
             host,
-            put_subject: format!("wasmbus.rpc.{}.{id}.linkdefs.put", data.lattice_rpc_prefix),
+            put_subject: format!("wasmbus.rpc.{prefix}.{id}.linkdefs.put"),
+            del_subject: format!("wasmbus.rpc.{prefix}.{}.linkdefs.del", data.provider_key),
+            subscription,
             provider_id: data.provider_key.clone(),
         }
     }
@@ -111,18 +132,60 @@ impl LinkKeys {
             Err(why) => warn!(link = %key, "{why}; link put not applied"),
         }
     }
+
+    /// Removes the link a delete names from the table (as the SDK decides the direction:
+    /// from the provider first, then to it); returns its key and whether it was held.
+    pub fn remove(
+        &self,
+        table: &LinkTable,
+        ld: &InterfaceLinkDefinition,
+    ) -> Option<(LinkKey, bool)> {
+        let key = if ld.source_id == self.provider_id {
+            LinkKey::outgoing(&ld.target, &ld.name)
+        } else if ld.target == self.provider_id {
+            LinkKey::new(&ld.source_id, &ld.name)
+        } else {
+            return None;
+        };
+        let existed = table.remove(&key).is_some();
+        Some((key, existed))
+    }
 }
 
-/// Reads link puts from `sub` into `table` until the subscription ends.
-pub fn spawn(keys: LinkKeys, table: LinkTable, mut sub: async_nats::Subscriber) {
+/// Called with the key of each link to this provider that a delete removed (or would have).
+pub type OnDelete = Box<dyn Fn(&LinkTable, LinkKey) + Send + Sync>;
+
+/// Applies link puts and deletes from `sub` to `table`, in order, until the subscription
+/// ends.
+pub fn spawn(
+    keys: LinkKeys,
+    table: LinkTable,
+    mut sub: async_nats::Subscriber,
+    on_delete: OnDelete,
+) {
     tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
-            match serde_json::from_slice::<InterfaceLinkDefinition>(&msg.payload) {
-                Ok(ld) => keys.apply(&table, &ld),
-                Err(error) => warn!(%error, "malformed link put from the host; ignored"),
+            let put = *msg.subject == *keys.put_subject;
+            if !put && *msg.subject != *keys.del_subject {
+                continue; // another provider's, or the copy of a put sent to the old subject
+            }
+            let ld = match serde_json::from_slice::<InterfaceLinkDefinition>(&msg.payload) {
+                Ok(ld) => ld,
+                Err(error) => {
+                    warn!(%error, put, "malformed link message from the host; ignored");
+                    continue;
+                }
+            };
+            if put {
+                keys.apply(&table, &ld);
+            } else if let Some((key, existed)) = keys.remove(&table, &ld) {
+                info!(link = %key, existed, "link deleted");
+                if !key.outgoing {
+                    on_delete(&table, key);
+                }
             }
         }
-        debug!("link put subscription ended");
+        debug!("link subscription ended");
     });
 }
 
@@ -140,6 +203,8 @@ mod tests {
             provider: Some(std::sync::Arc::new(provider)),
             host: Some(std::sync::Arc::new(host_public)),
             put_subject: "unused".into(),
+            del_subject: "unused".into(),
+            subscription: "unused".into(),
             provider_id: "PROV".into(),
         };
         (keys, host)
@@ -214,5 +279,59 @@ mod tests {
             "a"
         );
         assert_eq!(table.counts().0, 2);
+    }
+
+    #[test]
+    fn deletes_remove_by_direction_and_share_the_puts_subscription() {
+        let (keys, _) = keys();
+        let table = LinkTable::new(
+            ProviderDefaults::default(),
+            EventHub::new(std::sync::Arc::new(|_| {
+                Box::pin(async { Err(anyhow::anyhow!("no components in this test")) })
+            })),
+        );
+        keys.apply(&table, &link("comp", "PROV", &["lattice-control"]));
+        keys.apply(&table, &link("PROV", "comp", &["lattice-events"]));
+        // the incoming link first: the outgoing one of the same component and name stays
+        assert_eq!(
+            keys.remove(&table, &link("comp", "PROV", &["lattice-control"])),
+            Some((LinkKey::new("comp", "default"), true))
+        );
+        assert_eq!(table.counts().0, 1);
+        assert_eq!(
+            keys.remove(&table, &link("PROV", "comp", &["lattice-events"])),
+            Some((LinkKey::outgoing("comp", "default"), true))
+        );
+        // a second delete finds nothing; another provider's link is not this one's
+        assert_eq!(
+            keys.remove(&table, &link("comp", "PROV", &[])),
+            Some((LinkKey::new("comp", "default"), false))
+        );
+        assert_eq!(keys.remove(&table, &link("comp", "OTHER", &[])), None);
+
+        // with an xkey, puts and deletes name different ids: one subscription covers both
+        let provider = XKey::new();
+        let data = HostData {
+            lattice_rpc_prefix: "lat".into(),
+            provider_key: "VPROV".into(),
+            provider_xkey_private_key: provider.seed().expect("seed").into(),
+            host_xkey_public_key: XKey::new().public_key(),
+            ..HostData::default()
+        };
+        let with_xkey = LinkKeys::from_host_data(&data);
+        let xkey = provider.public_key();
+        assert_eq!(
+            with_xkey.put_subject,
+            format!("wasmbus.rpc.lat.{xkey}.linkdefs.put")
+        );
+        assert_eq!(with_xkey.del_subject, "wasmbus.rpc.lat.VPROV.linkdefs.del");
+        assert_eq!(with_xkey.subscription, "wasmbus.rpc.lat.*.linkdefs.*");
+        let without = LinkKeys::from_host_data(&HostData {
+            lattice_rpc_prefix: "lat".into(),
+            provider_key: "VPROV".into(),
+            ..HostData::default()
+        });
+        assert_eq!(without.put_subject, "wasmbus.rpc.lat.VPROV.linkdefs.put");
+        assert_eq!(without.subscription, "wasmbus.rpc.lat.VPROV.linkdefs.*");
     }
 }

@@ -25,7 +25,7 @@ use wasmcloud_provider_sdk::{
 };
 
 use config::ProviderDefaults;
-use links::{LinkKey, LinkTable};
+use links::LinkTable;
 
 /// Name the provider registers with (logs, NATS connection name, OTEL service).
 pub const PROVIDER_NAME: &str = "lattice-control-provider";
@@ -117,21 +117,28 @@ pub async fn run() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
         .context("failed to connect to the lattice's NATS")?;
     let keys = intake::LinkKeys::from_host_data(host_data);
-    let puts = own
-        .subscribe(keys.put_subject.clone())
+    let link_messages = own
+        .subscribe(keys.subscription.clone())
         .await
-        .context("failed to subscribe to link puts")?;
+        .context("failed to subscribe to link puts and deletes")?;
     let provider = LatticeControlProvider::new(defaults);
     for ld in &host_data.link_definitions {
         keys.apply(provider.links(), ld);
     }
-    intake::spawn(keys, provider.links().clone(), puts);
-
     let view = host_view(
         own,
         &provider.links().defaults(),
         &host_data.lattice_rpc_prefix,
         &host_data.provider_key,
+    );
+    // a put of a deleted link (its first, or a changed one) may be on its way behind its
+    // delete (see `watch`)
+    let watcher = view.clone();
+    intake::spawn(
+        keys,
+        provider.links().clone(),
+        link_messages,
+        Box::new(move |table, key| watcher.watch_overtaken_delete(table.clone(), key)),
     );
     view.follow_configs(provider.links().clone());
     let _ = provider.inner.host_view.set(view);
@@ -269,22 +276,23 @@ impl Provider for LatticeControlProvider {
         Ok(())
     }
 
+    /// Nothing to do: deletes come through the provider's own subscription too, in order with
+    /// the puts (see [`intake`]).
     async fn delete_link_as_target(&self, info: impl LinkDeleteInfo) -> anyhow::Result<()> {
-        let key = LinkKey::new(info.get_source_id(), info.get_link_name());
-        let existed = self.links().remove(&key).is_some();
-        info!(link = %key, existed, "link deleted");
-        // a put of this link (its first, or a changed one) may be on its way behind this
-        // delete (see `watch`)
-        if let Some(view) = self.host_view() {
-            view.watch_overtaken_delete(self.links().clone(), key);
-        }
+        debug!(
+            source_id = info.get_source_id(),
+            link_name = info.get_link_name(),
+            "link delete seen by the SDK (applied from the provider's own subscription)"
+        );
         Ok(())
     }
 
     async fn delete_link_as_source(&self, info: impl LinkDeleteInfo) -> anyhow::Result<()> {
-        let key = LinkKey::outgoing(info.get_target_id(), info.get_link_name());
-        let existed = self.links().remove(&key).is_some();
-        info!(link = %key, existed, "link from the provider deleted");
+        debug!(
+            target_id = info.get_target_id(),
+            link_name = info.get_link_name(),
+            "link delete from the provider seen by the SDK (applied from the provider's own subscription)"
+        );
         Ok(())
     }
 
