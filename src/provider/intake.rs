@@ -314,7 +314,7 @@ mod tests {
         let data = HostData {
             lattice_rpc_prefix: "lat".into(),
             provider_key: "VPROV".into(),
-            provider_xkey_private_key: provider.seed().expect("seed").into(),
+            provider_xkey_private_key: provider.seed().expect("seed"),
             host_xkey_public_key: XKey::new().public_key(),
             ..HostData::default()
         };
