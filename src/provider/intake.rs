@@ -210,6 +210,15 @@ mod tests {
         (keys, host)
     }
 
+    fn table() -> LinkTable {
+        LinkTable::new(
+            ProviderDefaults::default(),
+            EventHub::new(std::sync::Arc::new(|_| {
+                Box::pin(async { Err(anyhow::anyhow!("no components in this test")) })
+            })),
+        )
+    }
+
     fn link(source: &str, target: &str, interfaces: &[&str]) -> InterfaceLinkDefinition {
         InterfaceLinkDefinition {
             source_id: source.into(),
@@ -225,12 +234,7 @@ mod tests {
     #[test]
     fn target_and_outgoing_links_with_their_own_config_and_secrets() {
         let (keys, host) = keys();
-        let table = LinkTable::new(
-            ProviderDefaults::default(),
-            EventHub::new(std::sync::Arc::new(|_| {
-                Box::pin(async { Err(anyhow::anyhow!("no components in this test")) })
-            })),
-        );
+        let table = table();
         let recipient =
             XKey::from_public_key(&keys.provider.as_ref().expect("key").public_key()).expect("key");
         let secrets = serde_json::to_vec(&HashMap::from([(
@@ -284,12 +288,7 @@ mod tests {
     #[test]
     fn deletes_remove_by_direction_and_share_the_puts_subscription() {
         let (keys, _) = keys();
-        let table = LinkTable::new(
-            ProviderDefaults::default(),
-            EventHub::new(std::sync::Arc::new(|_| {
-                Box::pin(async { Err(anyhow::anyhow!("no components in this test")) })
-            })),
-        );
+        let table = table();
         keys.apply(&table, &link("comp", "PROV", &["lattice-control"]));
         keys.apply(&table, &link("PROV", "comp", &["lattice-events"]));
         // the incoming link first: the outgoing one of the same component and name stays

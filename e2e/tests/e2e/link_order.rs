@@ -74,34 +74,49 @@ fn for_source(template: &serde_json::Value, source_id: &str) -> Result<bytes::By
     Ok(serde_json::to_vec(&v)?.into())
 }
 
+/// A lattice with the provider, and the host's own link put and delete messages, captured
+/// from a real link (`sample`) put and then deleted.
+struct Host {
+    put: async_nats::Message,
+    del: async_nats::Message,
+    template: serde_json::Value,
+}
+
+impl Host {
+    async fn start(sample: &str) -> Result<(TestLattice, Caller, Host)> {
+        let lattice = TestLattice::start(shared_nats()?, 1).await?;
+        let nats = lattice.nats().clone();
+        let mut puts = nats.subscribe(format!("wasmbus.rpc.{}.*.linkdefs.put", lattice.lattice())).await?;
+        let mut dels = nats.subscribe(format!("wasmbus.rpc.{}.*.linkdefs.del", lattice.lattice())).await?;
+        nats.flush().await?;
+        start_provider(&lattice, 0, PROVIDER, &[]).await?;
+        let base = Caller::new(nats.clone(), lattice.lattice(), PROVIDER).await?;
+        put_provider_link(&lattice, sample, "default", PROVIDER, &[]).await?;
+        let put = next_to(&mut puts, |t| t.starts_with('X'), "the host's link put to the provider's xkey").await?;
+        let held = base.as_component(sample, "default");
+        until_state(&held, "ok", Duration::from_secs(10)).await?;
+        delete_provider_link(&lattice, sample, "default").await?;
+        let del = next_to(&mut dels, |t| t == PROVIDER, "the host's link delete to the provider").await?;
+        until_state(&held, "not-linked", Duration::from_secs(10)).await?;
+        let template = serde_json::from_slice(&put.payload)?;
+        Ok((lattice, base, Host { put, del, template }))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_put_behind_its_delete_is_dropped_and_a_real_link_is_kept() -> Result<()> {
-    let lattice = TestLattice::start(shared_nats()?, 1).await?;
-    let nats = lattice.nats().clone();
-    let mut puts = nats.subscribe(format!("wasmbus.rpc.{}.*.linkdefs.put", lattice.lattice())).await?;
-    let mut dels = nats.subscribe(format!("wasmbus.rpc.{}.*.linkdefs.del", lattice.lattice())).await?;
-    nats.flush().await?;
-    start_provider(&lattice, 0, PROVIDER, &[]).await?;
-    let base = Caller::new(nats.clone(), lattice.lattice(), PROVIDER).await?;
-
-    // the host's own messages for a real link, put then deleted
-    put_provider_link(&lattice, "order-sample", "default", PROVIDER, &[]).await?;
-    let put = next_to(&mut puts, |t| t.starts_with('X'), "the host's link put to the provider's xkey").await?;
-    let sample = base.as_component("order-sample", "default");
-    until_state(&sample, "ok", Duration::from_secs(10)).await?;
-    delete_provider_link(&lattice, "order-sample", "default").await?;
-    let del = next_to(&mut dels, |t| t == PROVIDER, "the host's link delete to the provider").await?;
-    until_state(&sample, "not-linked", Duration::from_secs(10)).await?;
-    let template: serde_json::Value = serde_json::from_slice(&put.payload)?;
+    let (lattice, base, host) = Host::start("order-sample").await?;
+    let (nats, template) = (lattice.nats().clone(), &host.template);
+    let (put, del) = (&host.put, &host.del);
 
     // overtaken: the delete reaches the provider, then (after the provider's first look,
     // 300 ms) the put of a link the host never had; it is dropped when two looks (2.3 s and
     // 7.3 s after the delete) find the host without it
     let zombie = base.as_component("order-zombie", "default");
-    nats.publish(del.subject.clone(), for_source(&template, "order-zombie")?).await?;
+    nats.publish(del.subject.clone(), for_source(template, "order-zombie")?).await?;
     nats.flush().await?;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    nats.publish(put.subject.clone(), for_source(&template, "order-zombie")?).await?;
+    nats.publish(put.subject.clone(), for_source(template, "order-zombie")?).await?;
     nats.flush().await?;
     let held = until_state(&zombie, "ok", Duration::from_secs(5)).await.context("the late put was not applied")?;
     let dropped = until_state(&zombie, "not-linked", Duration::from_secs(25))
@@ -115,7 +130,7 @@ async fn a_put_behind_its_delete_is_dropped_and_a_real_link_is_kept() -> Result<
 
     // an unknown link's delete followed by a real put: the host has that link, it stays
     let kept = base.as_component("order-kept", "default");
-    nats.publish(del.subject.clone(), for_source(&template, "order-kept")?).await?;
+    nats.publish(del.subject.clone(), for_source(template, "order-kept")?).await?;
     nats.flush().await?;
     put_provider_link(&lattice, "order-kept", "default", PROVIDER, &[]).await?;
     until_state(&kept, "ok", Duration::from_secs(10)).await?;
@@ -134,30 +149,16 @@ async fn a_put_behind_its_delete_is_dropped_and_a_real_link_is_kept() -> Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_delete_then_put_keeps_the_link_in_a_burst() -> Result<()> {
     const PAIRS: usize = 200;
-    let lattice = TestLattice::start(shared_nats()?, 1).await?;
-    let nats = lattice.nats().clone();
-    let mut puts = nats.subscribe(format!("wasmbus.rpc.{}.*.linkdefs.put", lattice.lattice())).await?;
-    let mut dels = nats.subscribe(format!("wasmbus.rpc.{}.*.linkdefs.del", lattice.lattice())).await?;
-    nats.flush().await?;
-    start_provider(&lattice, 0, PROVIDER, &[]).await?;
-    let base = Caller::new(nats.clone(), lattice.lattice(), PROVIDER).await?;
-
-    // the host's own messages for a real link, put then deleted
-    put_provider_link(&lattice, "flip-sample", "default", PROVIDER, &[]).await?;
-    let put = next_to(&mut puts, |t| t.starts_with('X'), "the host's link put to the provider's xkey").await?;
-    let sample = base.as_component("flip-sample", "default");
-    until_state(&sample, "ok", Duration::from_secs(10)).await?;
-    delete_provider_link(&lattice, "flip-sample", "default").await?;
-    let del = next_to(&mut dels, |t| t == PROVIDER, "the host's link delete to the provider").await?;
-    until_state(&sample, "not-linked", Duration::from_secs(10)).await?;
-    let template: serde_json::Value = serde_json::from_slice(&put.payload)?;
+    let (lattice, base, host) = Host::start("flip-sample").await?;
+    let (nats, template) = (lattice.nats().clone(), &host.template);
+    let (put, del) = (&host.put, &host.del);
 
     // a link the host has (so no look of the provider's drops it), then many deletes of it,
     // each followed by its put again, as fast as they can be published: it ends held
     put_provider_link(&lattice, "flip", "default", PROVIDER, &[]).await?;
     let flip = base.as_component("flip", "default");
     until_state(&flip, "ok", Duration::from_secs(10)).await?;
-    let (del_body, put_body) = (for_source(&template, "flip")?, for_source(&template, "flip")?);
+    let (del_body, put_body) = (for_source(template, "flip")?, for_source(template, "flip")?);
     for _ in 0..PAIRS {
         nats.publish(del.subject.clone(), del_body.clone()).await?;
         nats.publish(put.subject.clone(), put_body.clone()).await?;
