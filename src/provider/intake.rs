@@ -36,6 +36,7 @@ use wasmcloud_provider_sdk::InterfaceLinkDefinition;
 use super::config::{secret_strings, Secret};
 use super::events::EVENTS_KEY;
 use super::links::{LinkKey, LinkTable};
+use super::watch::HostView;
 
 /// The interface a link from the provider to a component names to receive events.
 pub const EVENTS_INTERFACE: &str = "lattice-events";
@@ -152,17 +153,10 @@ impl LinkKeys {
     }
 }
 
-/// Called with the key of each link to this provider that a delete removed (or would have).
-pub type OnDelete = Box<dyn Fn(&LinkTable, LinkKey) + Send + Sync>;
-
 /// Applies link puts and deletes from `sub` to `table`, in order, until the subscription
-/// ends.
-pub fn spawn(
-    keys: LinkKeys,
-    table: LinkTable,
-    mut sub: async_nats::Subscriber,
-    on_delete: OnDelete,
-) {
+/// ends. After each delete of a link to this provider, `view` watches for a put of it that the
+/// host published before that delete (see [`HostView::watch_overtaken_delete`]).
+pub fn spawn(keys: LinkKeys, table: LinkTable, mut sub: async_nats::Subscriber, view: HostView) {
     tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let put = *msg.subject == *keys.put_subject;
@@ -181,7 +175,7 @@ pub fn spawn(
             } else if let Some((key, existed)) = keys.remove(&table, &ld) {
                 info!(link = %key, existed, "link deleted");
                 if !key.outgoing {
-                    on_delete(&table, key);
+                    view.watch_overtaken_delete(table.clone(), key);
                 }
             }
         }

@@ -131,15 +131,7 @@ pub async fn run() -> anyhow::Result<()> {
         &host_data.lattice_rpc_prefix,
         &host_data.provider_key,
     );
-    // a put of a deleted link (its first, or a changed one) may be on its way behind its
-    // delete (see `watch`)
-    let watcher = view.clone();
-    intake::spawn(
-        keys,
-        provider.links().clone(),
-        link_messages,
-        Box::new(move |table, key| watcher.watch_overtaken_delete(table.clone(), key)),
-    );
+    intake::spawn(keys, provider.links().clone(), link_messages, view.clone());
     view.follow_configs(provider.links().clone());
     let _ = provider.inner.host_view.set(view);
 
