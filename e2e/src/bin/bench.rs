@@ -105,11 +105,6 @@ impl Args {
         }
         Ok(args)
     }
-
-    /// Whether `section` runs.
-    fn runs(&self, section: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|s| s == section)
-    }
 }
 
 /// The two reads measured three ways.
@@ -252,6 +247,7 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     let mut report = Report::new(machine, &provider_bin, args.calls);
     report.only = args.only.clone();
+    let runs = |section: &str| report::runs(&args.only, section);
 
     let nats = Nats::start()?;
     let mut lattice = TestLattice::start(&nats, 3).await?;
@@ -291,31 +287,31 @@ async fn main() -> Result<()> {
 
     // memory first, so the link figures are not mixed with what the load leaves behind;
     // a section that fails from here on is reported, and the others still run
-    if args.runs("memory") {
+    if runs("memory") {
         match memory(&lattice, &nats, pid, args.churn).await {
             Ok(m) => report.memory = m,
             Err(e) => report.errors.push(format!("memory: {e:#}")),
         }
         progress(started, "memory done");
     }
-    if args.runs("latency") {
+    if runs("latency") {
         report.latency = latency(&b, args.warmup, args.calls).await;
         progress(started, "latency done");
     }
     let rss_after_latency = sys::rss_kib(pid)?;
-    if args.runs("throughput") {
+    if runs("throughput") {
         report.throughput = throughput(&b, args.window, args.rounds).await?;
         progress(started, "throughput done");
     }
     let rss_after_throughput = sys::rss_kib(pid)?;
-    if args.runs("hosts") {
+    if runs("hosts") {
         match get_hosts(&b, &lattice).await {
             Ok(h) => report.hosts = h,
             Err(e) => report.errors.push(format!("get-hosts: {e:#}")),
         }
         progress(started, "get-hosts done");
     }
-    if args.runs("profile") {
+    if runs("profile") {
         match profile(&b, &lattice, pid, args.window).await {
             Ok(p) => report.profile = p,
             Err(e) => report.errors.push(format!("profile: {e:#}")),
@@ -323,21 +319,21 @@ async fn main() -> Result<()> {
         progress(started, "profile done");
     }
     let rss_after_load = sys::rss_kib(pid)?;
-    if args.runs("runtime") {
+    if runs("runtime") {
         match runtime_flavors(&b, pid, &lattice, &nats, args.window).await {
             Ok(r) => report.runtime = r,
             Err(e) => report.errors.push(format!("runtime: {e:#}")),
         }
         progress(started, "runtime comparison done");
     }
-    if args.runs("fanout") {
+    if runs("fanout") {
         match fanout::fan_out(&lattice, &nats, PROVIDER_ID, pid, args.window * 4).await {
             Ok(r) => report.fan_out = r,
             Err(e) => report.errors.push(format!("fan-out: {e:#}")),
         }
         progress(started, "fan-out done");
     }
-    if args.runs("scale") {
+    if runs("scale") {
         let (links, lattices) = MANY_LINKS;
         match fanout::many_links(&lattice, &nats, &b.caller, &host_id, PROVIDER_ID, pid, links, lattices).await {
             Ok(r) => report.scale = Some(r),
@@ -345,7 +341,7 @@ async fn main() -> Result<()> {
         }
         progress(started, "many links done");
     }
-    if args.runs("cold") {
+    if runs("cold") {
         match cold_starts(&lattice, &nats, 2, 5).await {
             Ok(c) => report.cold_starts = c,
             Err(e) => report.errors.push(format!("cold start: {e:#}")),
@@ -451,10 +447,9 @@ async fn rate(b: &Arc<Bench>, way: Way, tasks: usize, window: Duration) -> Resul
                 let mut r = Rate::default();
                 while Instant::now() < deadline {
                     match timed(LOAD_BOUND, way.run(&b)).await {
-                        Outcome::Done(_) if Instant::now() <= deadline => r.ok += 1,
-                        Outcome::Done(_) => {}
-                        Outcome::Failed(_) => r.failed += 1,
-                        Outcome::Lost => r.lost += 1,
+                        // an answer after the window is not the window's
+                        Outcome::Done(_) if Instant::now() > deadline => {}
+                        outcome => r.count(&outcome),
                     }
                 }
                 r
@@ -469,10 +464,7 @@ async fn rate(b: &Arc<Bench>, way: Way, tasks: usize, window: Duration) -> Resul
     .await?;
     let mut total = Rate { elapsed: window, ..Rate::default() };
     for r in joined {
-        let r = r.context("throughput task panicked")?;
-        total.ok += r.ok;
-        total.failed += r.failed;
-        total.lost += r.lost;
+        total.add(r.context("throughput task panicked")?);
     }
     Ok(total)
 }
@@ -499,11 +491,7 @@ async fn paced(b: &Arc<Bench>, way: Way, per_s: u64, window: Duration) -> Result
         bounded("paced calls", LOAD_BOUND * 2 + Duration::from_secs(1), futures::future::join_all(handles)).await?;
     let mut total = Rate { elapsed: window, ..Rate::default() };
     for o in joined {
-        match o.context("paced call panicked")? {
-            Outcome::Done(_) => total.ok += 1,
-            Outcome::Failed(_) => total.failed += 1,
-            Outcome::Lost => total.lost += 1,
-        }
+        total.count(&o.context("paced call panicked")?);
     }
     Ok(total)
 }
@@ -603,7 +591,7 @@ async fn profile(b: &Arc<Bench>, lattice: &TestLattice, pid: u32, window: Durati
         let before = sys::cpu_time(pid)?;
         let r = rate(b, way, 16, load).await?;
         let cpu = sys::cpu_time(pid)?.saturating_sub(before);
-        let attempts = (r.ok + r.failed + r.lost).max(1);
+        let attempts = r.attempts().max(1);
         res.cpu_per_call.push((way, cpu / attempts as u32, r.per_second()));
     }
 
@@ -617,7 +605,7 @@ async fn profile(b: &Arc<Bench>, lattice: &TestLattice, pid: u32, window: Durati
             let before = sys::cpu_time(pid)?;
             let r = paced(b, way, per_s, load).await?;
             at_rate[i].0 += sys::cpu_time(pid)?.saturating_sub(before);
-            at_rate[i].1 += r.ok + r.failed + r.lost;
+            at_rate[i].1 += r.attempts();
             res.paced_failed += r.failed + r.lost;
         }
     }
@@ -635,7 +623,7 @@ async fn profile(b: &Arc<Bench>, lattice: &TestLattice, pid: u32, window: Durati
         let r = rate(b, way, 16, load).await?;
         let cpu = sys::cpu_time(pid)?.saturating_sub(before);
         match tokio::task::spawn_blocking(move || recording.finish()).await? {
-            Ok(rows) => res.perf.push(report::PerfRun { way, calls: r.ok + r.failed + r.lost, cpu, rows }),
+            Ok(rows) => res.perf.push(report::PerfRun { way, calls: r.attempts(), cpu, rows }),
             Err(e) => res.perf_error = Some(format!("{e:#}")),
         }
         let _ = std::fs::remove_file(&data);
@@ -677,7 +665,7 @@ async fn runtime_flavors(
                 let before = sys::cpu_time(pid)?;
                 let r = rate(bench, *way, 16, window * 2).await?;
                 cpu[p][w].0 += sys::cpu_time(pid)?.saturating_sub(before);
-                cpu[p][w].1 += r.ok + r.failed + r.lost;
+                cpu[p][w].1 += r.attempts();
                 let r64 = rate(bench, *way, 64, window).await?;
                 rates[p][w].add(r64);
                 failed[p] += r.failed + r64.failed;

@@ -163,9 +163,11 @@ async fn a_delete_then_put_keeps_the_link_in_a_burst() -> Result<()> {
         nats.publish(del.subject.clone(), del_body.clone()).await?;
         nats.publish(put.subject.clone(), put_body.clone()).await?;
     }
+    // then a put of another link: once it is held, every message before it has been applied
+    nats.publish(put.subject.clone(), for_source(template, "flip-marker")?).await?;
     nats.flush().await?;
-    // every message applied, in order, the last being a put
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let marker = base.as_component("flip-marker", "default");
+    until_state(&marker, "ok", Duration::from_secs(10)).await.context("the marker put was not applied")?;
     until_state(&flip, "ok", Duration::from_secs(3))
         .await
         .with_context(|| format!("after {PAIRS} delete-then-put pairs the provider lost a link the host has"))?;

@@ -158,17 +158,17 @@ impl Fan<'_> {
         let prefix = format!("paced-{n}-");
         let nats_pid = self.server.pid().ok_or_else(|| anyhow!("nats-server is not running"))?;
         let bench_pid = std::process::id();
-        let cpu_now = |pids: [u32; 3]| -> Result<[Duration; 3]> {
+        let pids = [self.pid, nats_pid, bench_pid];
+        let cpu_now = || -> Result<[Duration; 3]> {
             Ok([sys::cpu_time(pids[0])?, sys::cpu_time(pids[1])?, sys::cpu_time(pids[2])?])
         };
-        let pids = [self.pid, nats_pid, bench_pid];
         // what each process spends with no event (heartbeats, the idle hosts), to subtract
-        let idle_start = (Instant::now(), cpu_now(pids)?);
+        let idle_start = (Instant::now(), cpu_now()?);
         tokio::time::sleep(window).await;
-        let idle_cpu = cpu_now(pids)?;
+        let idle_cpu = cpu_now()?;
         let idle_elapsed = idle_start.0.elapsed();
         let paced_start = Instant::now();
-        let cpu_before = cpu_now(pids)?;
+        let cpu_before = cpu_now()?;
         let messages_before = lattice_control_e2e::stress::messages_in(&self.server.monitor_url()).await?;
         {
             let mut tick = tokio::time::interval(Duration::from_millis(5));
@@ -190,7 +190,7 @@ impl Fan<'_> {
         let got = self.collect(&prefix, total).await;
         {
             let delivered = got.iter().map(Vec::len).sum::<usize>().max(1);
-            let (after, paced) = (cpu_now(pids)?, paced_start.elapsed().as_secs_f64());
+            let (after, paced) = (cpu_now()?, paced_start.elapsed().as_secs_f64());
             let scale = paced / idle_elapsed.as_secs_f64().max(1e-3);
             let per = |i: usize| -> Duration {
                 let idle = idle_cpu[i].saturating_sub(idle_start.1[i]).mul_f64(scale);

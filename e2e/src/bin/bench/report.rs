@@ -147,6 +147,11 @@ fn symbol_cell(sym: &str) -> String {
 pub const SECTIONS: [&str; 9] =
     ["memory", "latency", "throughput", "hosts", "profile", "runtime", "fanout", "scale", "cold"];
 
+/// Whether `section` runs when `--only` named `only` (every section when it named none).
+pub fn runs(only: &[String], section: &str) -> bool {
+    only.is_empty() || only.iter().any(|s| s == section)
+}
+
 /// Everything one run measured.
 pub struct Report {
     /// The sections `--only` named; every section when empty.
@@ -223,7 +228,7 @@ impl Report {
         let mut o = String::new();
         let mut verdicts = Vec::new();
         self.header(&mut o);
-        let ran = |section: &str| self.only.is_empty() || self.only.iter().any(|s| s == section);
+        let ran = |section: &str| runs(&self.only, section);
         if !self.only.is_empty() {
             let _ = writeln!(o, "Sections run (`--only`): {}.\n", self.only.join(", "));
         }

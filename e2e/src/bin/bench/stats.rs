@@ -116,6 +116,20 @@ impl Rate {
         self.elapsed += other.elapsed;
     }
 
+    /// Counts one call's outcome.
+    pub fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Done(_) => self.ok += 1,
+            Outcome::Failed(_) => self.failed += 1,
+            Outcome::Lost => self.lost += 1,
+        }
+    }
+
+    /// Calls made, however they ended.
+    pub fn attempts(&self) -> u64 {
+        self.ok + self.failed + self.lost
+    }
+
     /// Successful calls per second.
     pub fn per_second(&self) -> f64 {
         if self.elapsed.is_zero() {
