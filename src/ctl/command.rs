@@ -65,6 +65,10 @@ pub trait Command: Sized {
     fn stops_host(&self) -> bool {
         false
     }
+
+    /// What the command changes, named without any value it writes (an audit line's
+    /// target: `component x on host N…`, `config y`, `link a -> b …`).
+    fn changes(&self) -> String;
 }
 
 /// A command whose outcome the host reports later as a lattice event.
@@ -116,7 +120,7 @@ pub(crate) fn encode(value: &impl Serialize, what: &str) -> Result<Bytes> {
 /// Commands to one host whose body is the command itself.
 macro_rules! host_commands {
     ($($ty:ident => $what:literal, $subject:path, refs: [$($r:ident),*], configs: [$($c:ident),*],
-        stops_host: $stops:literal;)*) => {$(
+        stops_host: $stops:literal, changes: $changes:expr;)*) => {$(
         impl Command for $ty {
             const WHAT: &'static str = $what;
 
@@ -154,21 +158,31 @@ macro_rules! host_commands {
             fn stops_host(&self) -> bool {
                 $stops
             }
+
+            fn changes(&self) -> String {
+                let describe: fn(&$ty) -> String = $changes;
+                describe(self)
+            }
         }
     )*};
 }
 
 host_commands! {
     ScaleComponentCommand => "scale component", subjects::component_scale,
-        refs: [component_ref], configs: [config], stops_host: false;
+        refs: [component_ref], configs: [config], stops_host: false,
+        changes: |c| format!("component {} on host {}", c.component_id, c.host_id);
     UpdateComponentCommand => "update component", subjects::component_update,
-        refs: [new_component_ref], configs: [], stops_host: false;
+        refs: [new_component_ref], configs: [], stops_host: false,
+        changes: |c| format!("component {} on host {}", c.component_id, c.host_id);
     StartProviderCommand => "start provider", subjects::provider_start,
-        refs: [provider_ref], configs: [config], stops_host: false;
+        refs: [provider_ref], configs: [config], stops_host: false,
+        changes: |c| format!("provider {} on host {}", c.provider_id, c.host_id);
     StopProviderCommand => "stop provider", subjects::provider_stop,
-        refs: [], configs: [], stops_host: false;
+        refs: [], configs: [], stops_host: false,
+        changes: |c| format!("provider {} on host {}", c.provider_id, c.host_id);
     StopHostCommand => "stop host", subjects::host_stop,
-        refs: [], configs: [], stops_host: true;
+        refs: [], configs: [], stops_host: true,
+        changes: |c| format!("host {}", c.host_id);
 }
 
 impl WaitCommand for ScaleComponentCommand {
@@ -220,6 +234,10 @@ impl Command for PutLabelCommand {
         subjects::label_put(prefix, lattice, &self.host_id)
     }
 
+    fn changes(&self) -> String {
+        format!("label {} of host {}", self.key, self.host_id)
+    }
+
     fn body(&self) -> Result<Bytes> {
         let label = HostLabel {
             key: self.key.clone(),
@@ -259,6 +277,10 @@ impl Command for DeleteLabelCommand {
         subjects::label_del(prefix, lattice, &self.host_id)
     }
 
+    fn changes(&self) -> String {
+        format!("label {} of host {}", self.key, self.host_id)
+    }
+
     fn body(&self) -> Result<Bytes> {
         let label = HostLabelIdentifier {
             key: self.key.clone(),
@@ -292,6 +314,13 @@ impl Command for Link {
         encode(self, "link")
     }
 
+    fn changes(&self) -> String {
+        format!(
+            "link {} -> {} ({}:{}, name {})",
+            self.source_id, self.target, self.wit_namespace, self.wit_package, self.name
+        )
+    }
+
     fn config_names(&self) -> Vec<&str> {
         self.source_config
             .iter()
@@ -314,6 +343,13 @@ impl Command for DeleteInterfaceLinkDefinitionRequest {
 
     fn body(&self) -> Result<Bytes> {
         encode(self, "delete link request")
+    }
+
+    fn changes(&self) -> String {
+        format!(
+            "link from {} ({}:{}, name {})",
+            self.source_id, self.wit_namespace, self.wit_package, self.name
+        )
     }
 }
 
@@ -342,6 +378,10 @@ impl Command for PutConfigCommand {
         encode(&self.values, "config")
     }
 
+    fn changes(&self) -> String {
+        format!("config {}", self.name)
+    }
+
     fn config_names(&self) -> Vec<&str> {
         vec![self.name.as_str()]
     }
@@ -368,6 +408,10 @@ impl Command for DeleteConfigCommand {
 
     fn body(&self) -> Result<Bytes> {
         Ok(Bytes::new())
+    }
+
+    fn changes(&self) -> String {
+        format!("config {}", self.name)
     }
 
     fn config_names(&self) -> Vec<&str> {

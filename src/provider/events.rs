@@ -13,7 +13,12 @@
 //! when the first subscription wants it, and shared by every queue. Each subscription has its
 //! own bounded queue (oldest dropped first, counted, warned) and its own delivery task calling
 //! the component over wRPC with a timeout, so a slow or failing component fills only its own
-//! queue. The last subscription of a stream ends it (the NATS subscription is dropped).
+//! queue. The last subscription of a stream ends it (the NATS subscription is dropped). Both
+//! tasks are supervised ([`super::supervise`]): one that fails is logged and started again.
+//!
+//! Components are called through the provider SDK's connection, which exists only once the
+//! SDK runs; a delivery started before (a link of the provider's start-up data) waits for it
+//! ([`sdk_connected`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +37,8 @@ use crate::convert::events::lattice_event;
 use crate::ctl::trace::TraceHeaders;
 use crate::ctl::{Client, EventFilter, EVENT_TYPE_PREFIX};
 use crate::provider::config::{lookup, ConnectionSettings};
+use crate::provider::supervise::{self, Ended};
+use wasmcloud_provider_sdk::ProviderConnection;
 
 /// Link config key: which event types the link receives (none or empty: no events).
 pub const EVENTS_KEY: &str = "events";
@@ -275,18 +282,38 @@ impl EventTarget for ComponentTarget {
     }
 }
 
-/// Targets reached through the provider SDK's connection. Only valid once the SDK has
-/// initialized its connection, which precedes every link.
+/// The provider SDK's connection, once [`sdk_connected`] has said it exists. The SDK keeps
+/// it in a process-wide static and panics when asked for it earlier; links (those of the
+/// provider's start-up data among them) exist before it, so their deliveries wait here.
+static SDK_CONNECTION: tokio::sync::SetOnce<&'static ProviderConnection> =
+    tokio::sync::SetOnce::const_new();
+
+/// How long one attempt to make a target waits for the SDK's connection before it fails (and
+/// the delivery retries, saying so).
+const SDK_CONNECTION_WAIT: Duration = Duration::from_secs(30);
+
+/// Tells the event targets that the SDK's connection exists. Call only after
+/// `wasmcloud_provider_sdk::run_provider` has returned: that is what makes it.
+pub fn sdk_connected() {
+    let _ = SDK_CONNECTION.set(wasmcloud_provider_sdk::get_connection());
+}
+
+/// Targets reached through the provider SDK's connection. Making one waits for that
+/// connection (see [`sdk_connected`]), at most [`SDK_CONNECTION_WAIT`] per attempt.
 #[must_use]
 pub fn sdk_targets() -> TargetFactory {
-    Arc::new(|component_id: String| {
-        Box::pin(async move {
-            let client = wasmcloud_provider_sdk::get_connection()
-                .get_wrpc_client(&component_id)
-                .await?;
-            Ok(Arc::new(ComponentTarget::new(client)) as Arc<dyn EventTarget>)
-        })
-    })
+    Arc::new(|component_id: String| Box::pin(sdk_target(component_id, SDK_CONNECTION_WAIT)))
+}
+
+async fn sdk_target(component_id: String, wait: Duration) -> anyhow::Result<Arc<dyn EventTarget>> {
+    let Ok(connection) = tokio::time::timeout(wait, SDK_CONNECTION.wait()).await else {
+        anyhow::bail!(
+            "the provider's connection to its host is not up after {} ms",
+            wait.as_millis()
+        );
+    };
+    let client = connection.get_wrpc_client(&component_id).await?;
+    Ok(Arc::new(ComponentTarget::new(client)) as Arc<dyn EventTarget>)
 }
 
 /// An event as queued, shared by every queue: its WIT form and the trace context it carried.
@@ -572,23 +599,27 @@ impl EventHub {
     ) -> Subscription {
         let key = stream_key(client, connection, settings);
         let queue = Arc::new(LinkQueue::new(settings.queue, label.clone()));
-        let task = tokio::spawn(deliver(
+        let task = spawn_delivery(
             Arc::clone(&queue),
             Arc::clone(&self.targets),
-            component_id.to_string(),
+            component_id,
             settings.timeout,
-        ))
-        .abort_handle();
+        );
         let mut state = lock(&self.state);
         state.next_id += 1;
         let id = state.next_id;
         let stream = state.streams.entry(key.clone()).or_insert_with(|| {
             let subscribers = Subscribers::default();
-            let task = tokio::spawn(fan_out(
-                client.clone(),
-                key.2.clone(),
-                Arc::clone(&subscribers),
-            ))
+            let (client, types, subs) = (client.clone(), key.2.clone(), Arc::clone(&subscribers));
+            let name = format!("event fan-out of lattice {}", client.lattice());
+            // it only ends when its stream goes (aborted) or by a panic
+            let task = supervise::spawn(name, move || {
+                let run = fan_out(client.clone(), types.clone(), Arc::clone(&subs));
+                async move {
+                    run.await;
+                    Ended::Unexpectedly("the fan-out loop returned".into())
+                }
+            })
             .abort_handle();
             Stream { subscribers, task }
         });
@@ -666,6 +697,32 @@ fn short(message: &str) -> &str {
         .char_indices()
         .nth(200)
         .map_or(message, |(i, _)| &message[..i])
+}
+
+/// Starts a subscription's supervised delivery task: it ends only when aborted (the
+/// subscription dropped); a failed run (a panic) is restarted over the same queue, so events
+/// queued meanwhile are still delivered (the one in flight at a panic is lost).
+fn spawn_delivery(
+    queue: Arc<LinkQueue>,
+    targets: TargetFactory,
+    component_id: &str,
+    timeout: Duration,
+) -> AbortHandle {
+    let name = format!("event delivery to link {}", queue.link);
+    let component_id = component_id.to_string();
+    supervise::spawn(name, move || {
+        let run = deliver(
+            Arc::clone(&queue),
+            Arc::clone(&targets),
+            component_id.clone(),
+            timeout,
+        );
+        async move {
+            run.await;
+            Ended::Unexpectedly("the delivery loop returned".into())
+        }
+    })
+    .abort_handle()
 }
 
 /// A subscription's delivery loop: one `handle-event` call at a time, each bounded by
@@ -840,6 +897,79 @@ mod tests {
                 Ok(Ok(()))
             })
         }
+    }
+
+    /// Records deliveries, but panics on the first event when `panics` is set.
+    struct Flaky {
+        tx: mpsc::UnboundedSender<ev::LatticeEvent>,
+        panics: std::sync::atomic::AtomicBool,
+    }
+
+    impl EventTarget for Flaky {
+        fn handle_event(
+            &self,
+            event: Queued,
+            _headers: Option<async_nats::HeaderMap>,
+        ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
+            Box::pin(async move {
+                assert!(
+                    !self.panics.swap(false, Ordering::SeqCst),
+                    "injected failure: handle-event"
+                );
+                let _ = self.tx.send(event.event.clone());
+                Ok(Ok(()))
+            })
+        }
+    }
+
+    /// The first target cannot be made (the factory panics), the second panics on its first
+    /// event: each time the delivery is logged and restarted over the same queue, and the
+    /// events queued meanwhile still arrive, in order.
+    #[tokio::test]
+    async fn a_failed_delivery_is_restarted_and_events_still_arrive() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let made = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&made);
+        let factory: TargetFactory = Arc::new(move |_component_id: String| {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            let tx = tx.clone();
+            Box::pin(async move {
+                assert!(n != 0, "injected failure: target factory");
+                let panics = std::sync::atomic::AtomicBool::new(n == 1);
+                Ok(Arc::new(Flaky { tx, panics }) as Arc<dyn EventTarget>)
+            })
+        });
+        let queue = Arc::new(LinkQueue::new(16, "c/default".into()));
+        for n in 0..3 {
+            queue.push(event("config_set", n));
+        }
+        let task = spawn_delivery(Arc::clone(&queue), factory, "c", Duration::from_secs(1));
+        // event 0 was in flight when the second target panicked: that one is lost
+        assert_eq!(next(&mut rx).await.id, "1");
+        assert_eq!(next(&mut rx).await.id, "2");
+        queue.push(event("config_set", 3));
+        assert_eq!(next(&mut rx).await.id, "3");
+        assert_eq!(
+            made.load(Ordering::SeqCst),
+            3,
+            "two restarts, one target each"
+        );
+        // aborting (the subscription dropped) stops it for good
+        task.abort();
+        queue.push(event("config_set", 4));
+        none_within(&mut rx, 200).await;
+    }
+
+    /// Before the SDK's connection exists, making a target waits (bounded) and fails; it
+    /// never asks the SDK, which would panic.
+    #[tokio::test]
+    async fn a_target_before_the_sdk_connection_waits_then_fails_without_panicking() {
+        let started = std::time::Instant::now();
+        let Err(error) = sdk_target("c".into(), Duration::from_millis(50)).await else {
+            panic!("no SDK connection exists in unit tests");
+        };
+        assert!(error.to_string().contains("not up after 50 ms"), "{error}");
+        assert!(started.elapsed() >= Duration::from_millis(50));
     }
 
     /// Targets by component id: `slow` sleeps 1 s per call, others answer at once.

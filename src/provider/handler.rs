@@ -8,7 +8,14 @@
 //! ([`ctl::Client::command`]) and the answer is converted back. The tracing span of a call
 //! carries operation, source component, link name, lattice, outcome and latency, never
 //! arguments (they may carry credentials).
+//!
+//! Every change made through the provider is audited: one info line per successful change
+//! naming operation, caller (source component, link name) and what changed (host,
+//! component, provider, link or config name; never a value). Repeats of the same change by
+//! the same link are summarized like refusals (see [`super::log_limit`]).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Instant;
 
@@ -16,6 +23,7 @@ use tracing::{debug, field, info, info_span, Instrument as _, Span};
 use wasmcloud_provider_sdk::Context;
 
 use super::config;
+use super::guard;
 use super::links::{LinkError, LinkHandle, LinkKey};
 use super::policy::{HostRef, Operation, Target};
 use super::LatticeControlProvider;
@@ -26,6 +34,16 @@ use crate::ctl;
 
 type Reply<T> = anyhow::Result<Result<T, wit::CtlError>>;
 type Outcome<T> = Result<T, wit::CtlError>;
+
+tokio::task_local! {
+    /// What the current call changes, set once it is admitted (see [`audit_target`]).
+    static CHANGES: RefCell<Option<String>>;
+}
+
+/// Records what the current call changes, for its audit line.
+fn audit_target(changes: String) {
+    let _ = CHANGES.try_with(|c| *c.borrow_mut() = Some(changes));
+}
 
 /// Added to `no-responders` of a link on the provider's RPC connection: the likeliest cause
 /// is a lattice whose control traffic is on another NATS account.
@@ -82,19 +100,21 @@ impl LatticeControlProvider {
             outcome = field::Empty,
             latency_ms = field::Empty,
         );
-        let result = async {
-            wasmcloud_provider_sdk::propagate_trace_for_ctx!(cx);
-            let trace = trace_headers(cx.as_ref());
-            match source {
-                Some(source) => {
-                    let call = f(LinkKey::new(source, link_name));
-                    ctl::trace::with_context(trace, call).await
-                }
-                None => Err(wit::CtlError::NotLinked(NO_SOURCE.to_string())),
-            }
-        }
-        .instrument(span.clone())
-        .await;
+        let (result, changed) = CHANGES
+            .scope(RefCell::new(None), async {
+                wasmcloud_provider_sdk::propagate_trace_for_ctx!(cx);
+                let trace = trace_headers(cx.as_ref());
+                let result = match source {
+                    Some(source) => {
+                        let call = f(LinkKey::new(source, link_name));
+                        ctl::trace::with_context(trace, call).await
+                    }
+                    None => Err(wit::CtlError::NotLinked(NO_SOURCE.to_string())),
+                };
+                (result, CHANGES.with(|c| c.borrow_mut().take()))
+            })
+            .instrument(span.clone())
+            .await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => convert::error_kind(e),
@@ -105,6 +125,17 @@ impl LatticeControlProvider {
             // one line per call at debug; the span names source, operation and outcome, and
             // a refusal's rule text stays out of the log
             debug!("lattice-control call done");
+            if let (Ok(_), Some(target), false) = (&result, &changed, op.is_read_only()) {
+                let key = (
+                    source.unwrap_or_default().to_string(),
+                    link_name.to_string(),
+                    op.name(),
+                    target.clone(),
+                );
+                if let Some(count) = self.inner.audit_limit.record(key, Instant::now()) {
+                    info!(target = %target, count, "lattice changed through the provider (audit: at most one line per 10 s per link, operation and target)");
+                }
+            }
             if result.is_err() {
                 let key = (
                     source.unwrap_or_default().to_string(),
@@ -221,6 +252,7 @@ async fn admit<C: ctl::Command>(
     command: impl Into<C>,
 ) -> Outcome<ctl::Checked<C>> {
     let mut cmd = ctl::Checked::new(command.into())?;
+    audit_target(cmd.get().changes());
     let policy = link.policy();
     let denied = |d| not_permitted(op, Some(d));
     {
@@ -246,6 +278,8 @@ async fn admit<C: ctl::Command>(
         labels: labels.as_ref(),
     };
     policy.check_host(op, Some(host)).map_err(denied)?;
+    // the resolved host id
+    audit_target(cmd.get().changes());
     Ok(cmd)
 }
 
@@ -260,6 +294,57 @@ fn permit(link: &LinkHandle, op: Operation, config_names: &[&str]) -> Outcome<()
     link.policy()
         .check_arguments(op, &target)
         .map_err(|d| not_permitted(op, Some(d)))
+}
+
+impl LatticeControlProvider {
+    /// This provider's id, when it runs under a host.
+    fn provider_id(&self) -> Option<&str> {
+        self.host_view().map(|v| &*v.provider_id)
+    }
+
+    /// Refuses a put (`new_values`) or delete of config `name` that would change
+    /// lattice-control link settings, unless the link holds `manage-links` (see [`guard`]).
+    async fn guard_config(
+        &self,
+        link: &LinkHandle,
+        name: &str,
+        new_values: Option<&HashMap<String, String>>,
+    ) -> Outcome<()> {
+        if link.policy().manages_links() {
+            return Ok(());
+        }
+        let refused = |why| wit::CtlError::NotPermitted(why);
+        if let Some(why) =
+            guard::config_change_refused(self.provider_id(), name, new_values, None, &[])
+        {
+            return Err(refused(why));
+        }
+        let (links, current) =
+            tokio::try_join!(link.client.get_links(), link.client.get_config(name))?;
+        let why = guard::config_change_refused(
+            self.provider_id(),
+            name,
+            new_values,
+            current.as_ref(),
+            &links,
+        );
+        why.map_or(Ok(()), |why| Err(refused(why)))
+    }
+
+    /// Refuses a link put or delete that would change a lattice-control link, unless the
+    /// link holds `manage-links` (see [`guard`]).
+    async fn guard_link(
+        &self,
+        link: &LinkHandle,
+        refused: impl FnOnce(Option<&str>, &[ctl::Link]) -> Option<String>,
+    ) -> Outcome<()> {
+        if link.policy().manages_links() {
+            return Ok(());
+        }
+        let links = link.client.get_links().await?;
+        refused(self.provider_id(), &links)
+            .map_or(Ok(()), |why| Err(wit::CtlError::NotPermitted(why)))
+    }
 }
 
 fn wit_list<C, W: From<C>>(items: Vec<C>) -> Vec<W> {
@@ -454,6 +539,10 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         let op = Operation::PutLink;
         self.call(cx, op, |link| async move {
             let def = admit::<ctl::Link>(&link, op, link_def).await?;
+            self.guard_link(&link, |id, links| {
+                guard::link_put_refused(id, def.get(), links)
+            })
+            .await?;
             Ok(link.client.command(def).await?.into())
         })
         .await
@@ -468,6 +557,10 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         self.call(cx, op, |link| async move {
             let req =
                 admit::<ctl::DeleteInterfaceLinkDefinitionRequest>(&link, op, request).await?;
+            self.guard_link(&link, |id, links| {
+                guard::link_delete_refused(id, req.get(), links)
+            })
+            .await?;
             Ok(link.client.command(req).await?.into())
         })
         .await
@@ -500,6 +593,9 @@ impl Handler<Option<Context>> for LatticeControlProvider {
             let cmd =
                 admit::<ctl::PutConfigCommand>(&link, op, ctl::PutConfigCommand { name, values })
                     .await?;
+            let put = cmd.get();
+            self.guard_config(&link, &put.name, Some(&put.values))
+                .await?;
             Ok(link.client.command(cmd).await?.into())
         })
         .await
@@ -509,7 +605,10 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         let op = Operation::GetConfig;
         self.call(cx, op, |link| async move {
             permit(&link, op, &[&name])?;
-            let values = link.client.get_config(&name).await?;
+            let mut values = link.client.get_config(&name).await?;
+            if let (Some(values), false) = (values.as_mut(), link.policy().manages_links()) {
+                guard::withhold_credentials(values);
+            }
             Ok(values.as_ref().map(convert::map_to_wit))
         })
         .await
@@ -521,6 +620,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
             let cmd =
                 admit::<ctl::DeleteConfigCommand>(&link, op, ctl::DeleteConfigCommand { name })
                     .await?;
+            self.guard_config(&link, &cmd.get().name, None).await?;
             Ok(link.client.command(cmd).await?.into())
         })
         .await
@@ -573,6 +673,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         let op = Operation::PutRegistries;
         self.call(cx, op, |link| async move {
             permit(&link, op, &[])?;
+            audit_target("registries of every host".to_string());
             let map = registries_from_wit(registries);
             Ok(link.client.put_registries(map).await?.into())
         })

@@ -15,19 +15,29 @@ pub const INTERVAL: Duration = Duration::from_secs(10);
 /// Keys tracked at most; beyond it, entries older than [`INTERVAL`] are dropped first.
 const MAX_KEYS: usize = 4096;
 
-/// What one summary line is about.
+/// What one summary line is about: source component, link name, operation, outcome.
 pub type Key = (String, String, &'static str, &'static str);
 
+/// What one audit line is about: source component, link name, operation, what changed.
+pub type AuditKey = (String, String, &'static str, String);
+
 /// Decides when a repeated outcome gets a log line.
-#[derive(Default)]
-pub struct LogLimiter {
-    seen: Mutex<HashMap<Key, (Instant, u64)>>,
+pub struct LogLimiter<K = Key> {
+    seen: Mutex<HashMap<K, (Instant, u64)>>,
 }
 
-impl LogLimiter {
+impl<K> Default for LogLimiter<K> {
+    fn default() -> Self {
+        Self {
+            seen: Mutex::default(),
+        }
+    }
+}
+
+impl<K: Eq + std::hash::Hash> LogLimiter<K> {
     /// Records one occurrence of `key` at `now`; `Some(n)` when a line is due, `n` being
     /// the occurrences it summarizes (this one included).
-    pub fn record(&self, key: Key, now: Instant) -> Option<u64> {
+    pub fn record(&self, key: K, now: Instant) -> Option<u64> {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         if seen.len() >= MAX_KEYS && !seen.contains_key(&key) {
             seen.retain(|_, (at, _)| now.duration_since(*at) < INTERVAL);
@@ -85,5 +95,25 @@ mod tests {
         );
         // another operation is its own key: logged at once
         assert_eq!(limiter.record(key("stop-host"), start), Some(1));
+    }
+
+    #[test]
+    fn audit_lines_per_target_repeats_summarized() {
+        let audit: LogLimiter<AuditKey> = LogLimiter::default();
+        let key = |target: &str| {
+            let t = target.to_string();
+            ("comp".to_string(), "default".to_string(), "put-config", t)
+        };
+        let t0 = Instant::now();
+        assert_eq!(audit.record(key("config a"), t0), Some(1));
+        assert_eq!(
+            audit.record(key("config b"), t0),
+            Some(1),
+            "each target at once"
+        );
+        for _ in 0..99 {
+            assert_eq!(audit.record(key("config a"), t0), None);
+        }
+        assert_eq!(audit.record(key("config a"), t0 + INTERVAL), Some(100));
     }
 }

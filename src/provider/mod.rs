@@ -5,13 +5,13 @@ pub use crate::bindings;
 mod compat;
 pub mod config;
 pub mod events;
+pub mod guard;
 pub mod handler;
-pub mod intake;
 pub mod links;
 pub mod log_limit;
 pub mod policy;
 mod span;
-pub mod watch;
+pub mod supervise;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -52,12 +52,15 @@ pub struct LatticeControlProvider {
 struct Inner {
     links: LinkTable,
     shut_down: AtomicBool,
-    /// The host's side of the links, once the provider runs under a host (see [`watch`]).
-    host_view: OnceLock<watch::HostView>,
+    /// The host's side of the links, once the provider runs under a host (see
+    /// [`links::host_view`]).
+    host_view: OnceLock<links::HostView>,
     /// Reaches the serve loop, once it runs (see [`serve_exports`]).
     drain: OnceLock<tokio::sync::mpsc::Sender<DrainRequest>>,
     /// Summaries of refused and failed calls (see [`log_limit`]).
     log_limit: log_limit::LogLimiter,
+    /// Audit lines of changes made through the provider (see [`handler`]).
+    audit_limit: log_limit::LogLimiter<log_limit::AuditKey>,
 }
 
 impl LatticeControlProvider {
@@ -77,6 +80,7 @@ impl LatticeControlProvider {
                 host_view: OnceLock::new(),
                 drain: OnceLock::new(),
                 log_limit: log_limit::LogLimiter::default(),
+                audit_limit: log_limit::LogLimiter::default(),
             }),
         }
     }
@@ -88,7 +92,7 @@ impl LatticeControlProvider {
     }
 
     /// The host's side of the links, set when the provider runs under a host.
-    pub(crate) fn host_view(&self) -> Option<&watch::HostView> {
+    pub(crate) fn host_view(&self) -> Option<&links::HostView> {
         self.inner.host_view.get()
     }
 }
@@ -116,28 +120,35 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .map_err(anyhow::Error::msg)
         .context("failed to connect to the lattice's NATS")?;
-    let keys = intake::LinkKeys::from_host_data(host_data);
+    let intake = links::LinkIntake::from_host_data(host_data);
     let link_messages = own
-        .subscribe(keys.subscription.clone())
+        .subscribe(intake.subscription.clone())
         .await
         .context("failed to subscribe to link puts and deletes")?;
     let provider = LatticeControlProvider::new(defaults);
-    for ld in &host_data.link_definitions {
-        keys.apply(provider.links(), ld);
-    }
     let view = host_view(
-        own,
+        own.clone(),
         &provider.links().defaults(),
         &host_data.lattice_rpc_prefix,
         &host_data.provider_key,
     );
-    intake::spawn(keys, provider.links().clone(), link_messages, view.clone());
+    // the links the host had when it started the provider: puts like any other
+    links::intake::start(
+        intake,
+        provider.links().clone(),
+        &host_data.link_definitions,
+        own,
+        link_messages,
+        view.clone(),
+    );
     view.follow_configs(provider.links().clone());
     let _ = provider.inner.host_view.set(view);
 
     let shutdown = run_provider(provider.clone(), PROVIDER_NAME)
         .await
         .context("failed to run provider")?;
+    // from here on the SDK's connection exists: event deliveries waiting for it go on
+    events::sdk_connected();
     let connection = wasmcloud_provider_sdk::get_connection();
     let wrpc = connection
         .get_wrpc_client(connection.provider_key())
@@ -148,7 +159,7 @@ pub async fn run() -> anyhow::Result<()> {
         .context("failed to serve provider exports")
 }
 
-/// The provider's view of its own lattice (see [`watch`]). Hosts answer control requests on
+/// The provider's view of its own lattice (see [`links::host_view`]). Hosts answer control requests on
 /// the default prefix and on the control connection; where the provider's own config and
 /// secrets (`defaults`, no link's) name a connection or a prefix for the lattice it runs in,
 /// the view uses them, else the RPC connection `own` (one NATS account for RPC and control,
@@ -158,7 +169,7 @@ fn host_view(
     defaults: &ProviderDefaults,
     lattice: &str,
     provider_id: &str,
-) -> watch::HostView {
+) -> links::HostView {
     let no_keys = std::collections::HashMap::new();
     let settings = match config::resolve(&no_keys, &std::collections::HashMap::new(), defaults) {
         Ok(s) if s.client.lattice == lattice => Some(s),
@@ -170,13 +181,13 @@ fn host_view(
     };
     let Some(settings) = settings else {
         let prefix = crate::ctl::subjects::DEFAULT_TOPIC_PREFIX;
-        return watch::HostView::new(own, lattice, prefix, provider_id);
+        return links::HostView::new(own, lattice, prefix, provider_id);
     };
     let prefix = &settings.client.topic_prefix;
     if settings.connection == config::own_connection(defaults) {
-        watch::HostView::new(own, lattice, prefix, provider_id)
+        links::HostView::new(own, lattice, prefix, provider_id)
     } else {
-        watch::HostView::connecting(settings.connection, lattice, prefix, provider_id)
+        links::HostView::connecting(settings.connection, lattice, prefix, provider_id)
     }
 }
 
@@ -258,7 +269,7 @@ impl Provider for LatticeControlProvider {
     }
 
     /// Nothing to do: every put, this one included, comes through the provider's own
-    /// subscription (see [`intake`]), which the SDK's duplicate filter does not stand in.
+    /// subscription (see [`links::intake`]), which the SDK's duplicate filter does not stand in.
     async fn receive_link_config_as_target(&self, link: LinkConfig<'_>) -> anyhow::Result<()> {
         debug!(
             source_id = link.source_id,
@@ -269,7 +280,7 @@ impl Provider for LatticeControlProvider {
     }
 
     /// Nothing to do: deletes come through the provider's own subscription too, in order with
-    /// the puts (see [`intake`]).
+    /// the puts (see [`links::intake`]).
     async fn delete_link_as_target(&self, info: impl LinkDeleteInfo) -> anyhow::Result<()> {
         debug!(
             source_id = info.get_source_id(),

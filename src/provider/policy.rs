@@ -29,6 +29,13 @@
 //! traffic; host rules need the resolved host id (a host argument may be a prefix or friendly
 //! name), so [`Policy::check_host`] runs after that read.
 //!
+//! **`manage-links`** is the right to change the settings of links to or from this provider
+//! (their named configs, the links themselves) and to read the credentials in them; `all`
+//! does not imply it (`allow=all,manage-links` grants both). Without it, a granted
+//! `put-config`, `delete-config`, `put-link` or `delete-link` is still refused where it would
+//! change such settings, and `get-config` withholds their credentials (see
+//! [`super::guard`]): no sequence of calls a policy permits can broaden any link's policy.
+//!
 //! `provider-info` is always allowed: it never reaches the lattice and reports the policy.
 //! A `scale-component` grant also covers `scale-component-and-wait` (same change, it only
 //! waits for the outcome); likewise for start/stop provider.
@@ -45,6 +52,9 @@ pub const KEY_ALLOWED_HOSTS: &str = "allowed_hosts";
 pub const KEY_ALLOWED_REFERENCES: &str = "allowed_references";
 /// Settings key: config name prefixes a link may use.
 pub const KEY_ALLOWED_CONFIG_PREFIXES: &str = "allowed_config_prefixes";
+/// The `allow` item granting the right to change lattice-control link settings (see the
+/// module docs); no operation, and `all` does not imply it.
+pub const MANAGE_LINKS: &str = "manage-links";
 
 const KEYS: [&str; 4] = [
     KEY_ALLOW,
@@ -236,6 +246,7 @@ enum Allow {
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Policy {
     allow: Allow,
+    manage_links: bool,
     hosts: Option<Vec<HostRule>>,
     references: Option<Vec<String>>,
     config_prefixes: Option<Vec<String>>,
@@ -249,6 +260,7 @@ impl Default for Policy {
                 read_only: true,
                 ops: BTreeSet::new(),
             },
+            manage_links: false,
             hosts: None,
             references: None,
             config_prefixes: None,
@@ -298,7 +310,9 @@ impl Policy {
             return Err(PolicyError::UnknownKey((*key).clone()));
         }
         let settings = &settings;
-        let allow = match list(settings, KEY_ALLOW)? {
+        let names = list(settings, KEY_ALLOW)?;
+        let manage_links = names.as_ref().is_some_and(|n| n.contains(&MANAGE_LINKS));
+        let allow = match names {
             None => Allow::List {
                 read_only: true,
                 ops: BTreeSet::new(),
@@ -311,6 +325,7 @@ impl Policy {
                 for name in names {
                     match (name, name.parse::<Operation>()) {
                         ("read-only", _) => read_only = true,
+                        (MANAGE_LINKS, _) => {}
                         (_, Ok(op)) => {
                             ops.insert(op);
                         }
@@ -333,6 +348,7 @@ impl Policy {
             .transpose()?;
         Ok(Policy {
             allow,
+            manage_links,
             hosts,
             references: list(settings, KEY_ALLOWED_REFERENCES)?.map(owned),
             config_prefixes: list(settings, KEY_ALLOWED_CONFIG_PREFIXES)?.map(owned),
@@ -350,6 +366,13 @@ impl Policy {
                     || ops.contains(&op.granted_by())
             }
         }
+    }
+
+    /// Whether the link holds [`MANAGE_LINKS`]: it may change the settings of links to or
+    /// from this provider with the operations it is granted.
+    #[must_use]
+    pub fn manages_links(&self) -> bool {
+        self.manage_links
     }
 
     /// Whether checking the host rule of a granted `op` on host `host_id` needs the host's
@@ -455,13 +478,18 @@ impl Policy {
     }
 
     fn describe_allow(&self) -> String {
+        let manage = self.manage_links.then_some(MANAGE_LINKS);
         match &self.allow {
-            Allow::All => "all".into(),
+            Allow::All => std::iter::once("all")
+                .chain(manage)
+                .collect::<Vec<_>>()
+                .join(","),
             Allow::List { read_only, ops } => {
                 let names = read_only
                     .then_some("read-only")
                     .into_iter()
-                    .chain(ops.iter().map(|op| op.name()));
+                    .chain(ops.iter().map(|op| op.name()))
+                    .chain(manage);
                 names.collect::<Vec<_>>().join(",")
             }
         }
@@ -585,6 +613,19 @@ mod tests {
             .iter()
             .all(|op| p.check(*op, &Target::default()).is_ok()));
         assert_eq!(p.describe(), "all");
+    }
+
+    #[test]
+    fn manage_links_is_granted_only_by_name() {
+        let all = policy(&[("allow", "all")]).unwrap();
+        assert!(!all.manages_links(), "all does not imply manage-links");
+        let admin = policy(&[("allow", "all, manage-links")]).unwrap();
+        assert!(admin.manages_links() && admin.allows(StopHost));
+        assert_eq!(admin.describe(), "all,manage-links");
+        let listed = policy(&[("allow", "read-only,put-config,manage-links")]).unwrap();
+        assert!(listed.manages_links() && listed.allows(PutConfig) && !listed.allows(PutLink));
+        assert_eq!(listed.describe(), "read-only,put-config,manage-links");
+        assert!(!Policy::default().manages_links());
     }
 
     #[test]

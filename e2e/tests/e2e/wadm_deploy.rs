@@ -39,7 +39,7 @@ use lattice_control_e2e::{
     bounded, noop_scale, pack_par, provider_bin, retry, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT,
 };
 use lattice_control_provider::ctl::{self, ScaleComponentCommand};
-use lattice_control_provider::provider::policy::KEY_ALLOW;
+use lattice_control_provider::provider::policy::{KEY_ALLOW, KEY_ALLOWED_CONFIG_PREFIXES};
 use serde_json::Value;
 use serde_yaml::Value as Yaml;
 
@@ -56,6 +56,13 @@ const LINK_CONFIG: &str = "lattice_control-js_controller_link";
 /// The policy the shipped manifest grants, and what the second version narrows it to.
 const SHIPPED_ALLOW: &str = "read-only,put-config";
 const NARROWED_ALLOW: &str = "read-only";
+/// The one config the shipped manifest lets the component write: its own record.
+const SHIPPED_CONFIG_PREFIX: &str = "lattice_control-js_controller-last-scale";
+
+/// The policy `provider-info` reports for `allow` under the shipped config restriction.
+fn reported_policy(allow: &str) -> String {
+    format!("{allow}; {KEY_ALLOWED_CONFIG_PREFIXES}={SHIPPED_CONFIG_PREFIX}")
+}
 
 /// Deploy to `Deployed`: the host compiles the ~13 MB component first (7–70 s on 2 cores).
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -211,8 +218,13 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     assert_eq!(link.name, "default");
     assert_eq!(link.target_config, [LINK_CONFIG]);
     let config = retry("get_config", CALL_RETRY, || ctl.get_config(LINK_CONFIG)).await?.context("no link config")?;
-    let expected: HashMap<String, String> =
-        [(KEY_ALLOW, SHIPPED_ALLOW), ("events", "component_scaled")].map(|(k, v)| (k.into(), v.into())).into();
+    let expected: HashMap<String, String> = [
+        (KEY_ALLOW, SHIPPED_ALLOW),
+        (KEY_ALLOWED_CONFIG_PREFIXES, SHIPPED_CONFIG_PREFIX),
+        ("events", "component_scaled"),
+    ]
+    .map(|(k, v)| (k.into(), v.into()))
+    .into();
     assert_eq!(config, expected);
 
     // 2. The component's export answers through the provider, about the lattice it runs in.
@@ -227,7 +239,7 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     assert_eq!(first["source-id"], COMPONENT_ID, "the provider saw another caller");
     assert_eq!(first["link-name"], "default");
     assert_eq!(strings(&first["host-ids"]), [host_id.as_str()]);
-    assert_eq!(first["policy"], SHIPPED_ALLOW);
+    assert_eq!(first["policy"], reported_policy(SHIPPED_ALLOW));
     assert!(strings(&first["allowed-operations"]).contains(&"put-config"), "{first}");
     assert_eq!(strings(&first["event-subscriptions"]), ["component_scaled"], "{first}");
 
@@ -325,7 +337,7 @@ async fn update_applies(
         let last = &last;
         async move {
             let summary = list_hosts(wrpc, "after-update").await?;
-            let applied = summary["policy"] == NARROWED_ALLOW;
+            let applied = summary["policy"] == reported_policy(NARROWED_ALLOW);
             *last.lock().unwrap_or_else(|p| p.into_inner()) = summary;
             Ok(applied.then_some(()))
         }

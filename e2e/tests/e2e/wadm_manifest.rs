@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use lattice_control_e2e::link::{WIT_INTERFACE as INTERFACE, WIT_NAMESPACE as NAMESPACE, WIT_PACKAGE as PACKAGE};
 use lattice_control_provider::provider::config::{KeySpec, KEYS, LATTICE};
 use lattice_control_provider::provider::events::{EventSettings, EVENTS_KEY};
-use lattice_control_provider::provider::policy::KEY_ALLOW;
+use lattice_control_provider::provider::policy::{KEY_ALLOW, KEY_ALLOWED_CONFIG_PREFIXES};
 use serde_yaml::Value;
 use wadm_types::validation::{validate_manifest_bytes, ValidationFailure, ValidationOutput};
 use wadm_types::{LinkProperty, Manifest, Properties, TraitProperty};
@@ -184,6 +184,7 @@ async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
         let mut lattice = None;
         let mut allow = None;
         let mut events = None;
+        let mut config_prefixes = None;
         for config in &link.target.config {
             let props = config.properties.as_ref().context("link config without properties")?;
             for (key, value) in props {
@@ -193,6 +194,10 @@ async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
                 }
                 if key == EVENTS_KEY {
                     events = Some(value.as_str());
+                    continue;
+                }
+                if key == KEY_ALLOWED_CONFIG_PREFIXES {
+                    config_prefixes = Some(value.as_str());
                     continue;
                 }
                 let spec = provider_key(key).with_context(|| format!("{name}: unknown config key {key}"))?;
@@ -205,6 +210,9 @@ async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
         // The example reads the lattice and records the scales it sees: no more is granted.
         assert_eq!(allow, Some("read-only,put-config"), "{name}");
         assert_eq!(events, Some("component_scaled"), "{name}");
+        // ...and may write its own record only: no config of any link's settings.
+        let prefix = config_prefixes.with_context(|| format!("{name}: put-config without allowed_config_prefixes"))?;
+        assert!(!prefix.contains(',') && prefix.ends_with("-js_controller-last-scale"), "{name}: {prefix}");
         let mut secrets: Vec<_> = link.target.secrets.iter().map(|s| s.name.as_str()).collect();
         secrets.sort_unstable();
         if name == SECRETS {

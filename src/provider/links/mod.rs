@@ -20,7 +20,13 @@
 //! transition that changes its settings, so a late task (a config re-read, an overtaken
 //! delete check) can tell that what it computed is stale and drop it
 //! ([`LinkTable::put_if_current`], [`LinkTable::remove_if_current`]).
+//!
+//! Where transitions come from: the host's link messages and the links of the provider's
+//! start-up data ([`intake`], one path for both), and what the provider learns from the host
+//! beyond them: overtaken deletes, named configs that change ([`host_view`]).
 
+pub mod host_view;
+pub mod intake;
 mod pool;
 
 use std::collections::HashMap;
@@ -35,9 +41,12 @@ use super::config::{
 };
 use super::events::{EventConfigError, EventHub, EventSettings, Subscription};
 use super::policy::{Policy, PolicyError};
+use super::supervise::{self, Ended};
 use crate::ctl;
 use pool::{ClientKey, Pool};
 
+pub use host_view::HostView;
+pub use intake::LinkIntake;
 pub use pool::{connect, connect_named, redact_urls, CONNECT_TIMEOUT, LINK_CONNECTION_NAME};
 
 /// How long a call waits for its link's connection to come up.
@@ -455,14 +464,19 @@ impl LinkTable {
         if pool.is_connecting(settings) {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        if tokio::runtime::Handle::try_current().is_err() {
             return;
-        };
+        }
         let table = self.clone();
         let target = settings.clone();
-        let task = runtime.spawn(async move {
-            let outcome = connect(&target).await;
-            table.connect_done(&target, outcome);
+        let name = format!("connect to {}", redact_urls(&settings.urls));
+        let task = supervise::spawn(name, move || {
+            let (table, target) = (table.clone(), target.clone());
+            async move {
+                let outcome = connect(&target).await;
+                table.connect_done(&target, outcome);
+                Ended::Done
+            }
         });
         pool.connecting(settings.clone(), task.abort_handle());
     }
@@ -583,6 +597,12 @@ impl LinkTable {
         state.pool.clear();
         drop(state);
         self.inner.changed.notify_waiters();
+    }
+
+    /// Whether [`Self::close`] was called (the provider is shutting down).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 
     /// How many links, clients and connections exist (for tests and logs).

@@ -6,13 +6,13 @@ use std::process::{Child, Command, Stdio};
 
 use super::*;
 
-struct NatsServer {
+pub(super) struct NatsServer {
     child: Child,
     port: u16,
 }
 
 impl NatsServer {
-    fn start_on(port: u16) -> Self {
+    pub(super) fn start_on(port: u16) -> Self {
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -27,7 +27,7 @@ impl NatsServer {
         Self { child, port }
     }
 
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 }
@@ -39,7 +39,7 @@ impl Drop for NatsServer {
     }
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

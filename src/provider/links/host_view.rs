@@ -25,7 +25,8 @@
 //! account (`wash up`). Where they are separate accounts, the connection keys (`ctl_*`,
 //! `nats_url`, …) in the provider's own config and secrets, for its own lattice, give the
 //! view its connection ([`HostView::connecting`]): opened in a task, retried until it is up,
-//! never awaited by a provider callback.
+//! never awaited by a provider callback. Every task here is supervised
+//! ([`crate::provider::supervise`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,9 +35,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use tracing::{debug, info, warn};
 
-use super::config::ConnectionSettings;
-use super::links::{self, LinkKey, LinkTable};
+use super::{connect_named, redact_urls, LinkKey, LinkTable};
 use crate::ctl::{self, ClientBuilder};
+use crate::provider::config::ConnectionSettings;
+use crate::provider::supervise::{self, Ended};
 
 /// Name of the host view's NATS connection when it has one of its own (what `/connz` lists).
 pub const HOST_VIEW_CONNECTION_NAME: &str = "lattice-control-provider-host-view";
@@ -108,27 +110,32 @@ impl HostView {
     ) -> Self {
         let (tx, rx) = tokio::sync::watch::channel(None);
         let (lattice, topic_prefix) = (lattice.to_string(), topic_prefix.to_string());
-        tokio::spawn(async move {
-            let mut attempt = 0;
-            loop {
-                match links::connect_named(&settings, HOST_VIEW_CONNECTION_NAME).await {
-                    Ok(nats) => {
-                        info!(
-                            servers = %links::redact_urls(&settings.urls),
-                            "the provider's host view uses the control connection of its own config"
-                        );
-                        let _ = tx.send(Some(client(nats, &lattice, &topic_prefix)));
-                        return;
+        supervise::spawn("host view connect".into(), move || {
+            let (tx, settings) = (tx.clone(), settings.clone());
+            let (lattice, topic_prefix) = (lattice.clone(), topic_prefix.clone());
+            async move {
+                let mut attempt = 0;
+                loop {
+                    match connect_named(&settings, HOST_VIEW_CONNECTION_NAME).await {
+                        Ok(nats) => {
+                            info!(
+                                servers = %redact_urls(&settings.urls),
+                                "the provider's host view uses the control connection of its own config"
+                            );
+                            let _ = tx.send(Some(client(nats, &lattice, &topic_prefix)));
+                            return Ended::Done;
+                        }
+                        Err(error) => {
+                            warn!(%error, "cannot open the host view's control connection (from the provider's own config); retrying");
+                        }
                     }
-                    Err(error) => {
-                        warn!(%error, "cannot open the host view's control connection (from the provider's own config); retrying");
+                    if tx.is_closed() {
+                        return Ended::Done;
                     }
+                    tokio::time::sleep(RECONNECT_PAUSES[attempt.min(RECONNECT_PAUSES.len() - 1)])
+                        .await;
+                    attempt += 1;
                 }
-                if tx.is_closed() {
-                    return;
-                }
-                tokio::time::sleep(RECONNECT_PAUSES[attempt.min(RECONNECT_PAUSES.len() - 1)]).await;
-                attempt += 1;
             }
         });
         Self::with_client(rx, provider_id)
@@ -169,72 +176,96 @@ impl HostView {
     /// Watches a deleted link's key: a put overtaken by the delete may still come. Costs a
     /// sleeping task, and host requests only if the key is put again meanwhile.
     pub fn watch_overtaken_delete(&self, table: LinkTable, key: LinkKey) {
+        let name = format!("overtaken-delete check of link {key}");
         let view = self.clone();
-        tokio::spawn(async move {
-            // the generation of the late put, once seen, and whether the host lacked it
-            let mut seen: Option<(u64, bool)> = None;
-            for wait in CHECKS {
-                tokio::time::sleep(wait).await;
-                let Some(generation) = table.generation(&key) else {
-                    seen = None;
-                    continue;
-                };
-                if seen.is_some_and(|(g, _)| g != generation) {
-                    // put again since: that put is the host's word
-                    return;
-                }
-                let Some(ctl) = view.client(REQUEST_TIMEOUT).await else {
-                    debug!(link = %key, "the host view's connection is not up; link not checked");
-                    continue;
-                };
-                let links = match ctl.get_links().await {
-                    Ok(l) => l,
-                    Err(error) => {
-                        debug!(link = %key, %error, "cannot ask the host for its links; link not checked");
-                        continue;
-                    }
-                };
-                if view.find(&links, &key).is_some() {
-                    return;
-                }
-                if seen.is_some_and(|(_, absent)| absent) {
-                    if table.remove_if_current(&key, generation) {
-                        info!(link = %key, "dropped a link whose delete overtook its put (the host no longer has it)");
-                    }
-                    return;
-                }
-                seen = Some((generation, true));
+        supervise::spawn(name, move || {
+            let (view, table, key) = (view.clone(), table.clone(), key.clone());
+            async move {
+                view.check_overtaken_delete(&table, &key).await;
+                Ended::Done
             }
         });
     }
 
-    /// Follows `config_set` events of the provider's lattice and re-reads the named configs
-    /// of the links that use the changed one. Runs until the subscription ends.
-    pub fn follow_configs(&self, table: LinkTable) {
-        let view = self.clone();
-        tokio::spawn(async move {
-            let types = vec!["config_set".to_string()];
-            let Some(ctl) = view.client_when_up().await else {
+    /// The checks of [`Self::watch_overtaken_delete`].
+    async fn check_overtaken_delete(&self, table: &LinkTable, key: &LinkKey) {
+        // the generation of the late put, once seen, and whether the host lacked it
+        let mut seen: Option<(u64, bool)> = None;
+        for wait in CHECKS {
+            tokio::time::sleep(wait).await;
+            let Some(generation) = table.generation(key) else {
+                seen = None;
+                continue;
+            };
+            if seen.is_some_and(|(g, _)| g != generation) {
+                // put again since: that put is the host's word
                 return;
-            };
-            let mut events = match ctl.events(&types).await {
-                Ok(events) => events,
-                Err(error) => {
-                    warn!(%error, "cannot follow named config changes; a changed config applies when its link is put again");
-                    return;
-                }
-            };
-            while let Some(next) = events.next().await {
-                let Ok(event) = next else { continue };
-                let Some(name) = event.data.get("config_name").and_then(|v| v.as_str()) else {
-                    continue;
-                };
-                if table.counts().0 == 0 {
-                    continue;
-                }
-                view.reread_links_using(&ctl, &table, name).await;
             }
-        });
+            let Some(ctl) = self.client(REQUEST_TIMEOUT).await else {
+                debug!(link = %key, "the host view's connection is not up; link not checked");
+                continue;
+            };
+            let links = match ctl.get_links().await {
+                Ok(l) => l,
+                Err(error) => {
+                    debug!(link = %key, %error, "cannot ask the host for its links; link not checked");
+                    continue;
+                }
+            };
+            if self.find(&links, key).is_some() {
+                return;
+            }
+            if seen.is_some_and(|(_, absent)| absent) {
+                if table.remove_if_current(key, generation) {
+                    info!(link = %key, "dropped a link whose delete overtook its put (the host no longer has it)");
+                }
+                return;
+            }
+            seen = Some((generation, true));
+        }
+    }
+
+    /// Follows `config_set` events of the provider's lattice and re-reads the named configs
+    /// of the links that use the changed one, in a supervised task: should it stop while the
+    /// table is open (the subscription refused or closed, a panic), it is logged and started
+    /// again.
+    pub fn follow_configs(&self, table: LinkTable) -> tokio::task::JoinHandle<()> {
+        let view = self.clone();
+        supervise::spawn("named config following".into(), move || {
+            let (view, table) = (view.clone(), table.clone());
+            async move { view.follow_configs_once(&table).await }
+        })
+    }
+
+    /// One run of [`Self::follow_configs`].
+    async fn follow_configs_once(&self, table: &LinkTable) -> Ended {
+        let types = vec!["config_set".to_string()];
+        let Some(ctl) = self.client_when_up().await else {
+            return Ended::Unexpectedly("the host view has no connection".into());
+        };
+        let mut events = match ctl.events(&types).await {
+            Ok(events) => events,
+            Err(error) => {
+                return Ended::Unexpectedly(format!(
+                    "cannot follow named config changes (a changed config applies when its link is put again): {error}"
+                ))
+            }
+        };
+        while let Some(next) = events.next().await {
+            let Ok(event) = next else { continue };
+            let Some(name) = event.data.get("config_name").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            if table.counts().0 == 0 {
+                continue;
+            }
+            self.reread_links_using(&ctl, table, name).await;
+        }
+        if table.is_closed() {
+            Ended::Done
+        } else {
+            Ended::Unexpectedly("the config_set subscription ended".into())
+        }
     }
 
     /// Applies the current values of every named config of each held link that uses `name`.
