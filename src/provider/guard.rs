@@ -14,6 +14,9 @@
 //!   the right wrote cannot hold a setting, so linking it later changes nothing.
 //! * `put-link` / `delete-link` of a lattice-control link, or of a link whose key (source,
 //!   namespace, package, name) a lattice-control link holds (a put would replace it).
+//! * `start-provider` (and its wait form) under this provider's id: a replica started with a
+//!   config of the caller's choosing would serve this provider's links with that config as
+//!   their defaults.
 //! * `get-config` of a config that holds a setting key answers with credential values
 //!   withheld (credential keys, and user info in URLs); every credential the provider reads
 //!   is a setting key, so this covers every config that gives a link credentials.
@@ -185,6 +188,17 @@ pub fn config_change_refused(
         )));
     }
     None
+}
+
+/// Why starting a provider as `started_id` is refused without the right: it is this
+/// provider's id.
+#[must_use]
+pub fn provider_start_refused(provider_id: Option<&str>, started_id: &str) -> Option<String> {
+    (provider_id == Some(started_id)).then(|| {
+        needs_right(format!(
+            "`{started_id}` is this provider: a replica started with other config would serve its links"
+        ))
+    })
 }
 
 /// Why putting `link` is refused without the right, given the host's `links`.
@@ -369,6 +383,13 @@ mod tests {
         // a link to this provider under another package is found in the host's links
         let odd = vec![link("comp", "PROV", "custom", &[])];
         assert!(link_delete_refused(prov, &delete("comp", "custom"), &odd).is_some());
+    }
+
+    #[test]
+    fn starting_this_provider_again_is_refused() {
+        assert!(provider_start_refused(Some("PROV"), "PROV").is_some());
+        assert_eq!(provider_start_refused(Some("PROV"), "other"), None);
+        assert_eq!(provider_start_refused(None, "PROV"), None);
     }
 
     #[test]

@@ -331,6 +331,15 @@ impl LatticeControlProvider {
         why.map_or(Ok(()), |why| Err(refused(why)))
     }
 
+    /// Refuses starting a replica of this provider, unless the link holds `manage-links`.
+    fn guard_provider_start(&self, link: &LinkHandle, started_id: &str) -> Outcome<()> {
+        if link.policy().manages_links() {
+            return Ok(());
+        }
+        guard::provider_start_refused(self.provider_id(), started_id)
+            .map_or(Ok(()), |why| Err(wit::CtlError::NotPermitted(why)))
+    }
+
     /// Refuses a link put or delete that would change a lattice-control link, unless the
     /// link holds `manage-links` (see [`guard`]).
     async fn guard_link(
@@ -472,6 +481,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         let op = Operation::StartProvider;
         self.call(cx, op, |link| async move {
             let cmd = admit::<ctl::StartProviderCommand>(&link, op, command).await?;
+            self.guard_provider_start(&link, &cmd.get().provider_id)?;
             Ok(link.client.command(cmd).await?.into())
         })
         .await
@@ -487,6 +497,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         self.call(cx, op, |link| async move {
             let within = convert::events::wait_timeout(&wait)?;
             let cmd = admit::<ctl::StartProviderCommand>(&link, op, command).await?;
+            self.guard_provider_start(&link, &cmd.get().provider_id)?;
             let event = link.client.command_and_wait(cmd, within).await?;
             Ok(convert::events::lattice_event(&event, link.lattice()))
         })

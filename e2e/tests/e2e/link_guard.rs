@@ -115,8 +115,7 @@ async fn run(capture: &StderrCapture) -> Result<()> {
     put_config(&lattice, admin_cfg, &admin_values).await?;
 
     // Vector 1: rewriting its own link's config. `linked_caller` names it `{source}-{link}`.
-    let esc =
-        linked_caller(&lattice, &provider_id, "guard-esc", "default", &[("allow", ESC_ALLOW)]).await?;
+    let esc = linked_caller(&lattice, &provider_id, "guard-esc", "default", &[("allow", ESC_ALLOW)]).await?;
     let esc_cfg = "guard-esc-default";
     let a = call!("put-label", esc, |w, cx| lc::put_label(w, cx, &host, "guard", "x"));
     assert!(matches!(a, Err(("not-permitted", _))), "put-label before: {a:?}");
@@ -184,6 +183,21 @@ async fn run(capture: &StderrCapture) -> Result<()> {
     };
     let a = call!("put-link kv", linker, |w, cx| lc::put_link(w, cx, &kv));
     assert!(a.is_ok(), "a link of another package: {a:?}");
+
+    // Beyond the vectors: a replica of this provider under a config of the caller's
+    // choosing would serve every link with it as defaults.
+    let starter =
+        linked_caller(&lattice, &provider_id, "guard-starter", "default", &[("allow", "read-only,start-provider")])
+            .await?;
+    let replica = types::StartProviderCommand {
+        provider_id: provider_id.clone(),
+        provider_ref: lattice_control_e2e::provider_par_ref()?,
+        host_id: host.clone(),
+        config: vec![admin_cfg.to_string()],
+        annotations: None,
+    };
+    let a = call!("start-provider replica", starter, |w, cx| lc::start_provider(w, cx, &replica));
+    refused("start-provider of this provider's id", a, "is this provider")?;
 
     // Vector 3: reading another link's credentials with the default read-only policy.
     let reader = linked_caller(&lattice, &provider_id, "guard-reader", "default", &[]).await?;

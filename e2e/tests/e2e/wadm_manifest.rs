@@ -98,7 +98,8 @@ fn skeleton(mut manifest: Manifest) -> Manifest {
                 link.target.secrets.clear();
                 for config in &mut link.target.config {
                     if let Some(props) = config.properties.as_mut() {
-                        props.retain(|k, _| k != LATTICE && k != "nats_url");
+                        // (the config prefix names the application's own record: it differs by app)
+                        props.retain(|k, _| k != LATTICE && k != "nats_url" && k != KEY_ALLOWED_CONFIG_PREFIXES);
                     }
                 }
             }
