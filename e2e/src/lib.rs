@@ -28,6 +28,7 @@ pub mod logs;
 pub mod nats;
 pub mod par;
 pub mod provider;
+pub mod registry;
 pub mod stand_in;
 pub mod stress;
 pub mod util;

@@ -26,6 +26,7 @@ mod link_order;
 mod policy;
 mod provider_e2e;
 mod provider_smoke;
+mod registry;
 mod reliability;
 mod resolution;
 mod restart;

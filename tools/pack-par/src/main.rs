@@ -1,4 +1,5 @@
-//! `pack-par <provider binary> <out.par.gz> [--keys-dir DIR]`
+//! `pack-par [pack] <provider binary> <out.par.gz> [--keys-dir DIR]`
+//! `pack-par push <artifact> <registry/repository:tag> [--insecure]` (see [`push`])
 //!
 //! Packs a provider binary built for this machine into a signed, gzip-compressed provider
 //! archive, as `wash build` does for a provider: the library for this target
@@ -16,12 +17,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context as _, Result};
 use nkeys::KeyPair;
 
+mod push;
+
 const NAME: &str = "lattice-control";
 const VENDOR: &str = "wasmCloud community";
 const KEY_PREFIX: &str = "lattice_control_provider";
 /// The product crate's manifest: the archive carries the provider's version, not this tool's.
 const PRODUCT_MANIFEST: &str = include_str!("../../../Cargo.toml");
-const USAGE: &str = "usage: pack-par <provider binary> <out.par.gz> [--keys-dir DIR]";
+const USAGE: &str = "usage: pack-par [pack] <provider binary> <out.par.gz> [--keys-dir DIR]\n       pack-par push <artifact> <registry/repository:tag> [--insecure] [--allow-latest]";
 
 struct Args {
     binary: PathBuf,
@@ -126,16 +129,30 @@ async fn pack(args: &Args) -> Result<String> {
 }
 
 fn main() -> Result<()> {
-    let args = parse_args(std::env::args().skip(1))?;
+    let mut args = std::env::args().skip(1).peekable();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building a runtime")?;
+    match args.peek().map(String::as_str) {
+        Some("push") => {
+            let push = push::parse_args(args.skip(1))?;
+            let digest = runtime.block_on(push::push(&push))?;
+            println!("pushed {digest}");
+            return Ok(());
+        }
+        Some("pack") => {
+            args.next();
+        }
+        _ => {}
+    }
+    let args = parse_args(args)?;
     if args.out.extension().is_none_or(|e| e != "gz") {
         bail!(
             "{}: the archive is compressed, name it *.par.gz",
             args.out.display()
         );
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .context("building a runtime")?;
     let service_key = runtime.block_on(pack(&args))?;
     println!("{}", args.out.display());
     println!("service key: {service_key}");
