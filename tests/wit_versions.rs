@@ -1,5 +1,5 @@
 //! The provider serves `wasmcloud:lattice-control@1.0.0` with the current `types` records
-//! (`src/provider/bindings.rs` maps 1.0.0's `types` onto them). That is only sound while every
+//! (`src/bindings.rs` maps 1.0.0's `types` onto them). That is only sound while every
 //! record of 1.0.0's `types` other than its six event records is unchanged: these tests hold
 //! the current WIT to the published 1.0.0 text.
 

@@ -180,7 +180,7 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     // 1. Deploy.
     let deployed_at = Instant::now();
     let (name, version) = apps.put_and_deploy(yaml_bytes(&manifest)?).await?;
-    assert_eq!((name.as_str(), version.as_str()), (APP, "v0.1.0"));
+    assert_eq!((name.as_str(), version.as_str()), (APP, "v0.2.0"));
     let status = apps.wait_deployed(APP, DEPLOY_TIMEOUT).await?;
     eprintln!("timing: deploy to status Deployed {:.1?} ({})", deployed_at.elapsed(), describe(&status));
     wadm.check_running()?;
@@ -319,10 +319,10 @@ async fn update_applies(
     wrpc: &wrpc_transport_nats::Client,
     manifest: &Yaml,
 ) -> Result<()> {
-    let v2 = with_allow(manifest.clone(), "v0.1.1", NARROWED_ALLOW)?;
+    let v2 = with_allow(manifest.clone(), "v0.2.1", NARROWED_ALLOW)?;
     let updated_at = Instant::now();
     let (_, version) = apps.put_and_deploy(yaml_bytes(&v2)?).await?;
-    assert_eq!(version, "v0.1.1");
+    assert_eq!(version, "v0.2.1");
     apps.wait_deployed(APP, CALL_RETRY).await?;
     // wadm's part: the named config has the new value.
     wait_for("the link config with the new allow", CALL_RETRY, || async {

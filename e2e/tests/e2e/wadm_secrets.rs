@@ -35,8 +35,8 @@ const APP: &str = "lattice-control-remote";
 const COMPONENT_ID: &str = "lattice_control_remote-js_controller";
 const PROVIDER_ID: &str = "lattice_control_remote-lattice_control";
 /// What the shipped manifest names, and the user replaces.
-const COMPONENT_IMAGE: &str = "ghcr.io/example/lattice-control/js-controller:0.1.0";
-const PROVIDER_IMAGE: &str = "ghcr.io/example/lattice-control/provider:0.1.0";
+const COMPONENT_IMAGE: &str = "ghcr.io/example/lattice-control/js-controller:0.2.0";
+const PROVIDER_IMAGE: &str = "ghcr.io/example/lattice-control/provider:0.2.0";
 const SHIPPED_LATTICE: &str = "lattice: managed\n";
 const SHIPPED_NATS_URL: &str = "nats_url: nats://managed-nats.example.com:4222\n";
 /// The secret keys of the manifest's `secrets:` block (step 3 of its header).
