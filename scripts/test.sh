@@ -105,12 +105,34 @@ types_check() {
   scripts/types.sh --check
 }
 
+# tools/pack-par (its own crate: packs, inserts targets, pushes): format, lints, tests. Its
+# target folder is the one the registry e2e builds the tool into.
+pack_par_checks() {
+  local manifest=tools/pack-par/Cargo.toml target="$CARGO_TARGET_DIR/pack-par"
+  if cargo fmt --version >/dev/null 2>&1; then cargo fmt --manifest-path "$manifest" --check; fi
+  if cargo clippy --version >/dev/null 2>&1; then
+    cargo clippy --manifest-path "$manifest" --target-dir "$target" --all-targets -- -D warnings
+  fi
+  cargo test --manifest-path "$manifest" --target-dir "$target"
+}
+
+# The release workflow cannot run here: it is linted (actionlint; .ci/run installs it).
+workflow_lint() {
+  if ! command -v actionlint >/dev/null 2>&1; then
+    if [[ "${CI:-}" == true ]]; then echo "actionlint is needed in CI" >&2; return 1; fi
+    echo "actionlint not installed: skipped"; return 0
+  fi
+  actionlint .github/workflows/*.yml
+}
+
 step "nats-server" ensure_nats
 step "prepare patched wasmcloud-host" scripts/prepare-host.sh
 step "format" format_check
 step "clippy" lint
 step "TypeScript declarations" types_check
 step "unit + wire tests" cargo test
+step "tools/pack-par" pack_par_checks
+step "release workflow lint" workflow_lint
 step "build provider" build_provider
 # The e2e library's tests and the one e2e test binary (the bins are compiled by clippy above).
 step "build e2e tests" run_in_e2e cargo test --no-run --lib --test e2e

@@ -1,48 +1,56 @@
-//! `pack-par [pack] <provider binary> <out.par.gz> [--keys-dir DIR]`
+//! `pack-par [pack] <provider binary> <out.par.gz> [--keys-dir DIR] [--target T]`
+//! `pack-par insert <par.gz> <provider binary> --target T [--keys-dir DIR]`
 //! `pack-par push <artifact> <registry/repository:tag> [--insecure]` (see [`push`])
 //!
-//! Packs a provider binary built for this machine into a signed, gzip-compressed provider
-//! archive, as `wash build` does for a provider: the library for this target
-//! (`x86_64-linux`, …) and a claims JWT naming the provider (`lattice-control`, the vendor of
-//! `wasmcloud.toml`, the product crate's version).
+//! Packs the provider into a signed, gzip-compressed provider archive in the shape `wash build`
+//! writes for a provider: claims named as `wasmcloud.toml` names the provider (`name`,
+//! `[provider] vendor`, `version`, revision 0), the WIT world of `wit/` embedded (encoded as
+//! wash encodes it), and the library under its target (`x86_64-linux`, … as wash detects it;
+//! `--target` for a binary built for another machine). `insert` adds a binary for a further
+//! target to an existing archive (as `wash par insert`) and signs it again, so one archive
+//! carries every platform.
 //!
-//! Keys: without `--keys-dir`, a fresh account (issuer) and service (subject) key per run.
-//! With it, `DIR/lattice_control_provider_account.nk` and `…_service.nk` (nkey seeds, the
-//! file names `wash` uses) are read, or generated and written there on first use, so the
-//! provider keeps its service key across builds (a secrets backend maps secrets to it).
-//! Prints the archive's path and the provider's service key.
+//! Keys are wash's (see [`keys`]): `~/.wash/keys` unless `--keys-dir`, the account key
+//! `$USER_account.nk` and the service key `lattice-control-provider_service.nk`, generated on
+//! first use. Switching between `wash build` and this tool keeps the provider's service key
+//! (a secrets backend maps secrets to it). Prints the archive's path and the service key.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use nkeys::KeyPair;
 
+mod keys;
+mod project;
 mod push;
 
-const NAME: &str = "lattice-control";
-const VENDOR: &str = "wasmCloud community";
-const KEY_PREFIX: &str = "lattice_control_provider";
-/// The product crate's manifest: the archive carries the provider's version, not this tool's.
-const PRODUCT_MANIFEST: &str = include_str!("../../../Cargo.toml");
-const USAGE: &str = "usage: pack-par [pack] <provider binary> <out.par.gz> [--keys-dir DIR]\n       pack-par push <artifact> <registry/repository:tag> [--insecure] [--allow-latest]";
+const USAGE: &str =
+    "usage: pack-par [pack] <provider binary> <out.par.gz> [--keys-dir DIR] [--target T]
+       pack-par insert <par.gz> <provider binary> --target T [--keys-dir DIR]
+       pack-par push <artifact> <registry/repository:tag> [--insecure] [--allow-latest]";
+
+/// The target of a binary built for this machine, named as wash names it.
+fn this_target() -> String {
+    format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
+}
 
 struct Args {
-    binary: PathBuf,
-    out: PathBuf,
+    /// `pack`: binary, out; `insert`: archive, binary.
+    paths: [PathBuf; 2],
     keys_dir: Option<PathBuf>,
+    target: Option<String>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args> {
     let mut positional = Vec::new();
-    let mut keys_dir = None;
+    let (mut keys_dir, mut target) = (None, None);
     while let Some(arg) = args.next() {
+        let mut value = |what: &str| {
+            args.next()
+                .ok_or_else(|| anyhow!("{arg} needs {what}\n{USAGE}"))
+        };
         match arg.as_str() {
-            "--keys-dir" => {
-                let dir = args
-                    .next()
-                    .ok_or_else(|| anyhow!("--keys-dir needs a directory\n{USAGE}"))?;
-                keys_dir = Some(PathBuf::from(dir));
-            }
+            "--keys-dir" => keys_dir = Some(PathBuf::from(value("a directory")?)),
+            "--target" => target = Some(value("a target such as aarch64-linux")?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -51,81 +59,77 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args> {
             _ => positional.push(PathBuf::from(arg)),
         }
     }
-    let [binary, out]: [PathBuf; 2] = positional.try_into().map_err(|_| anyhow!("{USAGE}"))?;
+    let paths: [PathBuf; 2] = positional.try_into().map_err(|_| anyhow!("{USAGE}"))?;
     Ok(Args {
-        binary,
-        out,
+        paths,
         keys_dir,
+        target,
     })
 }
 
-/// The key in `dir/{KEY_PREFIX}_{kind}.nk`, created with `generate` when the file is missing.
-fn load_or_create_key(dir: &Path, kind: &str, generate: fn() -> KeyPair) -> Result<KeyPair> {
-    let path = dir.join(format!("{KEY_PREFIX}_{kind}.nk"));
-    match std::fs::read_to_string(&path) {
-        Ok(seed) => KeyPair::from_seed(seed.trim())
-            .map_err(|e| anyhow!("{}: not an nkey seed: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            let key = generate();
-            let seed = key
-                .seed()
-                .map_err(|e| anyhow!("encoding a new {kind} key: {e}"))?;
-            write_private(&path, &seed)?;
-            eprintln!("pack-par: new {kind} key in {}", path.display());
-            Ok(key)
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// Writes a seed readable by its owner only.
-fn write_private(path: &Path, seed: &str) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(seed.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-/// `version = "…"` of the product's `[package]` (its first `version` line).
-fn product_version() -> Result<String> {
-    PRODUCT_MANIFEST
-        .lines()
-        .find_map(|l| l.strip_prefix("version = \""))
-        .and_then(|v| v.strip_suffix('"'))
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("no version line in the product's Cargo.toml"))
-}
-
-async fn pack(args: &Args) -> Result<String> {
-    let bytes = std::fs::read(&args.binary)
-        .with_context(|| format!("reading {}", args.binary.display()))?;
-    let (issuer, subject) = match &args.keys_dir {
-        Some(dir) => (
-            load_or_create_key(dir, "account", KeyPair::new_account)?,
-            load_or_create_key(dir, "service", KeyPair::new_service)?,
-        ),
-        None => (KeyPair::new_account(), KeyPair::new_service()),
-    };
-    let mut par =
-        provider_archive::ProviderArchive::new(NAME, VENDOR, None, Some(product_version()?));
-    let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
-    par.add_library(&target, &bytes)
+/// A new archive of `binary` for `target`: wash's claims and the WIT world of `wit/`.
+pub async fn pack(
+    binary: &Path,
+    target: &str,
+    out: &Path,
+    keys: &keys::Keys,
+) -> Result<provider_archive::ProviderArchive> {
+    let project = project::Project::from_repository()?;
+    let mut par = provider_archive::ProviderArchive::new(
+        &project.name,
+        &project.vendor,
+        Some(0),
+        Some(project.version.clone()),
+    );
+    par.add_wit_world(&project::wit_world()?)
+        .map_err(|e| anyhow!("embedding the WIT world: {e}"))?;
+    par.add_library(target, &read(binary)?)
         .map_err(|e| anyhow!("adding the {target} library: {e}"))?;
-    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+    write(&mut par, out, keys).await?;
+    Ok(par)
+}
+
+/// `archive` with `binary` added for `target`, signed again and written back.
+pub async fn insert(
+    archive: &Path,
+    binary: &Path,
+    target: &str,
+    keys: &keys::Keys,
+) -> Result<provider_archive::ProviderArchive> {
+    let mut par = provider_archive::ProviderArchive::try_load(&read(archive)?)
+        .await
+        .map_err(|e| anyhow!("{}: not a provider archive: {e}", archive.display()))?;
+    if par.targets().iter().any(|t| t == target) {
+        bail!("{} already carries {target}", archive.display());
+    }
+    par.add_library(target, &read(binary)?)
+        .map_err(|e| anyhow!("adding the {target} library: {e}"))?;
+    write(&mut par, archive, keys).await?;
+    Ok(par)
+}
+
+async fn write(
+    par: &mut provider_archive::ProviderArchive,
+    out: &Path,
+    keys: &keys::Keys,
+) -> Result<()> {
+    if out.extension().is_none_or(|e| e != "gz") {
+        bail!(
+            "{}: the archive is compressed, name it *.par.gz",
+            out.display()
+        );
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    par.write(&args.out, &issuer, &subject, true)
+    par.write(out, &keys.account, &keys.service, true)
         .await
-        .map_err(|e| anyhow!("writing {}: {e}", args.out.display()))?;
-    Ok(subject.public_key())
+        .map_err(|e| anyhow!("writing {}: {e}", out.display()))
 }
 
 fn main() -> Result<()> {
@@ -134,27 +138,102 @@ fn main() -> Result<()> {
         .enable_all()
         .build()
         .context("building a runtime")?;
-    match args.peek().map(String::as_str) {
-        Some("push") => {
-            let push = push::parse_args(args.skip(1))?;
-            let digest = runtime.block_on(push::push(&push))?;
-            println!("pushed {digest}");
-            return Ok(());
-        }
-        Some("pack") => {
+    let command = match args.peek().map(String::as_str) {
+        Some(c @ ("push" | "insert" | "pack")) => {
+            let c = c.to_string();
             args.next();
+            c
         }
-        _ => {}
+        _ => "pack".to_string(),
+    };
+    if command == "push" {
+        let push = push::parse_args(args)?;
+        let digest = runtime.block_on(push::push(&push))?;
+        println!("pushed {digest}");
+        return Ok(());
     }
     let args = parse_args(args)?;
-    if args.out.extension().is_none_or(|e| e != "gz") {
-        bail!(
-            "{}: the archive is compressed, name it *.par.gz",
-            args.out.display()
+    let keys = keys::Keys::load_or_create(args.keys_dir.as_deref())?;
+    let [first, second] = &args.paths;
+    let (out, par) = if command == "insert" {
+        let target = args
+            .target
+            .ok_or_else(|| anyhow!("insert needs --target (e.g. aarch64-linux)\n{USAGE}"))?;
+        (
+            first,
+            runtime.block_on(insert(first, second, &target, &keys))?,
+        )
+    } else {
+        let target = args.target.unwrap_or_else(this_target);
+        (
+            second,
+            runtime.block_on(pack(first, &target, second, &keys))?,
+        )
+    };
+    println!("{}", out.display());
+    println!("targets: {}", par.targets().join(", "));
+    println!("service key: {}", keys.service.public_key());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pack-par-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Packs, inserts a second target, and reads the archive back as a host reads it.
+    #[tokio::test]
+    async fn one_archive_many_targets_in_wash_shape() {
+        let dir = scratch("shape");
+        let keys = keys::Keys::load_or_create(Some(&dir.join("keys"))).unwrap();
+        let (linux, arm) = (dir.join("x86"), dir.join("arm"));
+        std::fs::write(&linux, b"x86_64 binary").unwrap();
+        std::fs::write(&arm, b"aarch64 binary").unwrap();
+        let out = dir.join("p.par.gz");
+        pack(&linux, "x86_64-linux", &out, &keys).await.unwrap();
+        insert(&out, &arm, "aarch64-linux", &keys).await.unwrap();
+        assert!(
+            insert(&out, &arm, "aarch64-linux", &keys).await.is_err(),
+            "a target twice"
+        );
+
+        let par = provider_archive::ProviderArchive::try_load(&std::fs::read(&out).unwrap())
+            .await
+            .unwrap();
+        let mut targets = par.targets();
+        targets.sort();
+        assert_eq!(targets, ["aarch64-linux", "x86_64-linux"]);
+        assert_eq!(
+            par.target_bytes("aarch64-linux").unwrap(),
+            b"aarch64 binary"
+        );
+        let claims = par.claims().unwrap();
+        let project = project::Project::from_repository().unwrap();
+        let metadata = claims.metadata.unwrap();
+        assert_eq!(metadata.name.as_deref(), Some("Lattice Control"));
+        assert_eq!(metadata.vendor, project.vendor);
+        assert_eq!(metadata.ver.as_deref(), Some(project.version.as_str()));
+        assert_eq!(claims.subject, keys.service.public_key());
+        assert_eq!(claims.issuer, keys.account.public_key());
+        let world = par.wit_world().unwrap();
+        let decoded = wit_component::decode(world).unwrap();
+        let resolve = decoded.resolve();
+        let names: Vec<String> = resolve
+            .packages
+            .iter()
+            .map(|(_, p)| p.name.to_string())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("wasmcloud:lattice-control@1.")),
+            "{names:?}"
         );
     }
-    let service_key = runtime.block_on(pack(&args))?;
-    println!("{}", args.out.display());
-    println!("service key: {service_key}");
-    Ok(())
 }
