@@ -18,8 +18,8 @@ use crate::wadm::deployable_manifest;
 pub const APP: &str = "lattice-dashboard";
 /// The dashboard component's id.
 pub const COMPONENT_ID: &str = "lattice_dashboard-dashboard";
-/// The lattice-control provider's id.
-pub const PROVIDER_ID: &str = "lattice_dashboard-lattice_control";
+/// The lattice-control provider's id: the shared application's (`provider.wadm.yaml`).
+pub const PROVIDER_ID: &str = crate::wadm::SHARED_PROVIDER_ID;
 /// The built-in HTTP server's id.
 pub const HTTP_SERVER_ID: &str = "lattice_dashboard-http_server";
 /// The address the shipped manifest serves on.

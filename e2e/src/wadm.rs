@@ -365,3 +365,85 @@ pub fn deployable_manifest(path: &Path) -> Result<Yaml> {
     resolve_relative_file_paths(&mut yaml, base)?;
     Ok(yaml)
 }
+
+/// The shared provider application (`provider.wadm.yaml`) that the local manifests link to.
+pub const SHARED_PROVIDER_APP: &str = "lattice-control-provider";
+/// The id wadm derives for its provider (`{app}-{component}`).
+pub const SHARED_PROVIDER_ID: &str = "lattice_control_provider-lattice_control";
+
+/// Deploys `provider.wadm.yaml` as `wash app deploy` sends it (the PAR it names must exist:
+/// `build/lattice-control-provider.par.gz`) and waits, within `limit`, until it is deployed
+/// and the provider is ready. The applications that link to it are deployed after it.
+pub async fn deploy_shared_provider(apps: &WadmClient, lattice: &crate::TestLattice, limit: Duration) -> Result<()> {
+    let manifest = deployable_manifest(&crate::par::product_root().join("provider.wadm.yaml"))?;
+    apps.put_and_deploy(serde_yaml::to_string(&manifest)?.into_bytes()).await?;
+    apps.wait_deployed(SHARED_PROVIDER_APP, limit).await?;
+    crate::provider::wait_provider_ready(lattice, SHARED_PROVIDER_ID).await
+}
+
+/// Undeploys the shared provider application and waits, within `limit`, until no host of
+/// `lattice` runs its provider.
+pub async fn undeploy_shared_provider(apps: &WadmClient, lattice: &crate::TestLattice, limit: Duration) -> Result<()> {
+    apps.undeploy(SHARED_PROVIDER_APP).await?;
+    wait_for("the shared provider gone", limit, || async {
+        for host in lattice.host_ids() {
+            let inventory = lattice.ctl().get_host_inventory(&host).await?;
+            if inventory.providers.iter().any(|p| p.id == SHARED_PROVIDER_ID) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(()))
+    })
+    .await
+}
+
+/// Where a test application's provider comes from.
+pub enum ProviderFrom<'a> {
+    /// Its own capability component running this image.
+    Image(&'a str),
+    /// The shared application's ([`SHARED_PROVIDER_APP`]).
+    Shared,
+}
+
+/// A manifest of application `app` (`version`): a no-op component (`component_image`, one
+/// instance, id `{app}-noop`) linked to the provider (link `default`, no config: read-only).
+pub fn noop_app_manifest(app: &str, version: &str, component_image: &str, provider: ProviderFrom<'_>) -> Vec<u8> {
+    let provider = match provider {
+        ProviderFrom::Image(image) => format!(
+            "        image: {image}\n      traits:\n        - type: spreadscaler\n          properties:\n            instances: 1\n"
+        ),
+        ProviderFrom::Shared => format!(
+            "        application:\n          name: {SHARED_PROVIDER_APP}\n          component: lattice-control\n"
+        ),
+    };
+    format!(
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: {app}
+  annotations:
+    version: {version}
+spec:
+  components:
+    - name: noop
+      type: component
+      properties:
+        image: {component_image}
+      traits:
+        - type: spreadscaler
+          properties:
+            instances: 1
+        - type: link
+          properties:
+            namespace: wasmcloud
+            package: lattice-control
+            interfaces: [lattice-control]
+            target:
+              name: lattice-control
+    - name: lattice-control
+      type: capability
+      properties:
+{provider}"#
+    )
+    .into_bytes()
+}

@@ -73,20 +73,8 @@ async fn run() -> Result<()> {
     println!("building    examples/dashboard, examples/js-controller, the provider's PAR ...");
     let dashboard_manifest = dashboard::prepare(&address).await?;
     JS_CONTROLLER.build().await?;
-    // A host caches a provider archive by its path and cannot rewrite that file while a
-    // provider started from it runs ("Text file busy"), so the second application on the same
-    // host gets its own copy of the PAR.
-    let controller_par = product_root().join("build/lattice-control-provider.controller.par.gz");
-    std::fs::copy(dashboard::par_path(), &controller_par)
-        .with_context(|| format!("copying the PAR to {}", controller_par.display()))?;
-    let shipped = serde_yaml::to_string(&deployable_manifest(&product_root().join("local.wadm.yaml"))?)?;
-    let par_ref = format!("file://{}", dashboard::par_path().display());
-    if !shipped.contains(&par_ref) {
-        bail!("local.wadm.yaml does not name {par_ref}");
-    }
-    let copy_ref = format!("file://{}", lattice_control_e2e::wadm::normalize(&controller_par).display());
-    let controller_manifest: serde_yaml::Value = serde_yaml::from_str(&shipped.replace(&par_ref, &copy_ref))?;
-    println!("            (local.wadm.yaml's provider from a copy of the PAR: one host runs both applications)");
+    let controller_manifest = deployable_manifest(&product_root().join("local.wadm.yaml"))?;
+    println!("            (one provider for both applications: provider.wadm.yaml, a wadm shared application)");
 
     let nats = Nats::start()?;
     println!("NATS        {} (monitoring {})", nats.url(), nats.monitor_url());
@@ -101,6 +89,8 @@ async fn run() -> Result<()> {
     let apps = wadm.client(LATTICE).await?;
     let ctl = lattice.ctl().clone();
 
+    lattice_control_e2e::wadm::deploy_shared_provider(&apps, &lattice, DEPLOY_TIMEOUT).await?;
+    println!("deploy      provider.wadm.yaml: the shared provider application");
     for (what, manifest) in
         [("examples/dashboard/local.wadm.yaml", &dashboard_manifest), ("local.wadm.yaml", &controller_manifest)]
     {

@@ -154,6 +154,7 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     let apps = wadm.client(lattice.lattice()).await?;
 
     let deployed_at = Instant::now();
+    lattice_control_e2e::wadm::deploy_shared_provider(&apps, &lattice, DEPLOY_TIMEOUT).await?;
     let (name, _) = apps.put_and_deploy(serde_yaml::to_string(&manifest)?.into_bytes()).await?;
     assert_eq!(name, APP);
     apps.wait_deployed(APP, DEPLOY_TIMEOUT).await?;
@@ -310,6 +311,7 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     drop(browser);
 
     apps.undeploy(APP).await?;
+    lattice_control_e2e::wadm::undeploy_shared_provider(&apps, &lattice, DEPLOY_TIMEOUT).await?;
     wadm.check_running()?;
     drop(wadm);
     lattice.shutdown().await?;

@@ -22,7 +22,9 @@ use lattice_control_e2e::js::{in_ci, node_available, DRAIN_CONTROLLER};
 use lattice_control_e2e::par::product_root;
 use lattice_control_e2e::provider::wait_provider_ready;
 use lattice_control_e2e::util::wait_for;
-use lattice_control_e2e::wadm::{deployable_manifest, describe, StatusType};
+use lattice_control_e2e::wadm::{
+    deploy_shared_provider, deployable_manifest, describe, undeploy_shared_provider, StatusType, SHARED_PROVIDER_ID,
+};
 use lattice_control_e2e::{
     bounded, noop_scale, pack_par, provider_bin, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT,
 };
@@ -31,7 +33,8 @@ use lattice_control_provider::ctl::{self, ScaleComponentCommand};
 /// The application and the ids wadm derives for it.
 const APP: &str = "lattice-drain";
 const CONTROLLER_ID: &str = "lattice_drain-drain_controller";
-const PROVIDER_ID: &str = "lattice_drain-lattice_control";
+/// The shared provider the manifest links to (`provider.wadm.yaml`).
+const PROVIDER_ID: &str = SHARED_PROVIDER_ID;
 
 /// The host compiles the ~13 MB component first.
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -91,6 +94,7 @@ async fn a_host_run_controller_drains_a_labelled_host_and_keeps_it_cordoned() ->
     wadm.wait_lattice(lattice.lattice()).await?;
     let apps = wadm.client(lattice.lattice()).await?;
     let deployed_at = Instant::now();
+    deploy_shared_provider(&apps, &lattice, DEPLOY_TIMEOUT).await?;
     apps.put_and_deploy(serde_yaml::to_string(&manifest)?.into_bytes()).await?;
     let status = apps.wait_deployed(APP, DEPLOY_TIMEOUT).await?;
     eprintln!("timing: deploy to Deployed {:.1?} ({})", deployed_at.elapsed(), describe(&status));
@@ -154,15 +158,15 @@ async fn a_host_run_controller_drains_a_labelled_host_and_keeps_it_cordoned() ->
     })
     .await?;
 
-    // 5. Undeploy: the application's provider and component go; the moved components are not wadm's.
+    // 5. Undeploy: the controller goes, the shared provider stays until its own application is
+    // undeployed; the moved components are not wadm's.
     apps.undeploy(APP).await?;
-    wait_for("the application gone", SETTLE_TIMEOUT, || async {
-        let controller = placement(&ctl, &hosts, CONTROLLER_ID).await?;
-        let inventory = ctl.get_host_inventory(&hosts[0]).await?;
-        Ok((controller.is_empty() && !inventory.providers.iter().any(|p| p.id == PROVIDER_ID)).then_some(()))
+    wait_for("the controller gone", SETTLE_TIMEOUT, || async {
+        Ok(placement(&ctl, &hosts, CONTROLLER_ID).await?.is_empty().then_some(()))
     })
     .await?;
     apps.wait_status(APP, StatusType::Undeployed, SETTLE_TIMEOUT).await?;
+    undeploy_shared_provider(&apps, &lattice, SETTLE_TIMEOUT).await?;
     wadm.check_running()?;
     drop(wadm);
     lattice.shutdown().await

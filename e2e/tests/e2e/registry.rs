@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use lattice_control_e2e::caller::{lattice_control as lc, no_options, types};
 use lattice_control_e2e::registry::{push, Registry};
 use lattice_control_e2e::util::{scratch_dir, wait_for};
-use lattice_control_e2e::wadm::describe;
+use lattice_control_e2e::wadm::{describe, noop_app_manifest, ProviderFrom};
 use lattice_control_e2e::{
     noop_component, pack_par, provider_bin, shared_nats, wait_provider_ready, Caller, TestLattice, TestWadm,
 };
@@ -25,41 +25,7 @@ const REPOSITORY: &str = "lattice-control";
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(180);
 
 fn manifest(version: &str, component: &str, provider: &str) -> Vec<u8> {
-    format!(
-        r#"apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: {APP}
-  annotations:
-    version: {version}
-spec:
-  components:
-    - name: noop
-      type: component
-      properties:
-        image: {component}
-      traits:
-        - type: spreadscaler
-          properties:
-            instances: 1
-        - type: link
-          properties:
-            namespace: wasmcloud
-            package: lattice-control
-            interfaces: [lattice-control]
-            target:
-              name: lattice-control
-    - name: lattice-control
-      type: capability
-      properties:
-        image: {provider}
-      traits:
-        - type: spreadscaler
-          properties:
-            instances: 1
-"#
-    )
-    .into_bytes()
+    noop_app_manifest(APP, version, component, ProviderFrom::Image(provider))
 }
 
 /// The image the host reports for the provider, once it runs one.

@@ -10,8 +10,9 @@
 //! documented default), which is the lattice wadm deploys the provider to.
 //!
 //! Steps, each bounded, timings printed (`--nocapture`):
-//! 1. deploy: status `Deployed`; the provider started from the PAR (health, inventory), the
-//!    component scaled, the link put with its config;
+//! 1. deploy `provider.wadm.yaml` (the shared provider application), then the manifest: status
+//!    `Deployed`; the provider started from the PAR (health, inventory), the component scaled,
+//!    the link put with its config;
 //! 2. the component's export answers through the provider with the host that really runs
 //!    (deploy-to-first-answer);
 //! 3. a lattice event pushed to the host-run component: a `component_scaled` makes it record
@@ -19,7 +20,10 @@
 //! 4. a second manifest version narrows the link's `allow`: wadm puts the same-named config
 //!    with new values and leaves the identical link alone, so the host tells the provider
 //!    nothing; the component's next calls must see the new policy (update-applied);
-//! 5. undeploy: no link, provider or component left on the host (undeploy-to-clean).
+//! 5. a second application links to the same shared provider: one provider, both answer;
+//! 6. undeploy: the controller's component and link go, the shared provider stays and still
+//!    answers the other application (undeploy-to-clean); undeploying the shared application
+//!    leaves no provider and no provider subscription.
 //!
 //! Needs `node` and `npm` (the example is built by its `build.sh`); without them the test says
 //! so and passes. The PAR is packed from the freshly built provider binary to the path the
@@ -30,13 +34,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use futures::StreamExt as _;
+use lattice_control_e2e::caller::{lattice_control as lc, types};
 use lattice_control_e2e::js::{js_component, node_available};
 use lattice_control_e2e::par::product_root;
 use lattice_control_e2e::provider::{wait_provider_ready, wrpc_subscription_count};
 use lattice_control_e2e::util::wait_for;
-use lattice_control_e2e::wadm::{deployable_manifest, describe, normalize, StatusType};
+use lattice_control_e2e::wadm::{
+    deploy_shared_provider, deployable_manifest, describe, noop_app_manifest, normalize, undeploy_shared_provider,
+    ProviderFrom, StatusType, SHARED_PROVIDER_ID,
+};
 use lattice_control_e2e::{
-    bounded, noop_scale, pack_par, provider_bin, retry, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT,
+    bounded, noop_component, noop_scale, pack_par, provider_bin, retry, shared_nats, Caller, TestLattice, TestWadm,
+    CALL_TIMEOUT,
 };
 use lattice_control_provider::ctl::{self, ScaleComponentCommand};
 use lattice_control_provider::provider::policy::{KEY_ALLOW, KEY_ALLOWED_CONFIG_PREFIXES};
@@ -50,7 +59,11 @@ const MANIFEST: &str = "local.wadm.yaml";
 /// character other than ASCII letters and digits as `_`), the manifest sets none.
 const APP: &str = "lattice-control";
 const COMPONENT_ID: &str = "lattice_control-js_controller";
-const PROVIDER_ID: &str = "lattice_control-lattice_control";
+/// The shared provider the manifest links to (`provider.wadm.yaml`, deployed first).
+const PROVIDER_ID: &str = SHARED_PROVIDER_ID;
+/// A second application linking to the same provider: a no-op component of its own.
+const OTHER_APP: &str = "lattice-control-other";
+const OTHER_COMPONENT_ID: &str = "lattice_control_other-noop";
 /// The link's target config as wadm names it: `{app}-{config name}`, sanitised the same way.
 const LINK_CONFIG: &str = "lattice_control-js_controller_link";
 /// The policy the shipped manifest grants, and what the second version narrows it to.
@@ -144,7 +157,7 @@ async fn host_view(lattice: &TestLattice, host_id: &str) -> Result<HostView> {
     Ok(HostView {
         component: inventory.components.into_iter().find(|c| c.id == COMPONENT_ID),
         provider: inventory.providers.into_iter().find(|p| p.id == PROVIDER_ID),
-        links: links.into_iter().filter(|l| l.source_id == COMPONENT_ID || l.target == PROVIDER_ID).collect(),
+        links: links.into_iter().filter(|l| l.source_id == COMPONENT_ID).collect(),
     })
 }
 
@@ -177,8 +190,9 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     wadm.wait_lattice(lattice.lattice()).await?;
     let apps = wadm.client(lattice.lattice()).await?;
 
-    // 1. Deploy.
+    // 1. Deploy: the shared provider application, then the controller's that links to it.
     let deployed_at = Instant::now();
+    deploy_shared_provider(&apps, &lattice, DEPLOY_TIMEOUT).await?;
     let (name, version) = apps.put_and_deploy(yaml_bytes(&manifest)?).await?;
     assert_eq!((name.as_str(), version.as_str()), (APP, "v0.2.0"));
     let status = apps.wait_deployed(APP, DEPLOY_TIMEOUT).await?;
@@ -198,7 +212,11 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     let provider_ref = provider.image_ref.as_deref().map(|r| r.strip_prefix("file://").unwrap_or(r));
     assert_eq!(provider_ref, Some(par_path.as_str()));
     assert_eq!(annotation(&provider.annotations, "wasmcloud.dev/managed-by"), Some("wadm"));
-    assert_eq!(annotation(&provider.annotations, "wasmcloud.dev/appspec"), Some(APP));
+    assert_eq!(
+        annotation(&provider.annotations, "wasmcloud.dev/appspec"),
+        Some(lattice_control_e2e::wadm::SHARED_PROVIDER_APP),
+        "the provider is the shared application's"
+    );
     let component = view.component.context("component")?;
     assert_eq!(component.max_instances, 1);
     assert!(
@@ -287,20 +305,38 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
         eprintln!("FAILED manifest update: {e:#}");
     }
 
-    // 5. Undeploy: nothing of the application left on the host.
+    // 5. A second application links to the same provider: one provider serves both.
+    let other = other_application()?;
+    apps.put_and_deploy(other).await?;
+    apps.wait_deployed(OTHER_APP, DEPLOY_TIMEOUT).await?;
+    let other_caller = Caller::new(lattice.nats().clone(), lattice.lattice(), PROVIDER_ID)
+        .await?
+        .as_component(OTHER_COMPONENT_ID, "default");
+    assert_eq!(hosts_seen_by(&other_caller).await?, 1, "the second application's link");
+    let inventory = ctl.get_host_inventory(&host_id).await?;
+    assert_eq!(inventory.providers.len(), 1, "one provider for both applications: {:?}", inventory.providers);
+
+    // 6. Undeploy the controller's application: its component and link go, the shared provider
+    // stays and still answers the other application.
     let undeployed_at = Instant::now();
     apps.undeploy(APP).await?;
     wait_for("the host clean of the application", UNDEPLOY_TIMEOUT, || async {
         let view = host_view(&lattice, &host_id).await?;
-        let subscriptions = wrpc_subscription_count(&lattice, PROVIDER_ID).await?;
-        let clean = view.component.is_none() && view.provider.is_none() && view.links.is_empty() && subscriptions == 0;
-        Ok(clean.then_some(()))
+        Ok((view.component.is_none() && view.links.is_empty()).then_some(view))
     })
-    .await?;
+    .await
+    .and_then(|view| view.provider.map(drop).context("the shared provider went with the application"))?;
     eprintln!(
-        "timing: undeploy to clean (no component, provider, link or provider subscription) {:.1?}",
+        "timing: undeploy to clean (no component or link; the shared provider stays) {:.1?}",
         undeployed_at.elapsed()
     );
+    assert_eq!(hosts_seen_by(&other_caller).await?, 1, "the other application after the undeploy");
+    apps.undeploy(OTHER_APP).await?;
+    undeploy_shared_provider(&apps, &lattice, UNDEPLOY_TIMEOUT).await?;
+    wait_for("no provider subscription left", UNDEPLOY_TIMEOUT, || async {
+        Ok((wrpc_subscription_count(&lattice, PROVIDER_ID).await? == 0).then_some(()))
+    })
+    .await?;
     apps.wait_status(APP, StatusType::Undeployed, CALL_RETRY).await?;
     assert!(apps.delete(APP).await?, "delete_manifest found nothing to delete");
     // The component's own record is not wadm's: it outlives the application.
@@ -309,6 +345,21 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     drop(wadm);
     lattice.shutdown().await?;
     updated
+}
+
+/// A second application: the no-op component linked to the shared provider (default policy).
+fn other_application() -> Result<Vec<u8>> {
+    let image = format!("file://{}", noop_component()?.display());
+    Ok(noop_app_manifest(OTHER_APP, "v0.2.0", &image, ProviderFrom::Shared))
+}
+
+/// How many hosts `caller`'s link lists through the provider, once it answers.
+async fn hosts_seen_by(caller: &Caller) -> Result<usize> {
+    wait_for("the link answers", DEPLOY_TIMEOUT, || async {
+        let query = types::HostQuery { expected: None, full_wait: false, timeout_ms: None };
+        Ok(lc::get_hosts(caller.wrpc(), caller.cx(), &query).await?.ok().map(|h| h.len()))
+    })
+    .await
 }
 
 /// Deploys a second version of `manifest` whose link grants only [`NARROWED_ALLOW`] and waits

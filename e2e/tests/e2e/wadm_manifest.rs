@@ -71,6 +71,8 @@ const MANIFESTS: [&str; 3] = [PUBLISHED, LOCAL, SECRETS];
 const PUBLISHED: &str = "wadm.yaml";
 const LOCAL: &str = "local.wadm.yaml";
 const SECRETS: &str = "secrets.wadm.yaml";
+/// The shared provider application the local manifests link to.
+const PROVIDER: &str = "provider.wadm.yaml";
 /// The one string a user replaces to deploy from their own registry.
 const REGISTRY: &str = "ghcr.io/example/lattice-control/";
 
@@ -91,7 +93,13 @@ fn skeleton(mut manifest: Manifest) -> Manifest {
     for component in &mut manifest.spec.components {
         match &mut component.properties {
             Properties::Component { properties } => properties.image = Some("image".into()),
-            Properties::Capability { properties } => properties.image = Some("image".into()),
+            Properties::Capability { properties } => {
+                // where the provider comes from (its own image, or the shared application's
+                // in local.wadm.yaml) and how it is scaled is not the application's shape
+                properties.image = Some("image".into());
+                properties.application = None;
+                component.traits = None;
+            }
         }
         for t in component.traits.iter_mut().flatten() {
             if let TraitProperty::Link(link) = &mut t.properties {
@@ -152,10 +160,13 @@ async fn images_are_published_references_or_local_build_paths() -> Result<()> {
         .find_map(|l| l.strip_prefix("bin_name = \""))
         .and_then(|v| v.strip_suffix('"'))
         .context("wasmcloud.toml has no bin_name")?;
-    let (local, _) = validate(&read(LOCAL)?).await?;
-    let mut paths: Vec<String> = local
-        .components()
-        .filter_map(|c| image(&c.properties))
+    let mut paths = Vec::new();
+    for name in [LOCAL, PROVIDER] {
+        let (local, _) = validate(&read(name)?).await?;
+        paths.extend(local.components().filter_map(|c| image(&c.properties)).map(str::to_string));
+    }
+    let mut paths: Vec<String> = paths
+        .iter()
         .map(|i| i.strip_prefix("file://").map(str::to_string).with_context(|| format!("{i} is not file://")))
         .collect::<Result<_>>()?;
     paths.sort_unstable();
@@ -323,6 +334,38 @@ fn images(manifest: &Manifest) -> Vec<(&str, &str)> {
     manifest.components().filter_map(|c| Some((c.name.as_str(), image(&c.properties)?))).collect()
 }
 
+/// `name`'s `lattice-control` component is the shared application's provider, not a copy.
+fn assert_shared_provider(manifest: &Manifest, name: &str) -> Result<()> {
+    let component = manifest.components().find(|c| c.name == "lattice-control").context("no lattice-control")?;
+    let Properties::Capability { properties } = &component.properties else {
+        bail!("{name}: lattice-control is not a capability");
+    };
+    let shared = properties.application.as_ref().with_context(|| format!("{name}: runs a provider of its own"))?;
+    assert_eq!(
+        (shared.name.as_str(), shared.component.as_str()),
+        ("lattice-control-provider", "lattice-control"),
+        "{name}"
+    );
+    assert_eq!(properties.image, None, "{name}");
+    Ok(())
+}
+
+/// `provider.wadm.yaml`: valid, marked shared, one provider from the PAR the build writes; the
+/// local manifests (and the examples') link to it.
+#[tokio::test]
+async fn the_provider_manifest_is_a_shared_application() -> Result<()> {
+    let (manifest, failures) = validate(&read(PROVIDER)?).await?;
+    assert!(failures.valid(), "{:?}", failures.errors());
+    assert_eq!(manifest.metadata.name, "lattice-control-provider");
+    assert_eq!(
+        manifest.metadata.annotations.get("experimental.wasmcloud.dev/shared").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(images(&manifest), [("lattice-control", "file://./build/lattice-control-provider.par.gz")]);
+    let (local, _) = validate(&read(LOCAL)?).await?;
+    assert_shared_provider(&local, LOCAL)
+}
+
 /// `examples/dashboard/local.wadm.yaml`: valid for wadm, no fixed ids, the dashboard on every
 /// host, the built-in HTTP server linked to it with an address, the dashboard linked to this
 /// provider without config (the read-only default), and local `file://` paths that the builds
@@ -334,12 +377,9 @@ async fn the_dashboard_manifest_is_valid_and_read_only() -> Result<()> {
     let manifest = valid_example(NAME, "lattice-dashboard").await?;
     assert_eq!(
         images(&manifest),
-        [
-            ("dashboard", "file://./dist/dashboard.wasm"),
-            ("lattice-control", "file://../../build/lattice-control-provider.par.gz"),
-            ("http-server", "wasmcloud+builtin://http-server"),
-        ]
+        [("dashboard", "file://./dist/dashboard.wasm"), ("http-server", "wasmcloud+builtin://http-server"),]
     );
+    assert_shared_provider(&manifest, NAME)?;
     let links: Vec<(&str, &LinkProperty)> = manifest
         .components()
         .flat_map(|c| c.traits.iter().flatten().map(move |t| (c.name.as_str(), t)))
@@ -381,13 +421,8 @@ async fn the_dashboard_manifest_is_valid_and_read_only() -> Result<()> {
 async fn the_drain_manifest_is_valid_and_grants_only_what_draining_needs() -> Result<()> {
     const NAME: &str = "examples/drain-controller/local.wadm.yaml";
     let manifest = valid_example(NAME, "lattice-drain").await?;
-    assert_eq!(
-        images(&manifest),
-        [
-            ("drain-controller", "file://./dist/drain-controller.wasm"),
-            ("lattice-control", "file://../../build/lattice-control-provider.par.gz"),
-        ]
-    );
+    assert_eq!(images(&manifest), [("drain-controller", "file://./dist/drain-controller.wasm"),]);
+    assert_shared_provider(&manifest, NAME)?;
     let (source, link) = only_link(&manifest)?;
     assert_eq!(source, "drain-controller");
     assert_eq!((link.namespace.as_str(), link.package.as_str()), (NAMESPACE, PACKAGE));
