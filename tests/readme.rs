@@ -1,11 +1,11 @@
-//! The README's configuration table documents every key the provider reads.
+//! The configuration table (docs/configuration.md) documents every key the provider reads.
 
 use lattice_control_provider::provider::{config, events, policy};
 use lattice_control_provider::runtime;
 
 fn readme() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-    std::fs::read_to_string(path).expect("README.md is readable")
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+    std::fs::read_to_string(path).expect("docs/configuration.md is readable")
 }
 
 /// The rows of the configuration table: `| \`key\` | default | secret? | … |` (four columns).
