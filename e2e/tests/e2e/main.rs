@@ -28,6 +28,7 @@ mod provider_e2e;
 mod provider_smoke;
 mod reliability;
 mod resolution;
+mod replicas;
 mod restart;
 mod soak;
 mod split_accounts;

@@ -27,9 +27,9 @@ pub const STREAM_SUBJECTS: &str = "wasmbus.evt.*.>";
 pub const STREAM_MAX_AGE: Duration = Duration::from_secs(70);
 /// How long an event handed to a replica waits for its ack before another replica gets it:
 /// the longest pause in delivery after a replica dies mid-call.
-pub const ACK_WAIT: Duration = Duration::from_secs(5);
+pub const ACK_WAIT: Duration = Duration::from_secs(4);
 /// How often a replica tells JetStream it is still working on a call that lasts.
-pub const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(1500);
 /// A consumer nobody pulled from for this long is deleted by the server: the links of a
 /// provider gone for good leave nothing behind.
 pub const INACTIVE_THRESHOLD: Duration = Duration::from_secs(600);
@@ -38,7 +38,7 @@ pub const INACTIVE_THRESHOLD: Duration = Duration::from_secs(600);
 pub const MAX_DELIVER: i64 = 10;
 /// How long one pull request waits on the server; short so a pull of a replica that died
 /// does not hold an event back for long.
-pub const PULL_EXPIRES: Duration = Duration::from_secs(5);
+pub const PULL_EXPIRES: Duration = Duration::from_secs(4);
 /// Idle heartbeat of a pull request (a silent server is noticed, and pulled from again).
 pub const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
 
