@@ -1242,29 +1242,46 @@ mod tests {
         (factory, receivers)
     }
 
-    /// A real nats-server on a free port, killed on drop.
-    struct Nats(std::process::Child, u16);
+    /// A real nats-server on a free port, killed (and its JetStream store removed) on drop.
+    struct Nats(std::process::Child, u16, Option<std::path::PathBuf>);
 
     impl Drop for Nats {
         fn drop(&mut self) {
             let _ = self.0.kill();
             let _ = self.0.wait();
+            if let Some(store) = &self.2 {
+                let _ = std::fs::remove_dir_all(store);
+            }
         }
     }
 
     async fn nats() -> (Nats, async_nats::Client) {
+        nats_server(false).await
+    }
+
+    /// A server with JetStream when `jetstream` (its store in a fresh directory).
+    async fn nats_server(jetstream: bool) -> (Nats, async_nats::Client) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = std::process::Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = std::process::Command::new("nats-server");
+        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+        let store = jetstream.then(|| {
+            let dir = std::env::temp_dir().join(format!(
+                "lattice-control-js-{}-{port}",
+                std::process::id()
+            ));
+            cmd.arg("-js").arg("-sd").arg(&dir);
+            dir
+        });
+        let child = cmd
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("nats-server on PATH");
-        let server = Nats(child, port);
+        let server = Nats(child, port, store);
         for _ in 0..100 {
             if let Ok(Ok(c)) = tokio::time::timeout(
                 Duration::from_secs(1),
@@ -1391,5 +1408,100 @@ mod tests {
         assert_eq!(hub.stream_count(), 0);
         publish(&nats, "component_scaled", 7).await;
         none_within(rx.get_mut("fast").unwrap(), 200).await;
+    }
+
+    /// Polls `check` (every 25 ms, at most 5 s) until it holds.
+    async fn until<F, Fut>(what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..200 {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{what}: not within 5 s");
+    }
+
+    /// The link's consumers on the lattice's stream, and how many pull requests wait on them.
+    async fn consumers(nats: &async_nats::Client) -> (usize, usize) {
+        use futures::TryStreamExt as _;
+        let js = async_nats::jetstream::new(nats.clone());
+        let Ok(name) = js.stream_by_subject("wasmbus.evt.lat.>").await else {
+            return (0, 0);
+        };
+        let stream = js.get_stream(&name).await.unwrap();
+        let infos: Vec<async_nats::jetstream::consumer::Info> =
+            stream.consumers().try_collect().await.unwrap();
+        (infos.len(), infos.iter().map(|c| c.num_waiting).sum())
+    }
+
+    /// Two replicas of one provider (two hubs), one link each for the same component. With
+    /// JetStream they share the link's consumer: each event is pushed once, in order, and
+    /// releasing the link deletes the consumer. Without, each replica pushes each event.
+    #[tokio::test]
+    async fn replicas_push_each_event_once_with_jetstream_and_each_without() {
+        for jetstream in [true, false] {
+            let (_server, nats) = nats_server(jetstream).await;
+            let client = ClientBuilder::new(nats.clone()).lattice("lat").build();
+            let (factory, mut rx) = recorders();
+            let conn = ConnectionSettings {
+                urls: vec!["nats://127.0.0.1:4222".into()],
+                auth: crate::provider::config::Auth::None,
+                tls_ca_file: None,
+                tls_ca: None,
+                tls_first: false,
+            };
+            let settings = EventSettings::from_settings(&cfg(&[("events", "config_set")]))
+                .unwrap()
+                .unwrap();
+            let hubs = [
+                EventHub::new(Arc::clone(&factory)).for_provider("VP"),
+                EventHub::new(factory).for_provider("VP"),
+            ];
+            let mut subs: Vec<Subscription> = hubs
+                .iter()
+                .map(|h| h.subscribe("fast", "fast/default".into(), &client, &conn, &settings))
+                .collect();
+            if jetstream {
+                until("both replicas pull from one consumer", || async {
+                    consumers(&nats).await == (1, 2)
+                })
+                .await;
+                assert!(hubs.iter().all(|h| h.stream_count() == 0));
+            } else {
+                until("both replicas on the core fan-out", || async {
+                    hubs.iter().all(|h| h.stream_count() == 1)
+                })
+                .await;
+                nats.flush().await.unwrap();
+            }
+            for n in 0..20 {
+                publish(&nats, "config_set", n).await;
+            }
+            let fast = rx.get_mut("fast").unwrap();
+            let mut got = Vec::new();
+            for _ in 0..if jetstream { 20 } else { 40 } {
+                got.push(next(fast).await.id.parse::<u64>().unwrap());
+            }
+            none_within(fast, 300).await;
+            if jetstream {
+                assert_eq!(got, (0..20).collect::<Vec<_>>(), "once each, in order");
+                // one replica stops (its consumer stays for the other), the link is deleted
+                drop(subs.remove(0));
+                assert_eq!(consumers(&nats).await.0, 1);
+                subs.remove(0).release();
+                until("the consumer deleted with the link", || async {
+                    consumers(&nats).await.0 == 0
+                })
+                .await;
+            } else {
+                got.sort_unstable();
+                let twice: Vec<u64> = (0..20).flat_map(|n| [n, n]).collect();
+                assert_eq!(got, twice, "each replica pushes each event");
+            }
+        }
     }
 }
