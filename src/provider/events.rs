@@ -854,8 +854,11 @@ impl LinkDelivery {
         loop {
             let made = async {
                 let stream = coordinated::ensure_stream(js, &lattice).await?;
-                let config =
-                    coordinated::consumer_config(&self.consumer, subjects.clone(), &self.queue.link);
+                let config = coordinated::consumer_config(
+                    &self.consumer,
+                    subjects.clone(),
+                    &self.queue.link,
+                );
                 let consumer = coordinated::ensure_consumer(js, &stream, config).await?;
                 consumer
                     .stream()
@@ -959,7 +962,11 @@ fn spawn_delivery(
 }
 
 /// The component's target, retried until it can be made.
-async fn make_target(targets: &TargetFactory, component_id: &str, link: &str) -> Arc<dyn EventTarget> {
+async fn make_target(
+    targets: &TargetFactory,
+    component_id: &str,
+    link: &str,
+) -> Arc<dyn EventTarget> {
     loop {
         match targets(component_id.to_string()).await {
             Ok(t) => return t,
@@ -1269,10 +1276,8 @@ mod tests {
         let mut cmd = std::process::Command::new("nats-server");
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
         let store = jetstream.then(|| {
-            let dir = std::env::temp_dir().join(format!(
-                "lattice-control-js-{}-{port}",
-                std::process::id()
-            ));
+            let dir = std::env::temp_dir()
+                .join(format!("lattice-control-js-{}-{port}", std::process::id()));
             cmd.arg("-js").arg("-sd").arg(&dir);
             dir
         });

@@ -47,7 +47,8 @@ async fn consumers(nats: &async_nats::Client, lattice: &str) -> Result<Vec<jetst
     Ok(infos
         .into_iter()
         .filter(|c| {
-            c.config.filter_subject.starts_with(&prefix) || c.config.filter_subjects.iter().any(|s| s.starts_with(&prefix))
+            c.config.filter_subject.starts_with(&prefix)
+                || c.config.filter_subjects.iter().any(|s| s.starts_with(&prefix))
         })
         .collect())
 }
@@ -128,8 +129,7 @@ async fn collect(rx: &mut mpsc::UnboundedReceiver<Received>, phase: &str, total:
 }
 
 async fn publish(lattice: &TestLattice, phase: &str, n: usize) -> Result<()> {
-    publish_event(lattice.nats(), lattice.lattice(), PROBE, format!("{phase}-{n}"), serde_json::json!({ "n": n }))
-        .await
+    publish_event(lattice.nats(), lattice.lattice(), PROBE, format!("{phase}-{n}"), serde_json::json!({ "n": n })).await
 }
 
 /// Publishes `total` events of `phase` at once and checks each arrives once, in order.

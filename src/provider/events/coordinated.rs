@@ -237,7 +237,10 @@ mod tests {
     fn consumer_names_are_shared_by_replicas_and_differ_per_link() {
         let a = consumer_name("VP", "c/default", "lat", &types(&["b", "a"]));
         // same inputs, types in another order or repeated: the same name on every replica
-        assert_eq!(a, consumer_name("VP", "c/default", "lat", &types(&["a", "b", "a"])));
+        assert_eq!(
+            a,
+            consumer_name("VP", "c/default", "lat", &types(&["a", "b", "a"]))
+        );
         assert!(a.starts_with("lattice-control-") && a.len() == 16 + 16);
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
         for other in [
@@ -258,22 +261,34 @@ mod tests {
     #[test]
     fn filters_name_exact_types_and_widen_for_patterns() {
         assert_eq!(
-            filter_subjects("lat", &types(&["host_stopped", "config_set", "host_stopped"])),
+            filter_subjects(
+                "lat",
+                &types(&["host_stopped", "config_set", "host_stopped"])
+            ),
             vec!["wasmbus.evt.lat.config_set", "wasmbus.evt.lat.host_stopped"]
         );
         assert_eq!(
             filter_subjects("lat", &types(&["config_set", "provider_*"])),
             vec!["wasmbus.evt.lat.>"]
         );
-        assert_eq!(filter_subjects("lat", &types(&["*"])), vec!["wasmbus.evt.lat.>"]);
+        assert_eq!(
+            filter_subjects("lat", &types(&["*"])),
+            vec!["wasmbus.evt.lat.>"]
+        );
     }
 
     #[test]
     fn configs_match_wadm_and_keep_one_event_in_flight() {
         let s = stream_config();
-        assert_eq!((s.name.as_str(), s.subjects.clone()), (STREAM_NAME, vec![STREAM_SUBJECTS.to_string()]));
+        assert_eq!(
+            (s.name.as_str(), s.subjects.clone()),
+            (STREAM_NAME, vec![STREAM_SUBJECTS.to_string()])
+        );
         assert_eq!(s.retention, stream::RetentionPolicy::Limits);
-        assert_eq!((s.max_age, s.max_bytes, s.num_replicas), (STREAM_MAX_AGE, -1, 1));
+        assert_eq!(
+            (s.max_age, s.max_bytes, s.num_replicas),
+            (STREAM_MAX_AGE, -1, 1)
+        );
         assert_eq!(s.storage, stream::StorageType::File);
 
         let one = consumer_config("n", vec!["wasmbus.evt.lat.a".into()], "c/default");
