@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, ensure, Context as _, Result};
 use async_nats::jetstream;
 use futures::TryStreamExt as _;
+use lattice_control_e2e::caller::{lattice_control as lc, no_options, Caller};
 use lattice_control_e2e::stand_in::{self, publish_event, Received};
 use lattice_control_e2e::stress::provider_pid;
 use lattice_control_e2e::util::wait_for;
@@ -25,9 +26,42 @@ const COMPONENT: &str = "replica-watcher";
 const PROBE: &str = "replica_probe";
 /// A phase fails when no event arrives for this long (polling, not a fixed sleep).
 const STALL: Duration = Duration::from_secs(30);
-/// Events published around the kill, one every [`KILL_PACE`].
-const KILL_EVENTS: usize = 1_500;
-const KILL_PACE: Duration = Duration::from_millis(4);
+/// Events published around the kills, one every [`KILL_PACE`] (slower than the replicas
+/// deliver, so the backlog after a kill's pause drains before the next kill).
+const KILL_EVENTS: usize = 4_500;
+const KILL_PACE: Duration = Duration::from_millis(6);
+/// Replicas killed one after another (each on its own host, each once the one killed before
+/// was back): which replica holds the event in flight is the server's choice, so several
+/// kills make it likely that one of them lands mid-call.
+const KILLS: usize = 3;
+/// Bound of one call made across the kill (a call the killed replica took gets no answer).
+const CALL_BOUND: Duration = Duration::from_secs(2);
+/// Pause between two calls made across the kill.
+const CALL_PACE: Duration = Duration::from_millis(20);
+
+/// Calls made through the provider while a replica is killed: how many, which failed, when.
+#[derive(Default)]
+struct Calls {
+    made: usize,
+    failed: Vec<Instant>,
+}
+
+/// Calls `provider-info` as the linked component every [`CALL_PACE`] until `stop` is set.
+async fn call_until(caller: Caller, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Calls {
+    let mut calls = Calls::default();
+    let as_watcher = caller.as_component(COMPONENT, "default");
+    let options = no_options();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let call = lc::provider_info(as_watcher.wrpc(), as_watcher.cx(), &options);
+        let ok = matches!(tokio::time::timeout(CALL_BOUND, call).await, Ok(Ok(Ok(_))));
+        calls.made += 1;
+        if !ok {
+            calls.failed.push(Instant::now());
+        }
+        tokio::time::sleep(CALL_PACE).await;
+    }
+    calls
+}
 
 fn steady_events() -> usize {
     std::env::var("LATTICE_CONTROL_REPLICA_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
@@ -162,8 +196,9 @@ async fn steady(
 }
 
 /// One subscribed link, the provider on 2 then 3 hosts: every event once and in order; then
-/// one replica killed (`SIGKILL`) while events flow: none lost, at most the one in flight
-/// pushed twice (same id); the link deleted: its consumer is gone from the server.
+/// replicas killed (`SIGKILL`) one after another while events flow: none lost, at most the
+/// one in flight pushed twice per kill (same id), calls still answered; the link deleted:
+/// its consumer is gone from the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_event_reaches_the_link_once_in_order_with_replicas_and_across_a_kill() -> Result<()> {
     let total = steady_events();
@@ -179,9 +214,7 @@ async fn each_event_reaches_the_link_once_in_order_with_replicas_and_across_a_ki
     pulling(&lattice, 3).await?;
     steady(&lattice, &mut rx, "three", 3, total).await?;
 
-    // events flow at a steady pace; a replica is killed a quarter of the way in
-    let host0 = lattice.host_id(0)?.to_string();
-    let pid = provider_pid(&host0)?;
+    // events flow at a steady pace; a replica is killed at each quarter of the way
     let publisher = {
         let (nats, name) = (lattice.nats().clone(), lattice.lattice().to_string());
         tokio::spawn(async move {
@@ -194,13 +227,25 @@ async fn each_event_reaches_the_link_once_in_order_with_replicas_and_across_a_ki
             anyhow::Ok(())
         })
     };
+    let stop_calls = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let caller = Caller::new(lattice.nats().clone(), lattice.lattice(), PROVIDER).await?;
+    let calling = tokio::spawn(call_until(caller, std::sync::Arc::clone(&stop_calls)));
     let mut tally = Tally::default();
-    let mut killed_at = None;
+    let mut kills: Vec<Instant> = Vec::new();
+    let mut checked = Instant::now();
     while tally.count.len() < KILL_EVENTS {
-        if killed_at.is_none() && tally.count.len() >= KILL_EVENTS / 4 {
-            let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status()?;
-            ensure!(status.success(), "kill -9 {pid}: {status}");
-            killed_at = Some(Instant::now());
+        let due = kills.len() < KILLS && tally.count.len() >= KILL_EVENTS * (kills.len() + 1) / (KILLS + 1);
+        // the next kill once every replica pulls again (the host restarted the one killed)
+        if due && checked.elapsed() >= Duration::from_millis(100) {
+            checked = Instant::now();
+            let pulling = consumers(lattice.nats(), lattice.lattice()).await?.first().map_or(0, |c| c.num_waiting);
+            if pulling >= 3 {
+                let host = lattice.host_id(kills.len() % 3)?.to_string();
+                let pid = provider_pid(&host)?;
+                let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status()?;
+                ensure!(status.success(), "kill -9 {pid}: {status}");
+                kills.push(Instant::now());
+            }
         }
         let got = match tokio::time::timeout(STALL, rx.recv()).await {
             Ok(Some(got)) => got,
@@ -211,6 +256,8 @@ async fn each_event_reaches_the_link_once_in_order_with_replicas_and_across_a_ki
         }
     }
     publisher.await.context("publisher")??;
+    stop_calls.store(true, std::sync::atomic::Ordering::SeqCst);
+    let calls = calling.await.context("caller")?;
     while let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
         if let Some(n) = seq(&got, "kill") {
             tally.take(n, got.1);
@@ -218,18 +265,32 @@ async fn each_event_reaches_the_link_once_in_order_with_replicas_and_across_a_ki
     }
     let duplicates = tally.duplicates();
     eprintln!(
-        "replica SIGKILLed while {KILL_EVENTS} events flowed (one every {KILL_PACE:?}): {} lost, {} pushed twice \
-         {duplicates:?}, {} reorders, longest gap between pushes {:?}",
+        "{} replicas SIGKILLed one after another while {KILL_EVENTS} events flowed (one every {KILL_PACE:?}): {} \
+         lost, {} pushed twice {duplicates:?}, {} reorders, longest gap between pushes {:?}",
+        kills.len(),
         tally.missing(KILL_EVENTS),
         duplicates.len(),
         tally.reorders,
         tally.gap
     );
-    ensure!(killed_at.is_some(), "the replica was never killed");
-    ensure!(tally.missing(KILL_EVENTS) == 0, "events lost across the kill");
-    ensure!(duplicates.len() <= 1 && duplicates.iter().all(|(_, c)| *c == 2), "pushed twice: {duplicates:?}");
-    ensure!(tally.reorders == 0, "{} events out of order across the kill", tally.reorders);
-    ensure!(tally.gap <= Duration::from_secs(5), "delivery paused {:?} across the kill", tally.gap);
+    let recovered =
+        calls.failed.last().map(|f| kills.iter().filter(|k| *k <= f).map(|k| f.saturating_duration_since(*k)).min());
+    eprintln!(
+        "calls across the kills (provider-info every {CALL_PACE:?}, each bounded by {CALL_BOUND:?}): {} made, {} \
+         failed, the last failure {} after the kill before it",
+        calls.made,
+        calls.failed.len(),
+        recovered.flatten().map_or("-".to_string(), |d| format!("{d:?}"))
+    );
+    ensure!(kills.len() == KILLS, "only {} of {KILLS} replicas were killed", kills.len());
+    ensure!(calls.failed.len() <= 5 * KILLS, "{} calls failed across the kills", calls.failed.len());
+    ensure!(tally.missing(KILL_EVENTS) == 0, "events lost across the kills");
+    ensure!(
+        duplicates.len() <= KILLS && duplicates.iter().all(|(_, c)| *c == 2),
+        "pushed twice: {duplicates:?} (at most the one in flight per kill)"
+    );
+    ensure!(tally.reorders == 0, "{} events out of order across the kills", tally.reorders);
+    ensure!(tally.gap <= Duration::from_secs(5), "delivery paused {:?} across a kill", tally.gap);
 
     // the link deleted: every replica gets the delete; the consumer goes from the server
     delete_provider_link(&lattice, COMPONENT, "default").await?;
