@@ -69,7 +69,7 @@ heavy() { # heavy <module>
 # The churn runs 2,000 put -> call -> changed put -> delete cycles here (~1/5 of its default
 # 10,000, which a run with LATTICE_CONTROL_CHURN=10000 still does) to keep CI well under its limit.
 export LATTICE_CONTROL_CHURN="${LATTICE_CONTROL_CHURN:-2000}"
-HEAVY_TESTS=(soak js_component wadm_deploy wadm_secrets registry dashboard drain reliability cluster corpus)
+HEAVY_TESTS=(soak js_component wadm_deploy wadm_secrets registry dashboard drain reliability cluster corpus replicas)
 # Light, but run alone: `credentials` and `link_guard` redirect the process's stderr and set RUST_LOG.
 SOLO_TESTS=(credentials link_guard)
 

@@ -40,6 +40,8 @@ use crate::provider::config::{lookup, ConnectionSettings};
 use crate::provider::supervise::{self, Ended};
 use wasmcloud_provider_sdk::ProviderConnection;
 
+pub mod coordinated;
+
 /// Link config key: which event types the link receives (none or empty: no events).
 pub const EVENTS_KEY: &str = "events";
 /// Link config key: bound of the link's event queue.
@@ -422,6 +424,16 @@ impl LinkQueue {
     fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+
+    /// Counts one event skipped for this link (the coordinated delivery's backlog went
+    /// beyond the queue bound), warning as [`Self::push`] does.
+    fn count_dropped(&self, event_type: &str) {
+        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if dropped.is_power_of_two() {
+            warn!(link = %self.link, dropped, capacity = self.capacity, oldest_type = event_type,
+                "event backlog beyond the queue bound: skipped the oldest event");
+        }
+    }
 }
 
 fn short_type(ev: &Pushed) -> &str {
@@ -457,6 +469,8 @@ struct HubState {
 pub struct EventHub {
     state: Arc<Mutex<HubState>>,
     targets: TargetFactory,
+    /// The provider's id: with the link, it names the link's JetStream consumer.
+    provider_id: Arc<str>,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -487,6 +501,11 @@ pub struct Subscription {
     queue: Arc<LinkQueue>,
     task: AbortHandle,
     settings: EventSettings,
+    /// Set (under the hub's lock) when it is dropped: a delivery falling back to core NATS
+    /// after that does not join the fan-out.
+    gone: Arc<std::sync::atomic::AtomicBool>,
+    /// The connection, lattice and name of the link's JetStream consumer.
+    consumer: (async_nats::Client, String, String),
 }
 
 impl std::fmt::Debug for Subscription {
@@ -521,6 +540,17 @@ impl Subscription {
     pub fn dropped(&self) -> u64 {
         self.queue.dropped()
     }
+
+    /// Ends the delivery for good, the link being deleted: its JetStream consumer, shared by
+    /// the provider's replicas, is deleted too (each replica gets the delete; the second
+    /// finds nothing to do). A subscription merely dropped (the provider stopping, the link's
+    /// settings replaced) leaves the consumer to the other replicas.
+    pub fn release(self) {
+        let (nats, lattice, name) = self.consumer.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(coordinated::delete_consumer(nats, lattice, name));
+        }
+    }
 }
 
 impl Drop for Subscription {
@@ -534,6 +564,7 @@ impl Drop for Subscription {
             return;
         };
         let mut state = lock(&state);
+        self.gone.store(true, Ordering::SeqCst);
         let last = state.streams.get(&self.stream).is_some_and(|s| {
             let mut subs = s
                 .subscribers
@@ -581,7 +612,16 @@ impl EventHub {
         Self {
             state: Arc::default(),
             targets,
+            provider_id: Arc::from(""),
         }
+    }
+
+    /// The same hub for provider `provider_id`: every replica of it shares a link's
+    /// JetStream consumer.
+    #[must_use]
+    pub fn for_provider(mut self, provider_id: &str) -> Self {
+        self.provider_id = Arc::from(provider_id);
+        self
     }
 
     /// Delivers the events `settings` asks for, from the lattice `client` manages, to
@@ -599,41 +639,42 @@ impl EventHub {
     ) -> Subscription {
         let key = stream_key(client, connection, settings);
         let queue = Arc::new(LinkQueue::new(settings.queue, label.clone()));
-        let task = spawn_delivery(
-            Arc::clone(&queue),
-            Arc::clone(&self.targets),
-            component_id,
-            settings.timeout,
+        let id = {
+            let mut state = lock(&self.state);
+            state.next_id += 1;
+            state.next_id
+        };
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let consumer = coordinated::consumer_name(
+            &self.provider_id,
+            &label,
+            client.lattice(),
+            &settings.types,
         );
-        let mut state = lock(&self.state);
-        state.next_id += 1;
-        let id = state.next_id;
-        let stream = state.streams.entry(key.clone()).or_insert_with(|| {
-            let subscribers = Subscribers::default();
-            let (client, types, subs) = (client.clone(), key.2.clone(), Arc::clone(&subscribers));
-            let name = format!("event fan-out of lattice {}", client.lattice());
-            // it only ends when its stream goes (aborted) or by a panic
-            let task = supervise::spawn(name, move || {
-                let run = fan_out(client.clone(), types.clone(), Arc::clone(&subs));
-                async move {
-                    run.await;
-                    Ended::Unexpectedly("the fan-out loop returned".into())
-                }
-            })
-            .abort_handle();
-            Stream { subscribers, task }
+        let link = Arc::new(LinkDelivery {
+            hub: Arc::downgrade(&self.state),
+            key: key.clone(),
+            id,
+            gone: Arc::clone(&gone),
+            client: client.clone(),
+            filter: settings.filter(),
+            types: settings.types.clone(),
+            consumer: consumer.clone(),
+            queue: Arc::clone(&queue),
+            targets: Arc::clone(&self.targets),
+            component_id: component_id.to_string(),
+            timeout: settings.timeout,
         });
-        stream
-            .subscribers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                id,
-                Subscriber {
-                    filter: settings.filter(),
-                    queue: Arc::clone(&queue),
-                },
-            );
+        let name = format!("event delivery to link {label}");
+        // it only ends when aborted (the subscription dropped) or by a panic
+        let task = supervise::spawn(name, move || {
+            let link = Arc::clone(&link);
+            async move {
+                link.run().await;
+                Ended::Unexpectedly("the delivery loop returned".into())
+            }
+        })
+        .abort_handle();
         info!(link = %label, types = ?settings.types, lattice = client.lattice(),
             "delivering lattice events");
         Subscription {
@@ -643,6 +684,12 @@ impl EventHub {
             queue,
             task,
             settings: settings.clone(),
+            gone,
+            consumer: (
+                client.nats_client().clone(),
+                client.lattice().to_string(),
+                consumer,
+            ),
         }
     }
 
@@ -699,9 +746,198 @@ fn short(message: &str) -> &str {
         .map_or(message, |(i, _)| &message[..i])
 }
 
-/// Starts a subscription's supervised delivery task: it ends only when aborted (the
-/// subscription dropped); a failed run (a panic) is restarted over the same queue, so events
-/// queued meanwhile are still delivered (the one in flight at a panic is lost).
+/// How many times in a row JetStream may fail to answer before a link's delivery falls back
+/// to core NATS (an account without `$JS.API` permissions gets no answer at all).
+const JETSTREAM_TRIES: u32 = 3;
+
+/// Everything one link's delivery task needs.
+struct LinkDelivery {
+    hub: Weak<Mutex<HubState>>,
+    key: StreamKey,
+    id: u64,
+    gone: Arc<std::sync::atomic::AtomicBool>,
+    client: Client,
+    filter: EventFilter,
+    types: Vec<String>,
+    consumer: String,
+    queue: Arc<LinkQueue>,
+    targets: TargetFactory,
+    component_id: String,
+    timeout: Duration,
+}
+
+impl LinkDelivery {
+    /// Delivers through the link's JetStream consumer where the connection's account has
+    /// JetStream; otherwise through the lattice's core NATS fan-out (every replica then
+    /// pushes every event, and nothing published while no replica runs is delivered).
+    async fn run(&self) {
+        let js = async_nats::jetstream::new(self.client.nats_client().clone());
+        let mut failures = 0;
+        loop {
+            match coordinated::check(&js).await {
+                Ok(()) => return self.pull(&js).await,
+                Err(coordinated::Unusable::NoJetStream(why)) => {
+                    warn!(link = %self.queue.link, reason = %why,
+                        "no JetStream on the lattice's NATS: events delivered over core NATS \
+                         (each replica of the provider pushes each event; none replayed)");
+                    break;
+                }
+                Err(coordinated::Unusable::Failed(why)) => {
+                    failures += 1;
+                    if failures >= JETSTREAM_TRIES {
+                        tracing::error!(link = %self.queue.link, reason = %why,
+                            "JetStream does not answer (missing $JS.API permissions?): events \
+                             delivered over core NATS (each replica pushes each event)");
+                        break;
+                    }
+                    tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+                }
+            }
+        }
+        self.join_fan_out();
+        deliver(
+            Arc::clone(&self.queue),
+            Arc::clone(&self.targets),
+            self.component_id.clone(),
+            self.timeout,
+        )
+        .await;
+    }
+
+    /// Joins (or starts) the core NATS fan-out of the link's stream key, unless the
+    /// subscription was dropped meanwhile (checked under the hub's lock, which its drop takes).
+    fn join_fan_out(&self) {
+        let Some(state) = self.hub.upgrade() else {
+            return;
+        };
+        let mut state = lock(&state);
+        if self.gone.load(Ordering::SeqCst) {
+            return;
+        }
+        let stream = state.streams.entry(self.key.clone()).or_insert_with(|| {
+            let subscribers = Subscribers::default();
+            let (client, types, subs) = (
+                self.client.clone(),
+                self.key.2.clone(),
+                Arc::clone(&subscribers),
+            );
+            let name = format!("event fan-out of lattice {}", client.lattice());
+            // it only ends when its stream goes (aborted) or by a panic
+            let task = supervise::spawn(name, move || {
+                let run = fan_out(client.clone(), types.clone(), Arc::clone(&subs));
+                async move {
+                    run.await;
+                    Ended::Unexpectedly("the fan-out loop returned".into())
+                }
+            })
+            .abort_handle();
+            Stream { subscribers, task }
+        });
+        stream
+            .subscribers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(self.id)
+            .or_insert_with(|| Subscriber {
+                filter: self.filter.clone(),
+                queue: Arc::clone(&self.queue),
+            });
+    }
+
+    /// Pulls the link's events from its consumer, shared with the provider's other replicas,
+    /// and pushes each to the component, acknowledging it once the call ended. Makes the
+    /// stream and consumer when missing, again after the consumer went (deleted, expired).
+    async fn pull(&self, js: &async_nats::jetstream::Context) {
+        let target = make_target(&self.targets, &self.component_id, &self.queue.link).await;
+        let lattice = self.client.lattice().to_string();
+        let subjects = coordinated::filter_subjects(&lattice, &self.types);
+        loop {
+            let made = async {
+                let stream = coordinated::ensure_stream(js, &lattice).await?;
+                let config = coordinated::consumer_config(
+                    &self.consumer,
+                    subjects.clone(),
+                    &self.queue.link,
+                );
+                let consumer = coordinated::ensure_consumer(js, &stream, config).await?;
+                consumer
+                    .stream()
+                    .max_messages_per_batch(1)
+                    .expires(coordinated::PULL_EXPIRES)
+                    .heartbeat(coordinated::PULL_HEARTBEAT)
+                    .messages()
+                    .await
+                    .map_err(|e| format!("pulling from consumer `{}`: {e}", self.consumer))
+                    .map(|messages| (stream, messages))
+            };
+            let (stream, mut messages) = match made.await {
+                Ok(made) => made,
+                Err(error) => {
+                    warn!(link = %self.queue.link, %error, "cannot read the link's events from JetStream; retrying");
+                    tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+                    continue;
+                }
+            };
+            info!(link = %self.queue.link, %stream, consumer = %self.consumer,
+                "link's events come from a JetStream consumer shared by the provider's replicas");
+            while let Some(next) = messages.next().await {
+                match next {
+                    Ok(msg) => self.handle(&msg, target.as_ref(), &lattice).await,
+                    Err(error)
+                        if matches!(
+                            error.kind(),
+                            async_nats::jetstream::consumer::pull::MessagesErrorKind::MissingHeartbeat
+                        ) =>
+                    {
+                        debug!(link = %self.queue.link, %error, "pull heartbeat missed");
+                    }
+                    Err(error) => {
+                        warn!(link = %self.queue.link, %error, "event consumer failed; making it again");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+        }
+    }
+
+    /// One message of the consumer: pushed if the link wants it and its backlog is within
+    /// the queue bound, then acknowledged (also when the call failed or timed out: a stuck
+    /// component must not hold its link's consumer forever).
+    async fn handle(
+        &self,
+        msg: &async_nats::jetstream::Message,
+        target: &dyn EventTarget,
+        lattice: &str,
+    ) {
+        match crate::ctl::LatticeEvent::from_slice(&msg.payload) {
+            Err(error) => debug!(%error, "skipping malformed lattice event"),
+            Ok(ev) if !self.filter.matches(&ev) => {}
+            Ok(ev) => {
+                let backlog = msg.info().map_or(0, |i| i.pending);
+                if backlog >= self.queue.capacity as u64 {
+                    self.queue.count_dropped(ev.short_type());
+                } else {
+                    let pushed = Arc::new(Pushed::new(
+                        lattice_event(&ev, lattice),
+                        TraceHeaders::from_cloud_event(&ev.raw),
+                    ));
+                    coordinated::with_progress(
+                        msg,
+                        push(target, pushed, &self.queue.link, self.timeout),
+                    )
+                    .await;
+                }
+            }
+        }
+        if let Err(error) = msg.ack().await {
+            warn!(link = %self.queue.link, %error, "event not acknowledged; it will come again");
+        }
+    }
+}
+
+/// Starts a core NATS delivery task over `queue` alone (no JetStream check, no fan-out).
+#[cfg(test)]
 fn spawn_delivery(
     queue: Arc<LinkQueue>,
     targets: TargetFactory,
@@ -725,39 +961,53 @@ fn spawn_delivery(
     .abort_handle()
 }
 
-/// A subscription's delivery loop: one `handle-event` call at a time, each bounded by
-/// `timeout`.
+/// The component's target, retried until it can be made.
+async fn make_target(
+    targets: &TargetFactory,
+    component_id: &str,
+    link: &str,
+) -> Arc<dyn EventTarget> {
+    loop {
+        match targets(component_id.to_string()).await {
+            Ok(t) => return t,
+            Err(error) => {
+                warn!(%link, %error, "cannot reach the component; retrying");
+                tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+            }
+        }
+    }
+}
+
+/// The core NATS delivery loop over a link's queue: one `handle-event` call at a time, each
+/// bounded by `timeout`.
 async fn deliver(
     queue: Arc<LinkQueue>,
     targets: TargetFactory,
     component_id: String,
     timeout: Duration,
 ) {
-    let target = loop {
-        match targets(component_id.clone()).await {
-            Ok(t) => break t,
-            Err(error) => {
-                warn!(link = %queue.link, %error, "cannot reach the component; retrying");
-                tokio::time::sleep(RESUBSCRIBE_DELAY).await;
-            }
-        }
-    };
+    let target = make_target(&targets, &component_id, &queue.link).await;
     loop {
         let ev = queue.pop().await;
-        let ty = short_type(&ev).to_string();
-        let span = info_span!("lattice_event_push", link = %queue.link, event = %ty);
-        let headers = span.in_scope(|| push_trace(&ev.trace)).to_headers();
-        let call = target.handle_event(ev, headers).instrument(span);
-        match tokio::time::timeout(timeout, call).await {
-            Ok(Ok(Ok(()))) => debug!(link = %queue.link, event = %ty, "event delivered"),
-            Ok(Ok(Err(message))) => warn!(link = %queue.link, event = %ty,
-                message = %short(&message), "component returned an error for the event"),
-            Ok(Err(error)) => {
-                warn!(link = %queue.link, event = %ty, %error, "event delivery failed")
-            }
-            Err(_) => warn!(link = %queue.link, event = %ty,
-                timeout_ms = timeout.as_millis() as u64, "event delivery timed out"),
+        push(target.as_ref(), ev, &queue.link, timeout).await;
+    }
+}
+
+/// One `handle-event` call, bounded by `timeout`, its outcome logged.
+async fn push(target: &dyn EventTarget, ev: Queued, link: &str, timeout: Duration) {
+    let ty = short_type(&ev).to_string();
+    let span = info_span!("lattice_event_push", %link, event = %ty);
+    let headers = span.in_scope(|| push_trace(&ev.trace)).to_headers();
+    let call = target.handle_event(ev, headers).instrument(span);
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(Ok(()))) => debug!(%link, event = %ty, "event delivered"),
+        Ok(Ok(Err(message))) => warn!(%link, event = %ty,
+            message = %short(&message), "component returned an error for the event"),
+        Ok(Err(error)) => {
+            warn!(%link, event = %ty, %error, "event delivery failed")
         }
+        Err(_) => warn!(%link, event = %ty,
+            timeout_ms = timeout.as_millis() as u64, "event delivery timed out"),
     }
 }
 
@@ -999,29 +1249,44 @@ mod tests {
         (factory, receivers)
     }
 
-    /// A real nats-server on a free port, killed on drop.
-    struct Nats(std::process::Child, u16);
+    /// A real nats-server on a free port, killed (and its JetStream store removed) on drop.
+    struct Nats(std::process::Child, u16, Option<std::path::PathBuf>);
 
     impl Drop for Nats {
         fn drop(&mut self) {
             let _ = self.0.kill();
             let _ = self.0.wait();
+            if let Some(store) = &self.2 {
+                let _ = std::fs::remove_dir_all(store);
+            }
         }
     }
 
     async fn nats() -> (Nats, async_nats::Client) {
+        nats_server(false).await
+    }
+
+    /// A server with JetStream when `jetstream` (its store in a fresh directory).
+    async fn nats_server(jetstream: bool) -> (Nats, async_nats::Client) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = std::process::Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = std::process::Command::new("nats-server");
+        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+        let store = jetstream.then(|| {
+            let dir = std::env::temp_dir()
+                .join(format!("lattice-control-js-{}-{port}", std::process::id()));
+            cmd.arg("-js").arg("-sd").arg(&dir);
+            dir
+        });
+        let child = cmd
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("nats-server on PATH");
-        let server = Nats(child, port);
+        let server = Nats(child, port, store);
         for _ in 0..100 {
             if let Ok(Ok(c)) = tokio::time::timeout(
                 Duration::from_secs(1),
@@ -1082,14 +1347,32 @@ mod tests {
                     .unwrap();
             hub.subscribe(id, format!("{id}/default"), &client, &conn, &settings)
         };
+        // no JetStream on this server: each link falls back to the core fan-out, joining it
+        // once it found that out
+        let streams = |n: usize| {
+            let hub = hub.clone();
+            async move {
+                for _ in 0..200 {
+                    if hub.stream_count() == n {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                panic!("{} streams, not {n}", hub.stream_count());
+            }
+        };
         let fast = sub("fast", "component_scaled,provider_", "64");
         let slow = sub("slow", "*", "2");
         let other = sub("other", "host_stopped", "2");
         // one stream per set of types; links asking for the same types share one
-        assert_eq!(hub.stream_count(), 3);
+        streams(3).await;
         let twin = sub("twin", " host_stopped", "2");
-        assert_eq!(hub.stream_count(), 3);
+        streams(3).await;
         drop(twin);
+        assert_eq!(hub.stream_count(), 3);
+        // a link dropped before it joined the fan-out never joins it
+        drop(sub("brief", "config_set", "2"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(hub.stream_count(), 3);
         assert_eq!(
             fast.settings().types,
@@ -1130,5 +1413,100 @@ mod tests {
         assert_eq!(hub.stream_count(), 0);
         publish(&nats, "component_scaled", 7).await;
         none_within(rx.get_mut("fast").unwrap(), 200).await;
+    }
+
+    /// Polls `check` (every 25 ms, at most 5 s) until it holds.
+    async fn until<F, Fut>(what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..200 {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{what}: not within 5 s");
+    }
+
+    /// The link's consumers on the lattice's stream, and how many pull requests wait on them.
+    async fn consumers(nats: &async_nats::Client) -> (usize, usize) {
+        use futures::TryStreamExt as _;
+        let js = async_nats::jetstream::new(nats.clone());
+        let Ok(name) = js.stream_by_subject("wasmbus.evt.lat.>").await else {
+            return (0, 0);
+        };
+        let stream = js.get_stream(&name).await.unwrap();
+        let infos: Vec<async_nats::jetstream::consumer::Info> =
+            stream.consumers().try_collect().await.unwrap();
+        (infos.len(), infos.iter().map(|c| c.num_waiting).sum())
+    }
+
+    /// Two replicas of one provider (two hubs), one link each for the same component. With
+    /// JetStream they share the link's consumer: each event is pushed once, in order, and
+    /// releasing the link deletes the consumer. Without, each replica pushes each event.
+    #[tokio::test]
+    async fn replicas_push_each_event_once_with_jetstream_and_each_without() {
+        for jetstream in [true, false] {
+            let (_server, nats) = nats_server(jetstream).await;
+            let client = ClientBuilder::new(nats.clone()).lattice("lat").build();
+            let (factory, mut rx) = recorders();
+            let conn = ConnectionSettings {
+                urls: vec!["nats://127.0.0.1:4222".into()],
+                auth: crate::provider::config::Auth::None,
+                tls_ca_file: None,
+                tls_ca: None,
+                tls_first: false,
+            };
+            let settings = EventSettings::from_settings(&cfg(&[("events", "config_set")]))
+                .unwrap()
+                .unwrap();
+            let hubs = [
+                EventHub::new(Arc::clone(&factory)).for_provider("VP"),
+                EventHub::new(factory).for_provider("VP"),
+            ];
+            let mut subs: Vec<Subscription> = hubs
+                .iter()
+                .map(|h| h.subscribe("fast", "fast/default".into(), &client, &conn, &settings))
+                .collect();
+            if jetstream {
+                until("both replicas pull from one consumer", || async {
+                    consumers(&nats).await == (1, 2)
+                })
+                .await;
+                assert!(hubs.iter().all(|h| h.stream_count() == 0));
+            } else {
+                until("both replicas on the core fan-out", || async {
+                    hubs.iter().all(|h| h.stream_count() == 1)
+                })
+                .await;
+                nats.flush().await.unwrap();
+            }
+            for n in 0..20 {
+                publish(&nats, "config_set", n).await;
+            }
+            let fast = rx.get_mut("fast").unwrap();
+            let mut got = Vec::new();
+            for _ in 0..if jetstream { 20 } else { 40 } {
+                got.push(next(fast).await.id.parse::<u64>().unwrap());
+            }
+            none_within(fast, 300).await;
+            if jetstream {
+                assert_eq!(got, (0..20).collect::<Vec<_>>(), "once each, in order");
+                // one replica stops (its consumer stays for the other), the link is deleted
+                drop(subs.remove(0));
+                assert_eq!(consumers(&nats).await.0, 1);
+                subs.remove(0).release();
+                until("the consumer deleted with the link", || async {
+                    consumers(&nats).await.0 == 0
+                })
+                .await;
+            } else {
+                got.sort_unstable();
+                let twice: Vec<u64> = (0..20).flat_map(|n| [n, n]).collect();
+                assert_eq!(got, twice, "each replica pushes each event");
+            }
+        }
     }
 }

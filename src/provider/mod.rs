@@ -125,7 +125,8 @@ pub async fn run() -> anyhow::Result<()> {
         .subscribe(intake.subscription.clone())
         .await
         .context("failed to subscribe to link puts and deletes")?;
-    let provider = LatticeControlProvider::new(defaults);
+    let hub = events::EventHub::default().for_provider(&host_data.provider_key);
+    let provider = LatticeControlProvider::with_links(LinkTable::new(defaults, hub));
     let view = host_view(
         own.clone(),
         &provider.links().defaults(),

@@ -28,6 +28,7 @@ mod provider_e2e;
 mod provider_smoke;
 mod registry;
 mod reliability;
+mod replicas;
 mod resolution;
 mod restart;
 mod soak;

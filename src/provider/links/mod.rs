@@ -536,7 +536,11 @@ impl LinkTable {
         if expect.is_some_and(|g| g != held) {
             return None;
         }
-        let entry = state.links.remove(key)?;
+        let mut entry = state.links.remove(key)?;
+        // the link is gone, not replaced: its events' shared consumer goes with it
+        if let Some(events) = entry.events.take() {
+            events.release();
+        }
         retire(&mut state, entry);
         drop(state);
         self.inner.changed.notify_waiters();
