@@ -366,6 +366,22 @@ async fn the_provider_manifest_is_a_shared_application() -> Result<()> {
     assert_shared_provider(&local, LOCAL)
 }
 
+/// `provider.ha.wadm.yaml`: the same shared application as `provider.wadm.yaml` (same names,
+/// so dependents link to either), with one replica per host.
+#[tokio::test]
+async fn the_ha_provider_manifest_runs_one_replica_per_host() -> Result<()> {
+    let (ha, failures) = validate(&read("provider.ha.wadm.yaml")?).await?;
+    assert!(failures.valid(), "{:?}", failures.errors());
+    let (single, _) = validate(&read(PROVIDER)?).await?;
+    assert_eq!(ha.metadata.name, single.metadata.name);
+    assert_eq!(ha.metadata.annotations.get("experimental.wasmcloud.dev/shared").map(String::as_str), Some("true"));
+    assert_eq!(images(&ha), images(&single));
+    let component = ha.components().next().context("no component")?;
+    let traits: Vec<&str> = component.traits.iter().flatten().map(|t| t.trait_type.as_str()).collect();
+    assert_eq!(traits, ["daemonscaler"]);
+    Ok(())
+}
+
 /// `examples/dashboard/local.wadm.yaml`: valid for wadm, no fixed ids, the dashboard on every
 /// host, the built-in HTTP server linked to it with an address, the dashboard linked to this
 /// provider without config (the read-only default), and local `file://` paths that the builds
