@@ -31,24 +31,33 @@ fn find_or_build_bin() -> Result<PathBuf> {
         }
         return Ok(bin);
     }
-    let root = product_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    cargo_build(&product_root().join("Cargo.toml"), None, "lattice-control-provider")
+}
+
+/// Builds binary `bin` of the crate at `manifest` (debug) into `$CARGO_TARGET_DIR` (or the
+/// product's `target/`), under `subdir` when given (a crate with its own lockfile); its path.
+pub fn cargo_build(manifest: &Path, subdir: Option<&str>, bin: &str) -> Result<PathBuf> {
+    let mut target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| product_root().join("target"));
+    if let Some(subdir) = subdir {
+        target = target.join(subdir);
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = std::process::Command::new(cargo)
-        .args(["build", "--bin", "lattice-control-provider", "--manifest-path"])
-        .arg(root.join("Cargo.toml"))
+        .args(["build", "--bin", bin, "--manifest-path"])
+        .arg(manifest)
         .arg("--target-dir")
         .arg(&target)
         .status()
-        .context("running cargo build for the provider")?;
+        .with_context(|| format!("running cargo build for {bin}"))?;
     if !status.success() {
-        bail!("cargo build --bin lattice-control-provider failed: {status}");
+        bail!("cargo build --bin {bin} failed: {status}");
     }
-    let bin = target.join("debug").join("lattice-control-provider");
-    if !bin.is_file() {
-        bail!("{} missing after the build", bin.display());
+    let path = target.join("debug").join(bin);
+    if !path.is_file() {
+        bail!("{} missing after the build", path.display());
     }
-    Ok(bin)
+    Ok(path)
 }
 
 /// The provider packed into a signed, compressed PAR (fresh keys), once per process.

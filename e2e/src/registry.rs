@@ -128,21 +128,7 @@ pub fn pack_par_tool() -> Result<PathBuf> {
 }
 
 fn build_tool() -> Result<PathBuf> {
-    let root = product_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let target = target.join("pack-par");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--manifest-path"])
-        .arg(root.join("tools/pack-par/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .status()
-        .context("running cargo build for tools/pack-par")?;
-    if !status.success() {
-        bail!("building tools/pack-par failed: {status}");
-    }
-    Ok(target.join("debug").join("pack-par"))
+    crate::par::cargo_build(&product_root().join("tools/pack-par/Cargo.toml"), Some("pack-par"), "pack-par")
 }
 
 /// `pack-par push ARTIFACT REFERENCE --insecure`: the manifest digest it printed.

@@ -1129,33 +1129,15 @@ mod tests {
         assert_eq!(q.pop().await.event.id, "9");
     }
 
-    /// Records deliveries on a channel; sleeps `delay` per call first.
+    /// Records deliveries on a channel; sleeps `delay` per call first, and panics on the first
+    /// event instead when `panics` is set (an injected failure).
     struct Recorder {
         tx: mpsc::UnboundedSender<ev::LatticeEvent>,
         delay: Duration,
-    }
-
-    impl EventTarget for Recorder {
-        fn handle_event(
-            &self,
-            event: Queued,
-            _headers: Option<async_nats::HeaderMap>,
-        ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
-            Box::pin(async move {
-                tokio::time::sleep(self.delay).await;
-                let _ = self.tx.send(event.event.clone());
-                Ok(Ok(()))
-            })
-        }
-    }
-
-    /// Records deliveries, but panics on the first event when `panics` is set.
-    struct Flaky {
-        tx: mpsc::UnboundedSender<ev::LatticeEvent>,
         panics: std::sync::atomic::AtomicBool,
     }
 
-    impl EventTarget for Flaky {
+    impl EventTarget for Recorder {
         fn handle_event(
             &self,
             event: Queued,
@@ -1166,6 +1148,7 @@ mod tests {
                     !self.panics.swap(false, Ordering::SeqCst),
                     "injected failure: handle-event"
                 );
+                tokio::time::sleep(self.delay).await;
                 let _ = self.tx.send(event.event.clone());
                 Ok(Ok(()))
             })
@@ -1186,7 +1169,12 @@ mod tests {
             Box::pin(async move {
                 assert!(n != 0, "injected failure: target factory");
                 let panics = std::sync::atomic::AtomicBool::new(n == 1);
-                Ok(Arc::new(Flaky { tx, panics }) as Arc<dyn EventTarget>)
+                let target = Recorder {
+                    tx,
+                    delay: Duration::ZERO,
+                    panics,
+                };
+                Ok(Arc::new(target) as Arc<dyn EventTarget>)
             })
         });
         let queue = Arc::new(LinkQueue::new(16, "c/default".into()));
@@ -1243,7 +1231,8 @@ mod tests {
                 } else {
                     Duration::ZERO
                 };
-                Ok(Arc::new(Recorder { tx, delay }) as Arc<dyn EventTarget>)
+                let panics = std::sync::atomic::AtomicBool::new(false);
+                Ok(Arc::new(Recorder { tx, delay, panics }) as Arc<dyn EventTarget>)
             })
         });
         (factory, receivers)

@@ -149,21 +149,27 @@ fn needs_right(what: String) -> String {
     format!("{what}; that needs `{MANAGE_LINKS}` in the link's `allow`")
 }
 
-/// Why writing or deleting config `name` is refused without the right: `new_values` (a put's
-/// values), `current` (its values on the host) and `links` (the host's links).
+/// Why putting `values` into config `name` is refused without the right, whatever config it
+/// is: they hold a link setting. Known before any request.
+#[must_use]
+pub fn settings_written(name: &str, values: &HashMap<String, String>) -> Option<String> {
+    first_setting_key(values.keys()).map(|key| {
+        needs_right(format!(
+            "config `{name}`: `{key}` is a lattice-control link setting, and writing one"
+        ))
+    })
+}
+
+/// Why writing or deleting config `name` is refused without the right, given `current` (its
+/// values on the host) and `links` (the host's links); the values a put writes are
+/// [`settings_written`]'s.
 #[must_use]
 pub fn config_change_refused(
     provider_id: Option<&str>,
     name: &str,
-    new_values: Option<&HashMap<String, String>>,
     current: Option<&HashMap<String, String>>,
     links: &[ctl::Link],
 ) -> Option<String> {
-    if let Some(key) = new_values.and_then(|v| first_setting_key(v.keys())) {
-        return Some(needs_right(format!(
-            "config `{name}`: `{key}` is a lattice-control link setting, and writing one"
-        )));
-    }
     let named = links
         .iter()
         .filter(|l| lattice_control(provider_id, l))
@@ -332,24 +338,19 @@ mod tests {
         ];
         let prov = Some("PROV");
         let escalate = map(&[("allow", "all")]);
-        let why = config_change_refused(prov, "fresh", Some(&escalate), None, &links);
+        let why = settings_written("fresh", &escalate);
         assert!(why.is_some_and(|w| w.contains("`allow`") && w.contains(MANAGE_LINKS)));
         let plain = map(&[("last_scale", "3")]);
-        let why = config_change_refused(prov, "acc-esc", Some(&plain), None, &links);
+        assert_eq!(settings_written("acc-esc", &plain), None);
+        let why = config_change_refused(prov, "acc-esc", None, &links);
         assert!(why.is_some_and(|w| w.contains("named by link `default` from `comp`")));
         // the provider's own config: recognised by what it holds
         let own = map(&[("lattice", "default")]);
-        assert!(
-            config_change_refused(prov, "prov-cfg", Some(&plain), Some(&own), &links).is_some()
-        );
-        assert!(config_change_refused(prov, "prov-cfg", None, Some(&own), &links).is_some());
+        assert!(config_change_refused(prov, "prov-cfg", Some(&own), &links).is_some());
         // configs of other providers' links and unlinked ones stay writable
+        assert_eq!(config_change_refused(prov, "kv-cfg", None, &links), None);
         assert_eq!(
-            config_change_refused(prov, "kv-cfg", Some(&plain), None, &links),
-            None
-        );
-        assert_eq!(
-            config_change_refused(prov, "mine", Some(&plain), Some(&plain), &links),
+            config_change_refused(prov, "mine", Some(&plain), &links),
             None
         );
     }

@@ -252,7 +252,6 @@ async fn admit<C: ctl::Command>(
     command: impl Into<C>,
 ) -> Outcome<ctl::Checked<C>> {
     let mut cmd = ctl::Checked::new(command.into())?;
-    audit_target(cmd.get().changes());
     let policy = link.policy();
     let denied = |d| not_permitted(op, Some(d));
     {
@@ -263,22 +262,21 @@ async fn admit<C: ctl::Command>(
         };
         policy.check_arguments(op, &target).map_err(denied)?;
     }
-    if cmd.get().host().is_none() {
-        return Ok(cmd);
+    if cmd.get().host().is_some() {
+        link.client.resolve_command_host(&mut cmd).await?;
+        let host = cmd.get().host().unwrap_or_default();
+        let labels = if policy.needs_host_labels(op, host) {
+            Some(link.client.inventory_of(host).await?.labels)
+        } else {
+            None
+        };
+        let host = HostRef {
+            id: host,
+            labels: labels.as_ref(),
+        };
+        policy.check_host(op, Some(host)).map_err(denied)?;
     }
-    link.client.resolve_command_host(&mut cmd).await?;
-    let host = cmd.get().host().unwrap_or_default();
-    let labels = if policy.needs_host_labels(op, host) {
-        Some(link.client.inventory_of(host).await?.labels)
-    } else {
-        None
-    };
-    let host = HostRef {
-        id: host,
-        labels: labels.as_ref(),
-    };
-    policy.check_host(op, Some(host)).map_err(denied)?;
-    // the resolved host id
+    // named with the resolved host id, once the command is admitted
     audit_target(cmd.get().changes());
     Ok(cmd)
 }
@@ -314,20 +312,13 @@ impl LatticeControlProvider {
             return Ok(());
         }
         let refused = |why| wit::CtlError::NotPermitted(why);
-        if let Some(why) =
-            guard::config_change_refused(self.provider_id(), name, new_values, None, &[])
-        {
+        // what a put writes is refused before any request
+        if let Some(why) = new_values.and_then(|v| guard::settings_written(name, v)) {
             return Err(refused(why));
         }
         let (links, current) =
             tokio::try_join!(link.client.get_links(), link.client.get_config(name))?;
-        let why = guard::config_change_refused(
-            self.provider_id(),
-            name,
-            new_values,
-            current.as_ref(),
-            &links,
-        );
+        let why = guard::config_change_refused(self.provider_id(), name, current.as_ref(), &links);
         why.map_or(Ok(()), |why| Err(refused(why)))
     }
 
