@@ -131,6 +131,20 @@ fn build_tool() -> Result<PathBuf> {
     crate::par::cargo_build(&product_root().join("tools/pack-par/Cargo.toml"), Some("pack-par"), "pack-par")
 }
 
+/// `pack-par wit OUT`: writes the binary WIT package of `wit/`; the package's name
+/// (`wasmcloud:lattice-control@1.1.0`).
+pub fn wit_package(out: &Path) -> Result<String> {
+    let output = Command::new(pack_par_tool()?).arg("wit").arg(out).output().context("running pack-par wit")?;
+    if !output.status.success() {
+        bail!("pack-par wit: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("package: "))
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("pack-par wit printed no package: {text}"))
+}
+
 /// `pack-par push ARTIFACT REFERENCE --insecure`: the manifest digest it printed.
 pub fn push(artifact: &Path, reference: &str) -> Result<String> {
     let out = Command::new(pack_par_tool()?)

@@ -11,6 +11,7 @@ mod support;
 
 mod cluster;
 mod coalesce;
+mod component_author;
 mod corpus;
 mod credentials;
 mod ctl_oracle;

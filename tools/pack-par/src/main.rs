@@ -1,6 +1,7 @@
 //! `pack-par [pack] <provider binary> <out.par.gz> [--keys-dir DIR] [--target T]`
 //! `pack-par insert <par.gz> <provider binary> --target T [--keys-dir DIR]`
 //! `pack-par push <artifact> <registry/repository:tag> [--insecure]` (see [`push`])
+//! `pack-par wit <out.wasm>`
 //!
 //! Packs the provider into a signed, gzip-compressed provider archive in the shape `wash build`
 //! writes for a provider: claims named as `wasmcloud.toml` names the provider (`name`,
@@ -14,6 +15,10 @@
 //! `$USER_account.nk` and the service key `lattice-control-provider_service.nk`, generated on
 //! first use. Switching between `wash build` and this tool keeps the provider's service key
 //! (a secrets backend maps secrets to it). Prints the archive's path and the service key.
+//!
+//! `wit` writes the WIT package of `wit/` (`wasmcloud:lattice-control@1.1.0`) as a binary WIT
+//! package, as `wkg wit build` does; `push` publishes it where `wkg`/`wash build` fetch it
+//! (`<registry>/<prefix>wasmcloud/lattice-control:1.1.0`).
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +31,8 @@ mod push;
 const USAGE: &str =
     "usage: pack-par [pack] <provider binary> <out.par.gz> [--keys-dir DIR] [--target T]
        pack-par insert <par.gz> <provider binary> --target T [--keys-dir DIR]
-       pack-par push <artifact> <registry/repository:tag> [--insecure] [--allow-latest]";
+       pack-par push <artifact> <registry/repository:tag> [--insecure] [--allow-latest]
+       pack-par wit <out.wasm>";
 
 /// The target of a binary built for this machine, named as wash names it.
 fn this_target() -> String {
@@ -132,6 +138,17 @@ async fn write(
         .map_err(|e| anyhow!("writing {}: {e}", out.display()))
 }
 
+/// Writes the binary WIT package of `wit/` to `out`; the package's name.
+fn write_wit_package(out: &Path) -> Result<String> {
+    let (name, bytes) = project::wit_package()?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    Ok(name)
+}
+
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1).peekable();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -139,7 +156,7 @@ fn main() -> Result<()> {
         .build()
         .context("building a runtime")?;
     let command = match args.peek().map(String::as_str) {
-        Some(c @ ("push" | "insert" | "pack")) => {
+        Some(c @ ("push" | "insert" | "pack" | "wit")) => {
             let c = c.to_string();
             args.next();
             c
@@ -150,6 +167,16 @@ fn main() -> Result<()> {
         let push = push::parse_args(args)?;
         let digest = runtime.block_on(push::push(&push))?;
         println!("pushed {digest}");
+        return Ok(());
+    }
+    if command == "wit" {
+        let [out]: [String; 1] = args
+            .collect::<Vec<_>>()
+            .try_into()
+            .map_err(|_| anyhow!("{USAGE}"))?;
+        let name = write_wit_package(Path::new(&out))?;
+        println!("{out}");
+        println!("package: {name}");
         return Ok(());
     }
     let args = parse_args(args)?;
@@ -235,5 +262,35 @@ mod tests {
                 .any(|n| n.starts_with("wasmcloud:lattice-control@1.")),
             "{names:?}"
         );
+    }
+
+    /// `wit` writes a binary WIT package that decodes to the package of `wit/`, every interface
+    /// and world in it.
+    #[test]
+    fn wit_package_is_the_package_of_wit_dir() {
+        let dir = scratch("wit");
+        let out = dir.join("lattice-control.wasm");
+        let name = write_wit_package(&out).unwrap();
+        assert!(name.starts_with("wasmcloud:lattice-control@1."), "{name}");
+        let decoded = wit_component::decode(&std::fs::read(&out).unwrap()).unwrap();
+        let wit_component::DecodedWasm::WitPackage(resolve, package) = decoded else {
+            panic!("not a WIT package");
+        };
+        assert_eq!(resolve.packages[package].name.to_string(), name);
+        let mut source = wit_parser::Resolve::default();
+        let (id, _) = source.push_dir(super::project::wit_dir()).unwrap();
+        let names = |r: &wit_parser::Resolve, p: wit_parser::PackageId| {
+            let pkg = &r.packages[p];
+            let mut n: Vec<String> = pkg
+                .interfaces
+                .keys()
+                .chain(pkg.worlds.keys())
+                .cloned()
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(&resolve, package), names(&source, id));
+        assert!(names(&source, id).contains(&"lattice-control".to_string()));
     }
 }

@@ -54,18 +54,27 @@ impl Project {
 }
 
 /// The repository's `wit/` folder.
-fn wit_dir() -> PathBuf {
+pub fn wit_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../wit")
 }
 
-/// The WIT package of `wit/`, encoded as wash embeds it in a provider archive.
-pub fn wit_world() -> Result<Vec<u8>> {
+/// The WIT package of `wit/` as a binary WIT package (what `wkg wit build` writes, and what wash
+/// embeds in a provider archive as its WIT world), with the package's name
+/// (`wasmcloud:lattice-control@1.1.0`).
+pub fn wit_package() -> Result<(String, Vec<u8>)> {
     let mut resolve = wit_parser::Resolve::default();
     let dir = wit_dir();
     let (package, _) = resolve
         .push_dir(&dir)
         .with_context(|| format!("reading the WIT of {}", dir.display()))?;
-    wit_component::encode(&resolve, package).context("encoding the WIT package")
+    let name = resolve.packages[package].name.to_string();
+    let bytes = wit_component::encode(&resolve, package).context("encoding the WIT package")?;
+    Ok((name, bytes))
+}
+
+/// The WIT world wash embeds in a provider archive: the binary WIT package of `wit/`.
+pub fn wit_world() -> Result<Vec<u8>> {
+    Ok(wit_package()?.1)
 }
 
 #[cfg(test)]

@@ -6,13 +6,17 @@
 //! * a PAR: config `application/vnd.wasmcloud.provider.archive.config` (body `{}`), one layer
 //!   `application/vnd.wasmcloud.provider.archive.layer.v1+par` holding the `.par.gz` as it is;
 //! * a component: the Wasm OCI artifact layout of `oci-wasm` (config
-//!   `application/vnd.wasm.config.v0+json`, layer `application/wasm`).
+//!   `application/vnd.wasm.config.v0+json`, layer `application/wasm`);
+//! * a binary WIT package (`pack-par wit`): the same layout, as `wkg publish` pushes one, with the
+//!   package's version in the manifest annotation `org.opencontainers.image.version`. `wkg` and
+//!   `wash build` fetch `ns:name@version` from `<registry>/<prefix>ns/name:version`.
 //!
 //! `--insecure` talks plain HTTP (a registry on loopback); a `latest` tag is refused unless
 //! `--allow-latest`, as wash refuses it (hosts refuse to pull it by default too). Credentials,
 //! when the registry needs them, come from `PACK_PAR_REGISTRY_USER` / `PACK_PAR_REGISTRY_PASSWORD`
 //! and are never printed. Prints the pushed reference and the manifest digest.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -28,7 +32,7 @@ pub const PAR_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasmcloud.provider.arch
 pub const PAR_LAYER_MEDIA_TYPE: &str = "application/vnd.wasmcloud.provider.archive.layer.v1+par";
 
 const USAGE: &str =
-    "usage: pack-par push <artifact (.par.gz or .wasm)> <registry/repository:tag> [--insecure] [--allow-latest]";
+    "usage: pack-par push <artifact (.par.gz, component or WIT package .wasm)> <registry/repository:tag> [--insecure] [--allow-latest]";
 
 /// What `push` was asked to do.
 pub struct PushArgs {
@@ -64,12 +68,39 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<PushArgs> {
     })
 }
 
-/// The config and layer of `bytes`: a component, else a PAR (checked by loading it).
-async fn artifact_parts(bytes: Vec<u8>) -> Result<(Config, ImageLayer, bool)> {
+/// What is pushed: its config and layer, and the manifest's annotations.
+struct Parts {
+    config: Config,
+    layer: ImageLayer,
+    /// A Wasm artifact (component or WIT package), pushed with the Wasm manifest media type.
+    wasm: bool,
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+/// The version of a binary WIT package (`None` for a component or a package without one).
+fn wit_package_version(bytes: &[u8]) -> Option<String> {
+    match wit_component::decode(bytes).ok()? {
+        wit_component::DecodedWasm::WitPackage(resolve, package) => {
+            Some(resolve.packages[package].name.version.as_ref()?.to_string())
+        }
+        wit_component::DecodedWasm::Component(..) => None,
+    }
+}
+
+/// The parts of `bytes`: a component or WIT package, else a PAR (checked by loading it).
+async fn artifact_parts(bytes: Vec<u8>) -> Result<Parts> {
     if is_component(&bytes) {
+        let annotations = wit_package_version(&bytes).map(|version| {
+            BTreeMap::from([("org.opencontainers.image.version".to_string(), version)])
+        });
         let (config, layer) = WasmConfig::from_raw_component(bytes, None)
             .context("reading the component's WIT for its OCI config")?;
-        return Ok((config.to_config()?, layer, true));
+        return Ok(Parts {
+            config: config.to_config()?,
+            layer,
+            wasm: true,
+            annotations,
+        });
     }
     provider_archive::ProviderArchive::try_load(&bytes)
         .await
@@ -84,7 +115,12 @@ async fn artifact_parts(bytes: Vec<u8>) -> Result<(Config, ImageLayer, bool)> {
         media_type: PAR_LAYER_MEDIA_TYPE.to_string(),
         annotations: None,
     };
-    Ok((config, layer, false))
+    Ok(Parts {
+        config,
+        layer,
+        wasm: false,
+        annotations: None,
+    })
 }
 
 /// A component starts with the Wasm magic and the component-model layer version.
@@ -104,10 +140,15 @@ pub async fn push(args: &PushArgs) -> Result<String> {
     let bytes = tokio::fs::read(&args.artifact)
         .await
         .with_context(|| format!("reading {}", args.artifact.display()))?;
-    let (config, layer, is_component) = artifact_parts(bytes).await?;
+    let Parts {
+        config,
+        layer,
+        wasm,
+        annotations,
+    } = artifact_parts(bytes).await?;
     let layers = [layer];
-    let mut manifest = OciImageManifest::build(&layers, &config, None);
-    if is_component {
+    let mut manifest = OciImageManifest::build(&layers, &config, annotations);
+    if wasm {
         manifest.media_type = Some(WASM_MANIFEST_MEDIA_TYPE.to_string());
     }
     let client = Client::new(ClientConfig {
@@ -151,6 +192,19 @@ mod tests {
         assert!(is_component(b"\0asm\x0d\x00\x01\x00rest"));
         assert!(!is_component(b"\0asm\x01\x00\x00\x00"), "a core module");
         assert!(!is_component(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]), "gzip");
+    }
+
+    #[test]
+    fn wit_packages_carry_their_version_components_none() {
+        let (name, package) = crate::project::wit_package().unwrap();
+        let version = wit_package_version(&package).unwrap();
+        assert!(
+            name.ends_with(&format!("@{version}")),
+            "{name} vs {version}"
+        );
+        let empty_component = b"\0asm\x0d\x00\x01\x00";
+        assert_eq!(wit_package_version(empty_component), None);
+        assert_eq!(wit_package_version(b"not wasm"), None);
     }
 
     #[test]
