@@ -77,7 +77,7 @@ export LATTICE_CONTROL_REPLICA_EVENTS="${LATTICE_CONTROL_REPLICA_EVENTS:-3000}"
 # light modules a CI run once lost 1.4% of coalesce's calls (its bound is 1%).
 HEAVY_TESTS=(soak js_component wadm_deploy wadm_secrets registry component_author dashboard drain reliability cluster corpus replicas coalesce restart)
 # Light, but run alone: `credentials` and `link_guard` redirect the process's stderr and set RUST_LOG.
-SOLO_TESTS=(credentials link_guard)
+SOLO_TESTS=(credentials link_guard clean_stop)
 
 light_e2e() {
   local skips=()

@@ -9,6 +9,7 @@
 
 mod support;
 
+mod clean_stop;
 mod cluster;
 mod coalesce;
 mod component_author;
