@@ -126,3 +126,23 @@ pub fn error_kind(err: &types::CtlError) -> &'static str {
         E::NotPermitted(_) => "not-permitted",
     }
 }
+
+/// A WIT `scale-component-command` with no annotations, limits or config, `allow-update` off:
+/// set other fields with struct update syntax.
+pub fn wit_scale(
+    component_ref: impl Into<String>,
+    component_id: impl Into<String>,
+    host_id: impl Into<String>,
+    max_instances: u32,
+) -> types::ScaleComponentCommand {
+    types::ScaleComponentCommand {
+        component_ref: component_ref.into(),
+        component_id: component_id.into(),
+        host_id: host_id.into(),
+        max_instances,
+        annotations: None,
+        component_limits: None,
+        config: vec![],
+        allow_update: false,
+    }
+}

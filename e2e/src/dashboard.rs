@@ -3,7 +3,7 @@
 //! Shared by the browser test and the demo.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
@@ -30,11 +30,6 @@ pub fn manifest_path() -> PathBuf {
     product_root().join("examples/dashboard/local.wadm.yaml")
 }
 
-/// Where the manifest expects the provider's PAR (`build/lattice-control-provider.par.gz`).
-pub fn par_path() -> PathBuf {
-    crate::wadm::normalize(&product_root().join("build/lattice-control-provider.par.gz"))
-}
-
 /// Lets a host start `wasmcloud+builtin://http-server` (feature `builtin-http-server`).
 pub fn with_builtin_http_server(config: &mut HostConfig) {
     config.experimental_features = wasmcloud_host::wasmbus::Features::new().enable_builtin_http_server();
@@ -45,11 +40,7 @@ pub fn with_builtin_http_server(config: &mut HostConfig) {
 /// instead of [`SHIPPED_ADDRESS`] (the one edit a user makes when that port is taken).
 pub async fn prepare(address: &str) -> Result<Yaml> {
     crate::js::DASHBOARD.build().await?;
-    let par = par_path();
-    std::fs::create_dir_all(par.parent().context("PAR path")?)?;
-    let started = Instant::now();
-    crate::pack_par(&crate::provider_bin()?, &par).await?;
-    eprintln!("timing: packing the PAR {:.1?}", started.elapsed());
+    crate::wadm::pack_manifest_par().await?;
     let mut manifest = deployable_manifest(&manifest_path())?;
     let replaced = set_address(&mut manifest, address);
     if replaced != 1 {

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
-use crate::caller::{error_kind, lattice_control as lc, types, Caller};
+use crate::caller::{error_kind, lattice_control as lc, types, wit_scale, Caller};
 use crate::util::http_get;
+use lattice_control_provider::provider::policy::Operation;
 
 /// `n` busy processes (`yes > /dev/null`) competing for the CPU. Killed by pid on
 /// [`CpuHog::stop`] or drop, and at the latest after the `max` given to [`CpuHog::start`]
@@ -264,51 +265,16 @@ where
         .await
 }
 
-/// Names of the `lattice-control` functions.
-pub const FUNCTIONS: [&str; 23] = [
-    "get-hosts",
-    "get-host-inventory",
-    "get-claims",
-    "perform-component-auction",
-    "perform-provider-auction",
-    "scale-component",
-    "scale-component-and-wait",
-    "update-component",
-    "start-provider",
-    "start-provider-and-wait",
-    "stop-provider",
-    "stop-provider-and-wait",
-    "stop-host",
-    "put-link",
-    "delete-link",
-    "get-links",
-    "put-config",
-    "get-config",
-    "delete-config",
-    "put-label",
-    "delete-label",
-    "put-registries",
-    "provider-info",
-];
-
-/// Calls function `name` once with harmless arguments addressed to `host_id` (mutating calls
+/// Calls function `op` once (every [`Operation`] has an arm: a new operation does not compile
+/// here until it has one) with harmless arguments addressed to `host_id` (mutating calls
 /// name a component/provider/config that does not exist, so they change nothing; a read-only
 /// link refuses them before any NATS traffic), bounded by `limit`.
-pub async fn call_function(caller: &Caller, name: &str, host_id: &str, limit: Duration) -> Result<Outcome> {
+pub async fn call_function(caller: &Caller, op: Operation, host_id: &str, limit: Duration) -> Result<Outcome> {
     let (w, cx) = (caller.wrpc(), caller.cx());
     let opts = crate::caller::no_options();
     let wait = types::WaitOptions { timeout_ms: 500 };
     let none = "rel-probe-absent";
-    let scale = types::ScaleComponentCommand {
-        component_ref: "file:///nonexistent/rel-probe.wasm".into(),
-        component_id: none.into(),
-        host_id: host_id.into(),
-        max_instances: 0,
-        annotations: None,
-        component_limits: None,
-        config: vec![],
-        allow_update: false,
-    };
+    let scale = wit_scale("file:///nonexistent/rel-probe.wasm", none, host_id, 0);
     let start = types::StartProviderCommand {
         provider_id: none.into(),
         provider_ref: "file:///nonexistent/rel-probe.par.gz".into(),
@@ -333,14 +299,14 @@ pub async fn call_function(caller: &Caller, name: &str, host_id: &str, limit: Du
         wit_namespace: "rel".into(),
         wit_package: "probe".into(),
     };
-    let o = match name {
-        "get-hosts" => {
+    let o = match op {
+        Operation::GetHosts => {
             let q = types::HostQuery { expected: Some(1), full_wait: false, timeout_ms: Some(500) };
             outcome(limit, lc::get_hosts(w, cx, &q)).await
         }
-        "get-host-inventory" => outcome(limit, lc::get_host_inventory(w, cx, host_id)).await,
-        "get-claims" => outcome(limit, lc::get_claims(w, cx, &opts)).await,
-        "perform-component-auction" => {
+        Operation::GetHostInventory => outcome(limit, lc::get_host_inventory(w, cx, host_id)).await,
+        Operation::GetClaims => outcome(limit, lc::get_claims(w, cx, &opts)).await,
+        Operation::PerformComponentAuction => {
             let r = types::ComponentAuctionRequest {
                 component_ref: "file:///nonexistent/rel-probe.wasm".into(),
                 component_id: none.into(),
@@ -349,7 +315,7 @@ pub async fn call_function(caller: &Caller, name: &str, host_id: &str, limit: Du
             let o = types::QueryOptions { timeout_ms: Some(200) };
             outcome(limit, lc::perform_component_auction(w, cx, &r, &o)).await
         }
-        "perform-provider-auction" => {
+        Operation::PerformProviderAuction => {
             let r = types::ProviderAuctionRequest {
                 provider_ref: "file:///nonexistent/rel-probe.par.gz".into(),
                 provider_id: none.into(),
@@ -358,9 +324,9 @@ pub async fn call_function(caller: &Caller, name: &str, host_id: &str, limit: Du
             let o = types::QueryOptions { timeout_ms: Some(200) };
             outcome(limit, lc::perform_provider_auction(w, cx, &r, &o)).await
         }
-        "scale-component" => outcome(limit, lc::scale_component(w, cx, &scale)).await,
-        "scale-component-and-wait" => outcome(limit, lc::scale_component_and_wait(w, cx, &scale, &wait)).await,
-        "update-component" => {
+        Operation::ScaleComponent => outcome(limit, lc::scale_component(w, cx, &scale)).await,
+        Operation::ScaleComponentAndWait => outcome(limit, lc::scale_component_and_wait(w, cx, &scale, &wait)).await,
+        Operation::UpdateComponent => {
             let c = types::UpdateComponentCommand {
                 component_id: none.into(),
                 host_id: host_id.into(),
@@ -369,26 +335,25 @@ pub async fn call_function(caller: &Caller, name: &str, host_id: &str, limit: Du
             };
             outcome(limit, lc::update_component(w, cx, &c)).await
         }
-        "start-provider" => outcome(limit, lc::start_provider(w, cx, &start)).await,
-        "start-provider-and-wait" => outcome(limit, lc::start_provider_and_wait(w, cx, &start, &wait)).await,
-        "stop-provider" => outcome(limit, lc::stop_provider(w, cx, &stop)).await,
-        "stop-provider-and-wait" => outcome(limit, lc::stop_provider_and_wait(w, cx, &stop, &wait)).await,
-        "stop-host" => {
+        Operation::StartProvider => outcome(limit, lc::start_provider(w, cx, &start)).await,
+        Operation::StartProviderAndWait => outcome(limit, lc::start_provider_and_wait(w, cx, &start, &wait)).await,
+        Operation::StopProvider => outcome(limit, lc::stop_provider(w, cx, &stop)).await,
+        Operation::StopProviderAndWait => outcome(limit, lc::stop_provider_and_wait(w, cx, &stop, &wait)).await,
+        Operation::StopHost => {
             // an id no host has: even an `allow=all` link cannot stop a real host with it
             let c = types::StopHostCommand { host_id: "NREL0PROBE0ABSENT".into(), timeout: Some(1) };
             outcome(limit, lc::stop_host(w, cx, &c)).await
         }
-        "put-link" => outcome(limit, lc::put_link(w, cx, &link)).await,
-        "delete-link" => outcome(limit, lc::delete_link(w, cx, &del)).await,
-        "get-links" => outcome(limit, lc::get_links(w, cx, &opts)).await,
-        "put-config" => outcome(limit, lc::put_config(w, cx, "rel-probe", &[])).await,
-        "get-config" => outcome(limit, lc::get_config(w, cx, "rel-probe-absent")).await,
-        "delete-config" => outcome(limit, lc::delete_config(w, cx, "rel-probe-absent")).await,
-        "put-label" => outcome(limit, lc::put_label(w, cx, host_id, "rel-probe", "1")).await,
-        "delete-label" => outcome(limit, lc::delete_label(w, cx, host_id, "rel-probe-absent")).await,
-        "put-registries" => outcome(limit, lc::put_registries(w, cx, &[])).await,
-        "provider-info" => outcome(limit, lc::provider_info(w, cx, &opts)).await,
-        other => bail!("unknown function {other}"),
+        Operation::PutLink => outcome(limit, lc::put_link(w, cx, &link)).await,
+        Operation::DeleteLink => outcome(limit, lc::delete_link(w, cx, &del)).await,
+        Operation::GetLinks => outcome(limit, lc::get_links(w, cx, &opts)).await,
+        Operation::PutConfig => outcome(limit, lc::put_config(w, cx, "rel-probe", &[])).await,
+        Operation::GetConfig => outcome(limit, lc::get_config(w, cx, "rel-probe-absent")).await,
+        Operation::DeleteConfig => outcome(limit, lc::delete_config(w, cx, "rel-probe-absent")).await,
+        Operation::PutLabel => outcome(limit, lc::put_label(w, cx, host_id, "rel-probe", "1")).await,
+        Operation::DeleteLabel => outcome(limit, lc::delete_label(w, cx, host_id, "rel-probe-absent")).await,
+        Operation::PutRegistries => outcome(limit, lc::put_registries(w, cx, &[])).await,
+        Operation::ProviderInfo => outcome(limit, lc::provider_info(w, cx, &opts)).await,
     };
     Ok(o)
 }
@@ -402,10 +367,11 @@ pub async fn every_function_answers(
     attempts: usize,
 ) -> Result<Vec<(&'static str, Outcome)>> {
     let mut out = Vec::new();
-    for name in FUNCTIONS {
+    for &op in Operation::ALL {
+        let name = op.name();
         let mut last = Outcome::Lost;
         for _ in 0..attempts.max(1) {
-            last = call_function(caller, name, host_id, crate::CALL_TIMEOUT).await?;
+            last = call_function(caller, op, host_id, crate::CALL_TIMEOUT).await?;
             if matches!(last, Outcome::Ok | Outcome::Typed(_)) {
                 break;
             }

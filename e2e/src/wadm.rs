@@ -126,7 +126,14 @@ impl TestWadm {
         .await
     }
 
-    /// A wadm client for `lattice`, connected as `wash app` connects (its own NATS connection).
+    /// Waits until wadm manages `lattice` ([`TestWadm::wait_lattice`]), then a client for it,
+    /// connected as `wash app` connects (its own NATS connection).
+    pub async fn client_for(&self, lattice: &crate::TestLattice) -> Result<WadmClient> {
+        self.wait_lattice(lattice.lattice()).await?;
+        self.client(lattice.lattice()).await
+    }
+
+    /// A client for `lattice` (as `wash app … --lattice`), without waiting for wadm to manage it.
     pub async fn client(&self, lattice: &str) -> Result<WadmClient> {
         let opts = ClientConnectOptions { url: Some(self.nats_url.clone()), ..ClientConnectOptions::default() };
         let client = bounded("connecting the wadm client", CALL_TIMEOUT, Client::new(lattice, None, opts))
@@ -183,6 +190,21 @@ impl WadmClient {
         bounded("get_manifest_status", CALL_TIMEOUT, self.client.get_manifest_status(name))
             .await?
             .map_err(|e| anyhow!("get_manifest_status {name}: {e}"))
+    }
+
+    /// Puts and deploys `manifest` and waits for application `name` as [`WadmClient::wait_deployed`]
+    /// does; prints how long it took.
+    pub async fn deploy_and_wait(
+        &self,
+        name: &str,
+        manifest: impl wadm_client::loader::ManifestLoader,
+        limit: Duration,
+    ) -> Result<Status> {
+        let started = std::time::Instant::now();
+        self.put_and_deploy(manifest).await?;
+        let status = self.wait_deployed(name, limit).await?;
+        eprintln!("timing: deploy {name} to Deployed {:.1?} ({})", started.elapsed(), describe(&status));
+        Ok(status)
     }
 
     /// Polls the status until it is `Deployed` (at most `limit`); the error names the last
@@ -370,6 +392,21 @@ pub fn deployable_manifest(path: &Path) -> Result<Yaml> {
 pub const SHARED_PROVIDER_APP: &str = "lattice-control-provider";
 /// The id wadm derives for its provider (`{app}-{component}`).
 pub const SHARED_PROVIDER_ID: &str = "lattice_control_provider-lattice_control";
+
+/// Where the repository's manifests name the provider's PAR (`file://./build/…`).
+pub fn manifest_par_path() -> PathBuf {
+    normalize(&crate::par::product_root().join("build/lattice-control-provider.par.gz"))
+}
+
+/// Packs the built provider binary where the manifests name it ([`manifest_par_path`]).
+pub async fn pack_manifest_par() -> Result<PathBuf> {
+    let par = manifest_par_path();
+    std::fs::create_dir_all(par.parent().context("PAR path")?)?;
+    let started = std::time::Instant::now();
+    crate::pack_par(&crate::provider_bin()?, &par).await?;
+    eprintln!("timing: packing the PAR {:.1?}", started.elapsed());
+    Ok(par)
+}
 
 /// Deploys `provider.wadm.yaml` as `wash app deploy` sends it (the PAR it names must exist:
 /// `build/lattice-control-provider.par.gz`) and waits, within `limit`, until it is deployed

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
-use lattice_control_e2e::caller::{error_kind, lattice_control as lc, types, HOST_QUERY, NO_OPTIONS};
+use lattice_control_e2e::caller::{error_kind, lattice_control as lc, types, wit_scale, HOST_QUERY, NO_OPTIONS};
 use lattice_control_e2e::{bounded, noop_component_ref, retry, start_provider, Nats, TestLattice};
 
 const PROVIDER: &str = "lattice-control";
@@ -82,16 +82,7 @@ async fn run() -> Result<()> {
         &answer(retry("inventory", limit, || lc::get_host_inventory(w, cx(), &host)).await?)?,
     );
 
-    let scale = types::ScaleComponentCommand {
-        component_ref: noop_component_ref()?,
-        component_id: "demo-noop".into(),
-        host_id: host.clone(),
-        max_instances: 2,
-        annotations: None,
-        component_limits: None,
-        config: vec![],
-        allow_update: false,
-    };
+    let scale = wit_scale(noop_component_ref()?, "demo-noop", host.clone(), 2);
     let wait = types::WaitOptions { timeout_ms: 8_000 };
     let ev = answer(bounded("scale", limit, lc::scale_component_and_wait(w, cx(), &scale, &wait)).await??)?;
     println!("scale-component-and-wait demo-noop x2 -> event {} from {}", ev.event_type, ev.source);

@@ -150,8 +150,7 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     // process cannot both bind the address, and the one wadm keeps may be the one that failed.
     lattice.add_host_with(dashboard::with_builtin_http_server).await?;
     let ctl = lattice.ctl().clone();
-    wadm.wait_lattice(lattice.lattice()).await?;
-    let apps = wadm.client(lattice.lattice()).await?;
+    let apps = wadm.client_for(&lattice).await?;
 
     let deployed_at = Instant::now();
     lattice_control_e2e::wadm::deploy_shared_provider(&apps, &lattice, DEPLOY_TIMEOUT).await?;

@@ -17,17 +17,15 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use lattice_control_e2e::js::{in_ci, node_available, DRAIN_CONTROLLER};
-use lattice_control_e2e::par::product_root;
 use lattice_control_e2e::provider::wait_provider_ready;
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::wadm::{
-    deploy_shared_provider, deployable_manifest, describe, undeploy_shared_provider, StatusType, SHARED_PROVIDER_ID,
+    deploy_shared_provider, deployable_manifest, pack_manifest_par, undeploy_shared_provider, StatusType,
+    SHARED_PROVIDER_ID,
 };
-use lattice_control_e2e::{
-    bounded, noop_scale, pack_par, provider_bin, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT,
-};
+use lattice_control_e2e::{bounded, noop_scale, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT};
 use lattice_control_provider::ctl::{self, ScaleComponentCommand};
 
 /// The application and the ids wadm derives for it.
@@ -81,9 +79,7 @@ async fn a_host_run_controller_drains_a_labelled_host_and_keeps_it_cordoned() ->
         return Ok(());
     }
     DRAIN_CONTROLLER.build().await?;
-    let par = product_root().join("build/lattice-control-provider.par.gz");
-    std::fs::create_dir_all(par.parent().context("PAR path")?)?;
-    pack_par(&provider_bin()?, &par).await?;
+    pack_manifest_par().await?;
     let manifest = deployable_manifest(&DRAIN_CONTROLLER.dir().join("local.wadm.yaml"))?;
 
     let nats = shared_nats()?;
@@ -91,13 +87,11 @@ async fn a_host_run_controller_drains_a_labelled_host_and_keeps_it_cordoned() ->
     // One host while wadm deploys (the controller and provider land there), two more after.
     let mut lattice = TestLattice::start(nats, 1).await?;
     let ctl = lattice.ctl().clone();
-    wadm.wait_lattice(lattice.lattice()).await?;
-    let apps = wadm.client(lattice.lattice()).await?;
+    let apps = wadm.client_for(&lattice).await?;
     let deployed_at = Instant::now();
     deploy_shared_provider(&apps, &lattice, DEPLOY_TIMEOUT).await?;
-    apps.put_and_deploy(serde_yaml::to_string(&manifest)?.into_bytes()).await?;
-    let status = apps.wait_deployed(APP, DEPLOY_TIMEOUT).await?;
-    eprintln!("timing: deploy to Deployed {:.1?} ({})", deployed_at.elapsed(), describe(&status));
+    apps.deploy_and_wait(APP, serde_yaml::to_string(&manifest)?.into_bytes(), DEPLOY_TIMEOUT).await?;
+    eprintln!("timing: both applications deployed {:.1?}", deployed_at.elapsed());
     wait_provider_ready(&lattice, PROVIDER_ID).await?;
     lattice.add_host().await?;
     lattice.add_host().await?;

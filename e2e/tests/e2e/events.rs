@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use futures::StreamExt as _;
-use lattice_control_e2e::caller::{error_kind, events, lattice_control as lc, no_options, types, Caller};
+use lattice_control_e2e::caller::{error_kind, events, lattice_control as lc, no_options, types, wit_scale, Caller};
 use lattice_control_e2e::stand_in::{self, drain, evt, Received, Serving};
+use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
     bounded, delete_provider_link, noop_component_ref, put_provider_link_with, retry, shared_nats, start_provider,
     TestLattice, CALL_RETRY, CALL_TIMEOUT,
@@ -293,16 +294,7 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
 
     // a scale through the provider (host given by a prefix of its id), waiting for its event
     let prefix = &host[..6];
-    let cmd = types::ScaleComponentCommand {
-        component_ref: noop.clone(),
-        component_id: "subject".into(),
-        host_id: prefix.into(),
-        max_instances: 1,
-        annotations: None,
-        component_limits: None,
-        config: vec![],
-        allow_update: false,
-    };
+    let cmd = wit_scale(noop.clone(), "subject", prefix, 1);
     let waited = bounded(
         "scale-component-and-wait through the provider",
         CALL_TIMEOUT,
@@ -465,7 +457,12 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
     // deleting the link stops delivery at once
     drain(&mut watcher);
     delete_provider_link(&lattice, "watcher", "default").await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // the provider has the delete once it answers the watcher's link `not-linked`
+    wait_for("the provider dropping the watcher's link", CALL_RETRY, || async {
+        let answer = lc::provider_info(as_watcher.wrpc(), as_watcher.cx(), &no_options()).await;
+        Ok(matches!(answer, Ok(Err(ref e)) if error_kind(e) == "not-linked").then_some(()))
+    })
+    .await?;
     ctl.scale_component_and_wait(scale(&host, &noop, "subject", 5)?, WAIT).await?;
     ctl.delete_config("marker2").await?;
     loop {
@@ -475,6 +472,8 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
             break;
         }
     }
+    // a negative check: a window for an event the deleted link should not get (the marker above
+    // already proves the scale's event was fanned out to every link still there)
     tokio::time::sleep(Duration::from_millis(300)).await;
     let late = drain(&mut watcher);
     assert!(late.is_empty(), "deleted link still got {} event(s)", late.len());
@@ -519,16 +518,7 @@ authorization {{
     let mut catch_all = limited.subscribe(format!("wasmbus.evt.{l}.>")).await?;
     limited.flush().await?;
 
-    let cmd = types::ScaleComponentCommand {
-        component_ref: noop_component_ref()?,
-        component_id: "perm-waiter".into(),
-        host_id: host.clone(),
-        max_instances: 1,
-        annotations: None,
-        component_limits: None,
-        config: vec![],
-        allow_update: false,
-    };
+    let cmd = wit_scale(noop_component_ref()?, "perm-waiter", host.clone(), 1);
     let wait = types::WaitOptions { timeout_ms: 8_000 };
     let ev = bounded(
         "scale-component-and-wait",

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, ensure, Context as _, Result};
 use futures::StreamExt as _;
-use lattice_control_e2e::caller::{error_kind, lattice_control as lc, types, Caller, HOST_QUERY};
+use lattice_control_e2e::caller::{error_kind, lattice_control as lc, types, wit_scale, Caller, HOST_QUERY};
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
     bounded, noop_component_ref, retry, shared_nats, start_provider, TestLattice, CALL_RETRY, CALL_TIMEOUT,
@@ -78,16 +78,7 @@ async fn component_auction_acks_name_the_requested_id_and_feed_a_scale() -> Resu
     ensure!(acks.len() == 2, "both hosts bid through the provider: {acks:?}");
     assert!(acks.iter().all(|a| a.component_id == id && a.component_ref == reference), "{acks:?}");
     let ack = &acks[0];
-    let scale = types::ScaleComponentCommand {
-        component_ref: ack.component_ref.clone(),
-        component_id: ack.component_id.clone(),
-        host_id: ack.host_id.clone(),
-        max_instances: 1,
-        annotations: None,
-        component_limits: None,
-        config: vec![],
-        allow_update: false,
-    };
+    let scale = wit_scale(ack.component_ref.clone(), ack.component_id.clone(), ack.host_id.clone(), 1);
     retry("scale (idempotent)", Duration::from_secs(30), || lc::scale_component(c.wrpc(), c.cx(), &scale))
         .await?
         .map_err(|e| anyhow!("scale with the ack's fields: {e:?}"))?;

@@ -174,7 +174,11 @@ async fn changed_puts_and_edited_configs_apply_live() -> Result<()> {
 
     // an identical re-put changes nothing
     put_provider_link(&lattice, "live", "default", &provider, &[wide.as_str()]).await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // the provider applies link puts in the order the host sent them: once a later put (a
+    // marker link) is live, the re-put has been applied
+    put_provider_link(&lattice, "live-marker", "default", &provider, &[]).await?;
+    let marker = wrpc.as_component("live-marker", "default");
+    until_info(&marker, "the marker link", APPLIES_WITHIN, |a| a.is_ok()).await?;
     let now = info(&caller).await?;
     assert!(allows(&now, "put-label") && now.as_ref().is_ok_and(|i| i.lattice == "third"), "{now:?}");
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use futures::StreamExt as _;
-use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types};
+use lattice_control_e2e::caller::{error_kind, lattice_control as lc, no_options, types, wit_scale};
 use lattice_control_e2e::stress::linked_caller;
 use lattice_control_e2e::util::unique_name;
 use lattice_control_e2e::{
@@ -46,16 +46,7 @@ fn expect_refused<T: std::fmt::Debug>(what: &str, a: Answer<T>, rule: &str) -> R
 }
 
 fn scale(reference: &str, host: &str, id: &str, count: u32) -> types::ScaleComponentCommand {
-    types::ScaleComponentCommand {
-        component_ref: reference.to_string(),
-        component_id: id.to_string(),
-        host_id: host.to_string(),
-        max_instances: count,
-        annotations: None,
-        component_limits: None,
-        config: Vec::new(),
-        allow_update: true,
-    }
+    types::ScaleComponentCommand { allow_update: true, ..wit_scale(reference, id, host, count) }
 }
 
 fn all_hosts() -> types::HostQuery {

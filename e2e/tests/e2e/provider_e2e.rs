@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
 use futures::StreamExt as _;
-use lattice_control_e2e::caller::{error_kind, events, lattice_control as lc, types, Caller, HOST_QUERY, NO_OPTIONS};
+use lattice_control_e2e::caller::{
+    error_kind, events, lattice_control as lc, types, wit_scale, Caller, HOST_QUERY, NO_OPTIONS,
+};
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
     bounded, delete_provider_link, noop_component_ref, provider_par_ref, retry, shared_nats, start_provider,
@@ -135,16 +137,7 @@ async fn every_function_over_wrpc_as_the_host_routes_it() -> Result<()> {
     assert!(!upstream_inventory(&lattice, &h1).await?.labels().contains_key("pick"));
 
     // scale-component, update-component, scale-component-and-wait (ok and failed).
-    let scale = |id: &str, r: &str, n: u32| types::ScaleComponentCommand {
-        component_ref: r.into(),
-        component_id: id.into(),
-        host_id: h1.clone(),
-        max_instances: n,
-        annotations: None,
-        component_limits: None,
-        config: vec![],
-        allow_update: false,
-    };
+    let scale = |id: &str, r: &str, n: u32| wit_scale(r, id, h1.clone(), n);
     ok("scale-component", command("scale", lc::scale_component(w, cx(), &scale("noop", &reference, 1))).await?)?;
     let has = |id: &'static str, r: String| {
         let lattice = &lattice;
@@ -314,16 +307,7 @@ async fn unlinked_callers_and_bad_input() -> Result<()> {
     bounded("flush", CALL_TIMEOUT, lattice.nats().flush()).await??;
     let (w, cx) = (linked_caller.wrpc(), || linked_caller.cx());
     let host = lattice.host_id(0)?.to_string();
-    let bad_scale = types::ScaleComponentCommand {
-        component_ref: String::new(),
-        component_id: "x".into(),
-        host_id: host.clone(),
-        max_instances: 1,
-        annotations: None,
-        component_limits: None,
-        config: vec![],
-        allow_update: false,
-    };
+    let bad_scale = wit_scale(String::new(), "x", host.clone(), 1);
     let calls: Vec<(&str, Answer<()>)> = vec![
         ("blank host id", command("inventory", lc::get_host_inventory(w, cx(), " ")).await?.map(|_| ())),
         ("empty config name", command("config", lc::put_config(w, cx(), "", &[])).await?.map(|_| ())),

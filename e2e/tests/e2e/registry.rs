@@ -78,8 +78,7 @@ async fn pushed_with_our_tool_pulled_by_the_host_through_wadm() -> Result<()> {
     let insecure = registry.addr().to_string();
     lattice.add_host_with(|c| c.oci_opts.allowed_insecure = vec![insecure]).await?;
     let host = lattice.host_id(0)?.to_string();
-    wadm.wait_lattice(lattice.lattice()).await?;
-    let apps = wadm.client(lattice.lattice()).await?;
+    let apps = wadm.client_for(&lattice).await?;
 
     let started = Instant::now();
     apps.put_and_deploy(manifest("v0.2.0", &component_ref, &ref_a)).await?;

@@ -10,6 +10,7 @@ use anyhow::{ensure, Result};
 use lattice_control_e2e::caller::{lattice_control as lc, Caller};
 use lattice_control_e2e::stress::{linked_caller, outcome, provider_healthy, provider_pid, retry_lost, Outcome};
 use lattice_control_e2e::{shared_nats, start_provider, stop_provider, Nats, TestLattice};
+use lattice_control_provider::provider::policy::Operation;
 
 const PROVIDER: &str = "lattice-control";
 /// Bound of one call in these tests: above the link's 500 ms timeouts, far below a hang.
@@ -284,20 +285,19 @@ async fn empty_lattice_and_absent_server_clear_errors() -> Result<()> {
     // wRPC loss, PLATFORM-NOTES) is tried again and counted; at most one is tolerated
     let mut seen = Vec::new();
     let mut lost = 0;
-    for (caller, name) in [
-        (&to_empty, "get-host-inventory"),
-        (&to_empty, "stop-provider"),
-        (&to_empty, "put-label"),
-        (&to_nowhere, "get-host-inventory"),
-        (&to_nowhere, "get-claims"),
+    for (caller, op) in [
+        (&to_empty, Operation::GetHostInventory),
+        (&to_empty, Operation::StopProvider),
+        (&to_empty, Operation::PutLabel),
+        (&to_nowhere, Operation::GetHostInventory),
+        (&to_nowhere, Operation::GetClaims),
     ] {
         let t = Instant::now();
-        let (o, l) =
-            retry_lost(3, || lattice_control_e2e::stress::call_function(caller, name, host, CALL_BOUND)).await?;
+        let (o, l) = retry_lost(3, || lattice_control_e2e::stress::call_function(caller, op, host, CALL_BOUND)).await?;
         lost += l;
         let took = t.elapsed();
-        seen.push(format!("{name}: {o:?} in {took:?}"));
-        ensure!(matches!(o, Outcome::Typed(_)), "{name}: {o:?}");
+        seen.push(format!("{}: {o:?} in {took:?}", op.name()));
+        ensure!(matches!(o, Outcome::Typed(_)), "{}: {o:?}", op.name());
     }
     // each within the link's timeouts (500 ms; 2 s to connect), not the caller's bound
     println!("absent host / server: {seen:#?}; lost attempts {lost}");

@@ -40,12 +40,11 @@ use lattice_control_e2e::par::product_root;
 use lattice_control_e2e::provider::{wait_provider_ready, wrpc_subscription_count};
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::wadm::{
-    deploy_shared_provider, deployable_manifest, describe, noop_app_manifest, normalize, undeploy_shared_provider,
-    ProviderFrom, StatusType, SHARED_PROVIDER_ID,
+    deploy_shared_provider, deployable_manifest, describe, manifest_par_path, noop_app_manifest, pack_manifest_par,
+    undeploy_shared_provider, ProviderFrom, StatusType, SHARED_PROVIDER_ID,
 };
 use lattice_control_e2e::{
-    bounded, noop_component, noop_scale, pack_par, provider_bin, retry, shared_nats, Caller, TestLattice, TestWadm,
-    CALL_TIMEOUT,
+    bounded, noop_component, noop_scale, retry, shared_nats, Caller, TestLattice, TestWadm, CALL_TIMEOUT,
 };
 use lattice_control_provider::ctl::{self, ScaleComponentCommand};
 use lattice_control_provider::provider::policy::{KEY_ALLOW, KEY_ALLOWED_CONFIG_PREFIXES};
@@ -174,11 +173,7 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     // What the manifest deploys must exist where it says: the example component and the
     // provider's PAR, packed from the freshly built binary.
     js_component().await?;
-    let par = product_root().join("build/lattice-control-provider.par.gz");
-    std::fs::create_dir_all(par.parent().context("PAR path")?)?;
-    let started = Instant::now();
-    pack_par(&provider_bin()?, &par).await?;
-    eprintln!("timing: packing the PAR {:.1?}", started.elapsed());
+    pack_manifest_par().await?;
     let manifest = shipped_manifest()?;
 
     // wadm first: it starts managing a lattice when it sees a host start there.
@@ -187,8 +182,7 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     let lattice = TestLattice::start(nats, 1).await?;
     let host_id = lattice.host_id(0)?.to_string();
     let ctl = lattice.ctl().clone();
-    wadm.wait_lattice(lattice.lattice()).await?;
-    let apps = wadm.client(lattice.lattice()).await?;
+    let apps = wadm.client_for(&lattice).await?;
 
     // 1. Deploy: the shared provider application, then the controller's that links to it.
     let deployed_at = Instant::now();
@@ -208,7 +202,7 @@ async fn wadm_deploys_the_local_manifest_and_a_host_run_component_manages_the_la
     .await?;
     let provider = view.provider.context("provider")?;
     // The host reports a provider's `file://` reference as the bare path.
-    let par_path = normalize(&par).display().to_string();
+    let par_path = manifest_par_path().display().to_string();
     let provider_ref = provider.image_ref.as_deref().map(|r| r.strip_prefix("file://").unwrap_or(r));
     assert_eq!(provider_ref, Some(par_path.as_str()));
     assert_eq!(annotation(&provider.annotations, "wasmcloud.dev/managed-by"), Some("wadm"));

@@ -15,7 +15,7 @@
 //! with `file://` references instead of a registry). Needs `node` and `npm`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::operator::{managed_host, OperatorNats};
 use crate::support::secrets::{SecretsBackend, SECRETS_PREFIX};
@@ -24,10 +24,8 @@ use lattice_control_e2e::js::{in_ci, js_component, node_available, summary};
 use lattice_control_e2e::par::product_root;
 use lattice_control_e2e::provider::wait_provider_ready;
 use lattice_control_e2e::util::{unique_name, wait_for};
-use lattice_control_e2e::wadm::{describe, normalize, StatusType};
-use lattice_control_e2e::{
-    bounded, pack_par, provider_bin, shared_nats, TestLattice, TestWadm, WadmClient, CALL_TIMEOUT,
-};
+use lattice_control_e2e::wadm::{normalize, pack_manifest_par, StatusType};
+use lattice_control_e2e::{bounded, shared_nats, TestLattice, TestWadm, WadmClient, CALL_TIMEOUT};
 use serde_json::Value;
 
 const MANIFEST: &str = "secrets.wadm.yaml";
@@ -86,11 +84,7 @@ async fn first_answer(lattice: &TestLattice, probe: &str) -> Result<Result<Value
 }
 
 async fn deploy(apps: &WadmClient, manifest: Vec<u8>) -> Result<()> {
-    let started = Instant::now();
-    apps.put_and_deploy(manifest).await?;
-    let status = apps.wait_deployed(APP, DEPLOY_TIMEOUT).await?;
-    eprintln!("timing: deploy to Deployed {:.1?} ({})", started.elapsed(), describe(&status));
-    Ok(())
+    apps.deploy_and_wait(APP, manifest, DEPLOY_TIMEOUT).await.map(drop)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -102,10 +96,7 @@ async fn the_secrets_manifest_explains_a_missing_backend_and_works_after_the_doc
         return Ok(());
     }
     let component = normalize(&js_component().await?).display().to_string();
-    let par = product_root().join("build/lattice-control-provider.par.gz");
-    std::fs::create_dir_all(par.parent().context("PAR path")?)?;
-    pack_par(&provider_bin()?, &par).await?;
-    let par = normalize(&par);
+    let par = pack_manifest_par().await?;
     let par_text = par.display().to_string();
 
     // The lattice to manage: operator mode, one host; a user of its account for the link.
@@ -122,8 +113,7 @@ async fn the_secrets_manifest_explains_a_missing_backend_and_works_after_the_doc
 
     // 1. No secrets backend yet.
     let bare = TestLattice::start(nats, 1).await?;
-    wadm.wait_lattice(bare.lattice()).await?;
-    let apps = wadm.client(bare.lattice()).await?;
+    let apps = wadm.client_for(&bare).await?;
     deploy(&apps, manifest.clone()).await?;
     wait_provider_ready(&bare, PROVIDER_ID).await?;
     let refused = first_answer(&bare, "no-backend").await?;
@@ -150,8 +140,7 @@ async fn the_secrets_manifest_explains_a_missing_backend_and_works_after_the_doc
     // 4: the provider's service key mapped to them.
     backend.map_provider(&par, &[JWT_KEY, SEED_KEY]).await?;
     // 5 (`lattice`, `nats_url`) is in `manifest`.
-    wadm.wait_lattice(home.lattice()).await?;
-    let apps = wadm.client(home.lattice()).await?;
+    let apps = wadm.client_for(&home).await?;
     deploy(&apps, manifest).await?;
     wait_provider_ready(&home, PROVIDER_ID).await?;
     let answer = first_answer(&home, "with-backend").await?.map_err(|e| anyhow::anyhow!("component error: {e}"))?;

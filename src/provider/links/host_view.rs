@@ -52,8 +52,9 @@ const RECONNECT_PAUSES: [Duration; 4] = [
 ];
 
 /// When, after the overtaking delete, the provider looks for a late put (each wait follows
-/// the previous check: at 0.3, 2.3, 7.3 and 17.3 s).
-const CHECKS: [Duration; 4] = [
+/// the previous check: at 0.3, 2.3, 7.3 and 17.3 s). Public for the tests that hold a link
+/// across every look.
+pub const CHECKS: [Duration; 4] = [
     Duration::from_millis(300),
     Duration::from_secs(2),
     Duration::from_secs(5),
