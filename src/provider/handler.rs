@@ -347,6 +347,98 @@ impl LatticeControlProvider {
     }
 }
 
+/// What the provider checks of a command beyond its link's policy, after [`admit`]: that it
+/// leaves this provider's links and replicas alone unless the link holds `manage-links` (see
+/// [`guard`]). Most commands need nothing more.
+trait Guarded: ctl::Command {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        let _ = (provider, link);
+        Ok(())
+    }
+}
+
+impl Guarded for ctl::ScaleComponentCommand {}
+impl Guarded for ctl::UpdateComponentCommand {}
+impl Guarded for ctl::StopProviderCommand {}
+impl Guarded for ctl::StopHostCommand {}
+impl Guarded for ctl::PutLabelCommand {}
+impl Guarded for ctl::DeleteLabelCommand {}
+
+impl Guarded for ctl::StartProviderCommand {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        provider.guard_provider_start(link, &self.provider_id)
+    }
+}
+
+impl Guarded for ctl::Link {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        provider
+            .guard_link(link, |id, links| guard::link_put_refused(id, self, links))
+            .await
+    }
+}
+
+impl Guarded for ctl::DeleteInterfaceLinkDefinitionRequest {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        provider
+            .guard_link(link, |id, links| {
+                guard::link_delete_refused(id, self, links)
+            })
+            .await
+    }
+}
+
+impl Guarded for ctl::PutConfigCommand {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        provider
+            .guard_config(link, &self.name, Some(&self.values))
+            .await
+    }
+}
+
+impl Guarded for ctl::DeleteConfigCommand {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        provider.guard_config(link, &self.name, None).await
+    }
+}
+
+impl LatticeControlProvider {
+    /// A command the hosts acknowledge: `op` granted, the command admitted (see [`admit`])
+    /// and guarded (see [`Guarded`]), sent, and its ack converted.
+    async fn command<C: Guarded>(
+        &self,
+        cx: Option<Context>,
+        op: Operation,
+        command: impl Into<C>,
+    ) -> Reply<wit::Ack> {
+        self.call(cx, op, |link| async move {
+            let cmd = admit::<C>(&link, op, command).await?;
+            cmd.get().guard(self, &link).await?;
+            Ok(link.client.command(cmd).await?.into())
+        })
+        .await
+    }
+
+    /// The "and wait" form of [`Self::command`]: the wait options checked first, then the
+    /// lattice event that reports the command's outcome, converted.
+    async fn command_and_wait<C: Guarded + ctl::WaitCommand>(
+        &self,
+        cx: Option<Context>,
+        op: Operation,
+        command: impl Into<C>,
+        wait: wit::WaitOptions,
+    ) -> Reply<ev::LatticeEvent> {
+        self.call(cx, op, |link| async move {
+            let within = convert::events::wait_timeout(&wait)?;
+            let cmd = admit::<C>(&link, op, command).await?;
+            cmd.get().guard(self, &link).await?;
+            let event = link.client.command_and_wait(cmd, within).await?;
+            Ok(convert::events::lattice_event(&event, link.lattice()))
+        })
+        .await
+    }
+}
+
 fn wit_list<C, W: From<C>>(items: Vec<C>) -> Vec<W> {
     items.into_iter().map(W::from).collect()
 }
@@ -427,12 +519,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::ScaleComponentCommand,
     ) -> Reply<wit::Ack> {
-        let op = Operation::ScaleComponent;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::ScaleComponentCommand>(&link, op, command).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+        self.command::<ctl::ScaleComponentCommand>(cx, Operation::ScaleComponent, command)
+            .await
     }
 
     async fn scale_component_and_wait(
@@ -441,13 +529,12 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         command: wit::ScaleComponentCommand,
         wait: wit::WaitOptions,
     ) -> Reply<ev::LatticeEvent> {
-        let op = Operation::ScaleComponentAndWait;
-        self.call(cx, op, |link| async move {
-            let within = convert::events::wait_timeout(&wait)?;
-            let cmd = admit::<ctl::ScaleComponentCommand>(&link, op, command).await?;
-            let event = link.client.command_and_wait(cmd, within).await?;
-            Ok(convert::events::lattice_event(&event, link.lattice()))
-        })
+        self.command_and_wait::<ctl::ScaleComponentCommand>(
+            cx,
+            Operation::ScaleComponentAndWait,
+            command,
+            wait,
+        )
         .await
     }
 
@@ -456,12 +543,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::UpdateComponentCommand,
     ) -> Reply<wit::Ack> {
-        let op = Operation::UpdateComponent;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::UpdateComponentCommand>(&link, op, command).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+        self.command::<ctl::UpdateComponentCommand>(cx, Operation::UpdateComponent, command)
+            .await
     }
 
     async fn start_provider(
@@ -469,13 +552,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::StartProviderCommand,
     ) -> Reply<wit::Ack> {
-        let op = Operation::StartProvider;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::StartProviderCommand>(&link, op, command).await?;
-            self.guard_provider_start(&link, &cmd.get().provider_id)?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+        self.command::<ctl::StartProviderCommand>(cx, Operation::StartProvider, command)
+            .await
     }
 
     async fn start_provider_and_wait(
@@ -484,14 +562,12 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         command: wit::StartProviderCommand,
         wait: wit::WaitOptions,
     ) -> Reply<ev::LatticeEvent> {
-        let op = Operation::StartProviderAndWait;
-        self.call(cx, op, |link| async move {
-            let within = convert::events::wait_timeout(&wait)?;
-            let cmd = admit::<ctl::StartProviderCommand>(&link, op, command).await?;
-            self.guard_provider_start(&link, &cmd.get().provider_id)?;
-            let event = link.client.command_and_wait(cmd, within).await?;
-            Ok(convert::events::lattice_event(&event, link.lattice()))
-        })
+        self.command_and_wait::<ctl::StartProviderCommand>(
+            cx,
+            Operation::StartProviderAndWait,
+            command,
+            wait,
+        )
         .await
     }
 
@@ -500,12 +576,8 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::StopProviderCommand,
     ) -> Reply<wit::Ack> {
-        let op = Operation::StopProvider;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::StopProviderCommand>(&link, op, command).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+        self.command::<ctl::StopProviderCommand>(cx, Operation::StopProvider, command)
+            .await
     }
 
     async fn stop_provider_and_wait(
@@ -514,13 +586,12 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         command: wit::StopProviderCommand,
         wait: wit::WaitOptions,
     ) -> Reply<ev::LatticeEvent> {
-        let op = Operation::StopProviderAndWait;
-        self.call(cx, op, |link| async move {
-            let within = convert::events::wait_timeout(&wait)?;
-            let cmd = admit::<ctl::StopProviderCommand>(&link, op, command).await?;
-            let event = link.client.command_and_wait(cmd, within).await?;
-            Ok(convert::events::lattice_event(&event, link.lattice()))
-        })
+        self.command_and_wait::<ctl::StopProviderCommand>(
+            cx,
+            Operation::StopProviderAndWait,
+            command,
+            wait,
+        )
         .await
     }
 
@@ -529,25 +600,13 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::StopHostCommand,
     ) -> Reply<wit::Ack> {
-        let op = Operation::StopHost;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::StopHostCommand>(&link, op, command).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+        self.command::<ctl::StopHostCommand>(cx, Operation::StopHost, command)
+            .await
     }
 
     async fn put_link(&self, cx: Option<Context>, link_def: wit::Link) -> Reply<wit::Ack> {
-        let op = Operation::PutLink;
-        self.call(cx, op, |link| async move {
-            let def = admit::<ctl::Link>(&link, op, link_def).await?;
-            self.guard_link(&link, |id, links| {
-                guard::link_put_refused(id, def.get(), links)
-            })
-            .await?;
-            Ok(link.client.command(def).await?.into())
-        })
-        .await
+        self.command::<ctl::Link>(cx, Operation::PutLink, link_def)
+            .await
     }
 
     async fn delete_link(
@@ -555,16 +614,11 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         request: wit::DeleteLinkRequest,
     ) -> Reply<wit::Ack> {
-        let op = Operation::DeleteLink;
-        self.call(cx, op, |link| async move {
-            let req =
-                admit::<ctl::DeleteInterfaceLinkDefinitionRequest>(&link, op, request).await?;
-            self.guard_link(&link, |id, links| {
-                guard::link_delete_refused(id, req.get(), links)
-            })
-            .await?;
-            Ok(link.client.command(req).await?.into())
-        })
+        self.command::<ctl::DeleteInterfaceLinkDefinitionRequest>(
+            cx,
+            Operation::DeleteLink,
+            request,
+        )
         .await
     }
 
@@ -589,18 +643,10 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         name: String,
         values: wit::StringMap,
     ) -> Reply<wit::Ack> {
-        let op = Operation::PutConfig;
-        self.call(cx, op, |link| async move {
-            let values = hash_from_wit(values);
-            let cmd =
-                admit::<ctl::PutConfigCommand>(&link, op, ctl::PutConfigCommand { name, values })
-                    .await?;
-            let put = cmd.get();
-            self.guard_config(&link, &put.name, Some(&put.values))
-                .await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+        let values = hash_from_wit(values);
+        let put = ctl::PutConfigCommand { name, values };
+        self.command::<ctl::PutConfigCommand>(cx, Operation::PutConfig, put)
+            .await
     }
 
     async fn get_config(&self, cx: Option<Context>, name: String) -> Reply<Option<wit::StringMap>> {
@@ -617,15 +663,9 @@ impl Handler<Option<Context>> for LatticeControlProvider {
     }
 
     async fn delete_config(&self, cx: Option<Context>, name: String) -> Reply<wit::Ack> {
-        let op = Operation::DeleteConfig;
-        self.call(cx, op, |link| async move {
-            let cmd =
-                admit::<ctl::DeleteConfigCommand>(&link, op, ctl::DeleteConfigCommand { name })
-                    .await?;
-            self.guard_config(&link, &cmd.get().name, None).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+        let delete = ctl::DeleteConfigCommand { name };
+        self.command::<ctl::DeleteConfigCommand>(cx, Operation::DeleteConfig, delete)
+            .await
     }
 
     async fn put_label(
@@ -635,17 +675,13 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         key: String,
         value: String,
     ) -> Reply<wit::Ack> {
-        let op = Operation::PutLabel;
-        self.call(cx, op, |link| async move {
-            let label = ctl::PutLabelCommand {
-                host_id,
-                key,
-                value,
-            };
-            let cmd = admit::<ctl::PutLabelCommand>(&link, op, label).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+        let label = ctl::PutLabelCommand {
+            host_id,
+            key,
+            value,
+        };
+        self.command::<ctl::PutLabelCommand>(cx, Operation::PutLabel, label)
+            .await
     }
 
     async fn delete_label(
@@ -654,17 +690,9 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         host_id: String,
         key: String,
     ) -> Reply<wit::Ack> {
-        let op = Operation::DeleteLabel;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::DeleteLabelCommand>(
-                &link,
-                op,
-                ctl::DeleteLabelCommand { host_id, key },
-            )
-            .await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+        let label = ctl::DeleteLabelCommand { host_id, key };
+        self.command::<ctl::DeleteLabelCommand>(cx, Operation::DeleteLabel, label)
+            .await
     }
 
     async fn put_registries(
