@@ -22,8 +22,10 @@ use super::subjects::{self, DEFAULT_TOPIC_PREFIX};
 use super::types::*;
 use super::validate;
 
-const DEFAULT_LATTICE: &str = "default";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The lattice a [`ClientBuilder`] manages unless told otherwise.
+pub const DEFAULT_LATTICE: &str = "default";
+/// The timeout of a request to one host unless a [`ClientBuilder`] is told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_AUCTION_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_HOST_QUIET_PERIOD: Duration = Duration::from_millis(100);
 /// After every known host replied, how long to wait for a host not yet known.
@@ -157,14 +159,10 @@ impl ClientBuilder {
 
     fn check(&self) -> Result<()> {
         validate::subject_token("lattice", &self.lattice)?;
-        let prefix = validate::non_empty("topic prefix", &self.topic_prefix)?;
-        if prefix != self.topic_prefix
-            || prefix
-                .split('.')
-                .any(|t| t.is_empty() || t.contains(['*', '>']) || t.contains(char::is_whitespace))
-        {
+        validate::check_non_empty("topic prefix", &self.topic_prefix)?;
+        if !validate::is_subject_prefix(&self.topic_prefix) {
             return Err(CtlError::invalid_argument(
-                "topic prefix must be dot-separated subject tokens without wildcards or whitespace",
+                "topic prefix must be dot-separated subject tokens without wildcards, whitespace or control characters",
             ));
         }
         for (name, d) in [
@@ -1413,6 +1411,8 @@ mod tests {
         let c = offline_client(|b| b.lattice("a.b")).await;
         assert_invalid(c.get_claims(), "lattice").await;
         let c = offline_client(|b| b.topic_prefix("wasmbus.*")).await;
+        assert_invalid(c.get_claims(), "topic prefix").await;
+        let c = offline_client(|b| b.topic_prefix("wasmbus.c\u{1}tl")).await;
         assert_invalid(c.get_claims(), "topic prefix").await;
         let c = offline_client(|b| b.host_quiet_period(Duration::ZERO)).await;
         assert_invalid(c.get_hosts(), "quiet").await;
