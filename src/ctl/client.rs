@@ -478,9 +478,9 @@ impl Client {
         &self.inner.lattice
     }
 
-    /// The underlying NATS connection.
+    /// The underlying NATS connection (the provider's event subscriptions share it).
     #[must_use]
-    pub fn nats_client(&self) -> &async_nats::Client {
+    pub(crate) fn nats_client(&self) -> &async_nats::Client {
         &self.inner.nats
     }
 
@@ -994,7 +994,8 @@ impl Client {
     /// A full id already in the table of known hosts is returned without a ping; otherwise
     /// the lattice is pinged. No match or several matches → `InvalidArgument` (naming the
     /// candidates). A spec that cannot name a host (blank, dots, wildcards, whitespace) is
-    /// refused before the ping.
+    /// refused before the ping. (The provider resolves a command's host with
+    /// [`Client::resolve_command_host`]; the e2e suite calls this one.)
     pub async fn resolve_host(&self, spec: &str) -> Result<String> {
         let spec = validate::subject_token("host_id", spec)?;
         self.resolve_token(spec).await

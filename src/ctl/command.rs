@@ -93,12 +93,6 @@ impl<C: Command> Checked<C> {
         &self.0
     }
 
-    /// The command, checked.
-    #[must_use]
-    pub fn into_inner(self) -> C {
-        self.0
-    }
-
     /// Sets the host argument to `host_id`, an id [`Client::resolve_host`] returned (a
     /// valid subject token, so the command stays checked).
     ///

@@ -694,8 +694,9 @@ impl EventHub {
     }
 
     /// Number of live event streams (one per connection, lattice and set of event types).
+    #[cfg(test)]
     #[must_use]
-    pub fn stream_count(&self) -> usize {
+    pub(crate) fn stream_count(&self) -> usize {
         lock(&self.state).streams.len()
     }
 }

@@ -256,7 +256,6 @@ async fn admit<C: ctl::Command>(
     let denied = |d| not_permitted(op, Some(d));
     {
         let target = Target {
-            host: None,
             references: cmd.get().references(),
             config_names: cmd.get().config_names(),
         };
@@ -285,7 +284,6 @@ async fn admit<C: ctl::Command>(
 /// registries of every host).
 fn permit(link: &LinkHandle, op: Operation, config_names: &[&str]) -> Outcome<()> {
     let target = Target {
-        host: None,
         references: Vec::new(),
         config_names: config_names.to_vec(),
     };
