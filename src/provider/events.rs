@@ -1239,18 +1239,7 @@ mod tests {
         (factory, receivers)
     }
 
-    /// A real nats-server on a free port, killed (and its JetStream store removed) on drop.
-    struct Nats(std::process::Child, u16, Option<std::path::PathBuf>);
-
-    impl Drop for Nats {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-            if let Some(store) = &self.2 {
-                let _ = std::fs::remove_dir_all(store);
-            }
-        }
-    }
+    use crate::test_nats::NatsServer as Nats;
 
     async fn nats() -> (Nats, async_nats::Client) {
         nats_server(false).await
@@ -1258,37 +1247,9 @@ mod tests {
 
     /// A server with JetStream when `jetstream` (its store in a fresh directory).
     async fn nats_server(jetstream: bool) -> (Nats, async_nats::Client) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cmd = std::process::Command::new("nats-server");
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
-        let store = jetstream.then(|| {
-            let dir = std::env::temp_dir()
-                .join(format!("lattice-control-js-{}-{port}", std::process::id()));
-            cmd.arg("-js").arg("-sd").arg(&dir);
-            dir
-        });
-        let child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server on PATH");
-        let server = Nats(child, port, store);
-        for _ in 0..100 {
-            if let Ok(Ok(c)) = tokio::time::timeout(
-                Duration::from_secs(1),
-                async_nats::connect(format!("127.0.0.1:{port}")),
-            )
-            .await
-            {
-                return (server, c);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("nats-server did not come up on port {}", server.1);
+        let server = Nats::start(jetstream);
+        let client = server.connect().await;
+        (server, client)
     }
 
     async fn publish(nats: &async_nats::Client, ty: &str, n: u64) {

@@ -319,7 +319,7 @@ mod tests {
     /// put and a delete from the subscription follow, in order.
     #[tokio::test]
     async fn start_up_links_then_host_messages_through_one_path() {
-        use crate::provider::links::tests::{free_port, NatsServer};
+        use crate::test_nats::{free_port, NatsServer};
         let server = NatsServer::start_on(free_port());
         let nats = async_nats::connect(server.url()).await.expect("connect");
         let (mut intake, _) = intake();
