@@ -307,20 +307,20 @@ impl std::fmt::Debug for Client {
 }
 
 /// One message of a scatter, classified.
-enum Reply<T> {
+enum ScatterReply<T> {
     /// The server's 503: nobody subscribes to the subject.
     NoResponders,
     Item(CtlResponse<T>),
     Bad(CtlError),
 }
 
-fn classify<T: DeserializeOwned>(msg: &async_nats::Message, what: &str) -> Reply<T> {
+fn classify<T: DeserializeOwned>(msg: &async_nats::Message, what: &str) -> ScatterReply<T> {
     if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-        return Reply::NoResponders;
+        return ScatterReply::NoResponders;
     }
     match decode::<T>(&msg.payload, what) {
-        Ok(r) => Reply::Item(r),
-        Err(e) => Reply::Bad(e),
+        Ok(r) => ScatterReply::Item(r),
+        Err(e) => ScatterReply::Bad(e),
     }
 }
 
@@ -379,9 +379,9 @@ async fn collect_replies<T: DeserializeOwned>(
         };
         let Some(msg) = msg else { break };
         match classify::<T>(&msg, what) {
-            Reply::NoResponders => break,
-            Reply::Item(r) => replies.push(Ok(r)),
-            Reply::Bad(e) => replies.push(Err(e)),
+            ScatterReply::NoResponders => break,
+            ScatterReply::Item(r) => replies.push(Ok(r)),
+            ScatterReply::Bad(e) => replies.push(Err(e)),
         }
     }
     replies
@@ -703,8 +703,8 @@ impl Client {
             };
             let Some(msg) = msg else { break };
             match classify::<Host>(&msg, "host ping") {
-                Reply::NoResponders => break,
-                Reply::Item(r) => {
+                ScatterReply::NoResponders => break,
+                ScatterReply::Item(r) => {
                     last_reply = Some(Instant::now());
                     match r {
                         CtlResponse {
@@ -719,7 +719,7 @@ impl Client {
                         other => refusals.push(other),
                     }
                 }
-                Reply::Bad(e) => {
+                ScatterReply::Bad(e) => {
                     warn!(error = %e, "ignoring malformed ping reply");
                     bad.get_or_insert(e);
                 }

@@ -174,7 +174,7 @@ pub trait EventTarget: Send + Sync {
     /// the transport's, the inner the component's.
     fn handle_event(
         &self,
-        event: Queued,
+        event: Arc<QueuedEvent>,
         headers: Option<async_nats::HeaderMap>,
     ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>>;
 }
@@ -243,7 +243,7 @@ impl ComponentTarget {
     async fn call(
         &self,
         version: Version,
-        event: &Pushed,
+        event: &QueuedEvent,
         headers: Option<async_nats::HeaderMap>,
     ) -> anyhow::Result<Result<(), String>> {
         use crate::bindings::v1_0::wasmcloud::lattice_control::lattice_events as v1_0;
@@ -259,7 +259,7 @@ impl ComponentTarget {
 impl EventTarget for ComponentTarget {
     fn handle_event(
         &self,
-        event: Queued,
+        event: Arc<QueuedEvent>,
         headers: Option<async_nats::HeaderMap>,
     ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
         Box::pin(async move {
@@ -319,7 +319,7 @@ async fn sdk_target(component_id: String, wait: Duration) -> anyhow::Result<Arc<
 }
 
 /// An event as queued, shared by every queue: its WIT form and the trace context it carried.
-pub struct Pushed {
+pub struct QueuedEvent {
     /// The event as a component built against the current version receives it.
     pub event: ev::LatticeEvent,
     /// The event's own trace context (CloudEvents distributed-tracing attributes), if any.
@@ -328,7 +328,7 @@ pub struct Pushed {
     v1_0: std::sync::OnceLock<old::LatticeEvent>,
 }
 
-impl Pushed {
+impl QueuedEvent {
     /// An event to queue.
     #[must_use]
     pub fn new(event: ev::LatticeEvent, trace: TraceHeaders) -> Self {
@@ -346,9 +346,6 @@ impl Pushed {
     }
 }
 
-/// A queued event.
-pub type Queued = Arc<Pushed>;
-
 /// The trace context of one push, taken inside its delivery span: the provider's own span
 /// when OpenTelemetry exports (a child of the event's context, if it had one), else the
 /// event's context as it came, else none: as upstream's host and SDK, which put a
@@ -364,7 +361,7 @@ fn push_trace(event_trace: &TraceHeaders) -> TraceHeaders {
 
 /// A subscription's bounded event queue: the oldest event makes room for a new one.
 struct LinkQueue {
-    events: Mutex<VecDeque<Queued>>,
+    events: Mutex<VecDeque<Arc<QueuedEvent>>>,
     capacity: usize,
     ready: Notify,
     dropped: AtomicU64,
@@ -382,7 +379,7 @@ impl LinkQueue {
         }
     }
 
-    fn push(&self, event: Queued) {
+    fn push(&self, event: Arc<QueuedEvent>) {
         let overflow = {
             let mut q = self.events.lock().unwrap_or_else(PoisonError::into_inner);
             let overflow = if q.len() >= self.capacity {
@@ -405,7 +402,7 @@ impl LinkQueue {
         self.ready.notify_one();
     }
 
-    async fn pop(&self) -> Queued {
+    async fn pop(&self) -> Arc<QueuedEvent> {
         loop {
             let next = self
                 .events
@@ -436,7 +433,7 @@ impl LinkQueue {
     }
 }
 
-fn short_type(ev: &Pushed) -> &str {
+fn short_type(ev: &QueuedEvent) -> &str {
     ev.event
         .event_type
         .strip_prefix(EVENT_TYPE_PREFIX)
@@ -723,10 +720,10 @@ async fn fan_out(client: Client, types: Vec<String>, subscribers: Subscribers) {
                 }
             };
             let subs = subscribers.read().unwrap_or_else(PoisonError::into_inner);
-            let mut shared: Option<Queued> = None;
+            let mut shared: Option<Arc<QueuedEvent>> = None;
             for sub in subs.values().filter(|s| s.filter.matches(&ev)) {
                 let wit = shared.get_or_insert_with(|| {
-                    Arc::new(Pushed::new(
+                    Arc::new(QueuedEvent::new(
                         lattice_event(&ev, &lattice),
                         TraceHeaders::from_cloud_event(&ev.raw),
                     ))
@@ -919,7 +916,7 @@ impl LinkDelivery {
                 if backlog >= self.queue.capacity as u64 {
                     self.queue.count_dropped(ev.short_type());
                 } else {
-                    let pushed = Arc::new(Pushed::new(
+                    let pushed = Arc::new(QueuedEvent::new(
                         lattice_event(&ev, lattice),
                         TraceHeaders::from_cloud_event(&ev.raw),
                     ));
@@ -995,7 +992,7 @@ async fn deliver(
 }
 
 /// One `handle-event` call, bounded by `timeout`, its outcome logged.
-async fn push(target: &dyn EventTarget, ev: Queued, link: &str, timeout: Duration) {
+async fn push(target: &dyn EventTarget, ev: Arc<QueuedEvent>, link: &str, timeout: Duration) {
     let ty = short_type(&ev).to_string();
     let span = info_span!("lattice_event_push", %link, event = %ty);
     let headers = span.in_scope(|| push_trace(&ev.trace)).to_headers();
@@ -1083,11 +1080,11 @@ mod tests {
         }
     }
 
-    fn event(ty: &str, n: u64) -> Queued {
+    fn event(ty: &str, n: u64) -> Arc<QueuedEvent> {
         let ev = LatticeEvent::from_value(json!({"id": n.to_string(), "source": "NH",
             "type": format!("{EVENT_TYPE_PREFIX}{ty}"), "data": {"n": n}}))
         .unwrap();
-        Arc::new(Pushed::new(
+        Arc::new(QueuedEvent::new(
             lattice_event(&ev, "lat"),
             TraceHeaders::from_cloud_event(&ev.raw),
         ))
@@ -1141,7 +1138,7 @@ mod tests {
     impl EventTarget for Recorder {
         fn handle_event(
             &self,
-            event: Queued,
+            event: Arc<QueuedEvent>,
             _headers: Option<async_nats::HeaderMap>,
         ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
             Box::pin(async move {

@@ -32,7 +32,9 @@ use crate::bindings::wasmcloud::lattice_control::{events as ev, types as wit};
 use crate::convert::{self, call_timeout, hash_from_wit, registries_from_wit};
 use crate::ctl;
 
-type Reply<T> = anyhow::Result<Result<T, wit::CtlError>>;
+/// What a function of the exported interface returns: a failure of the provider itself
+/// outside (none here), the call's own error inside.
+type CallResult<T> = anyhow::Result<Result<T, wit::CtlError>>;
 type Outcome<T> = Result<T, wit::CtlError>;
 
 tokio::task_local! {
@@ -84,7 +86,7 @@ fn trace_headers(cx: Option<&Context>) -> ctl::trace::TraceHeaders {
 
 impl LatticeControlProvider {
     /// The wrapper of every call: the span, the caller's link key, outcome and latency.
-    async fn traced<T, F, Fut>(&self, cx: Option<Context>, op: Operation, f: F) -> Reply<T>
+    async fn traced<T, F, Fut>(&self, cx: Option<Context>, op: Operation, f: F) -> CallResult<T>
     where
         F: FnOnce(LinkKey) -> Fut,
         Fut: Future<Output = Outcome<T>>,
@@ -156,7 +158,7 @@ impl LatticeControlProvider {
     }
 
     /// [`Self::traced`] with the caller's link connected and `op` granted by its policy.
-    async fn call<T, F, Fut>(&self, cx: Option<Context>, op: Operation, f: F) -> Reply<T>
+    async fn call<T, F, Fut>(&self, cx: Option<Context>, op: Operation, f: F) -> CallResult<T>
     where
         F: FnOnce(LinkHandle) -> Fut,
         Fut: Future<Output = Outcome<T>>,
@@ -408,7 +410,7 @@ impl LatticeControlProvider {
         cx: Option<Context>,
         op: Operation,
         command: impl Into<C>,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         self.call(cx, op, |link| async move {
             let cmd = admit::<C>(&link, op, command).await?;
             cmd.get().guard(self, &link).await?;
@@ -425,7 +427,7 @@ impl LatticeControlProvider {
         op: Operation,
         command: impl Into<C>,
         wait: wit::WaitOptions,
-    ) -> Reply<ev::LatticeEvent> {
+    ) -> CallResult<ev::LatticeEvent> {
         self.call(cx, op, |link| async move {
             let within = convert::events::wait_timeout(&wait)?;
             let cmd = admit::<C>(&link, op, command).await?;
@@ -442,7 +444,11 @@ fn wit_list<C, W: From<C>>(items: Vec<C>) -> Vec<W> {
 }
 
 impl Handler<Option<Context>> for LatticeControlProvider {
-    async fn get_hosts(&self, cx: Option<Context>, query: wit::HostQuery) -> Reply<Vec<wit::Host>> {
+    async fn get_hosts(
+        &self,
+        cx: Option<Context>,
+        query: wit::HostQuery,
+    ) -> CallResult<Vec<wit::Host>> {
         self.call(cx, Operation::GetHosts, |link| async move {
             call_timeout(query.timeout_ms)?;
             Ok(wit_list(link.client.get_hosts_with(query.into()).await?))
@@ -454,7 +460,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         host_id: String,
-    ) -> Reply<wit::HostInventory> {
+    ) -> CallResult<wit::HostInventory> {
         self.call(cx, Operation::GetHostInventory, |link| async move {
             Ok(link.client.resolved_host_inventory(&host_id).await?.into())
         })
@@ -465,7 +471,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         options: wit::QueryOptions,
-    ) -> Reply<Vec<wit::StringMap>> {
+    ) -> CallResult<Vec<wit::StringMap>> {
         self.call(cx, Operation::GetClaims, |link| async move {
             let claims = link
                 .client_within(call_timeout(options.timeout_ms)?)
@@ -481,7 +487,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         request: wit::ComponentAuctionRequest,
         options: wit::QueryOptions,
-    ) -> Reply<Vec<wit::ComponentAuctionAck>> {
+    ) -> CallResult<Vec<wit::ComponentAuctionAck>> {
         self.call(cx, Operation::PerformComponentAuction, |link| async move {
             let within = call_timeout(options.timeout_ms)?
                 .unwrap_or(link.resolved.settings.client.scatter_timeout);
@@ -499,7 +505,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         request: wit::ProviderAuctionRequest,
         options: wit::QueryOptions,
-    ) -> Reply<Vec<wit::ProviderAuctionAck>> {
+    ) -> CallResult<Vec<wit::ProviderAuctionAck>> {
         self.call(cx, Operation::PerformProviderAuction, |link| async move {
             let within = call_timeout(options.timeout_ms)?
                 .unwrap_or(link.resolved.settings.client.scatter_timeout);
@@ -516,7 +522,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         command: wit::ScaleComponentCommand,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         self.command::<ctl::ScaleComponentCommand>(cx, Operation::ScaleComponent, command)
             .await
     }
@@ -526,7 +532,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::ScaleComponentCommand,
         wait: wit::WaitOptions,
-    ) -> Reply<ev::LatticeEvent> {
+    ) -> CallResult<ev::LatticeEvent> {
         self.command_and_wait::<ctl::ScaleComponentCommand>(
             cx,
             Operation::ScaleComponentAndWait,
@@ -540,7 +546,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         command: wit::UpdateComponentCommand,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         self.command::<ctl::UpdateComponentCommand>(cx, Operation::UpdateComponent, command)
             .await
     }
@@ -549,7 +555,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         command: wit::StartProviderCommand,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         self.command::<ctl::StartProviderCommand>(cx, Operation::StartProvider, command)
             .await
     }
@@ -559,7 +565,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::StartProviderCommand,
         wait: wit::WaitOptions,
-    ) -> Reply<ev::LatticeEvent> {
+    ) -> CallResult<ev::LatticeEvent> {
         self.command_and_wait::<ctl::StartProviderCommand>(
             cx,
             Operation::StartProviderAndWait,
@@ -573,7 +579,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         command: wit::StopProviderCommand,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         self.command::<ctl::StopProviderCommand>(cx, Operation::StopProvider, command)
             .await
     }
@@ -583,7 +589,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::StopProviderCommand,
         wait: wit::WaitOptions,
-    ) -> Reply<ev::LatticeEvent> {
+    ) -> CallResult<ev::LatticeEvent> {
         self.command_and_wait::<ctl::StopProviderCommand>(
             cx,
             Operation::StopProviderAndWait,
@@ -597,12 +603,12 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         command: wit::StopHostCommand,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         self.command::<ctl::StopHostCommand>(cx, Operation::StopHost, command)
             .await
     }
 
-    async fn put_link(&self, cx: Option<Context>, link_def: wit::Link) -> Reply<wit::Ack> {
+    async fn put_link(&self, cx: Option<Context>, link_def: wit::Link) -> CallResult<wit::Ack> {
         self.command::<ctl::Link>(cx, Operation::PutLink, link_def)
             .await
     }
@@ -611,7 +617,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         request: wit::DeleteLinkRequest,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         self.command::<ctl::DeleteInterfaceLinkDefinitionRequest>(
             cx,
             Operation::DeleteLink,
@@ -624,7 +630,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         options: wit::QueryOptions,
-    ) -> Reply<Vec<wit::Link>> {
+    ) -> CallResult<Vec<wit::Link>> {
         self.call(cx, Operation::GetLinks, |link| async move {
             Ok(wit_list(
                 link.client_within(call_timeout(options.timeout_ms)?)
@@ -640,14 +646,18 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         name: String,
         values: wit::StringMap,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         let values = hash_from_wit(values);
         let put = ctl::PutConfigCommand { name, values };
         self.command::<ctl::PutConfigCommand>(cx, Operation::PutConfig, put)
             .await
     }
 
-    async fn get_config(&self, cx: Option<Context>, name: String) -> Reply<Option<wit::StringMap>> {
+    async fn get_config(
+        &self,
+        cx: Option<Context>,
+        name: String,
+    ) -> CallResult<Option<wit::StringMap>> {
         let op = Operation::GetConfig;
         self.call(cx, op, |link| async move {
             permit(&link, op, &[&name])?;
@@ -660,7 +670,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         .await
     }
 
-    async fn delete_config(&self, cx: Option<Context>, name: String) -> Reply<wit::Ack> {
+    async fn delete_config(&self, cx: Option<Context>, name: String) -> CallResult<wit::Ack> {
         let delete = ctl::DeleteConfigCommand { name };
         self.command::<ctl::DeleteConfigCommand>(cx, Operation::DeleteConfig, delete)
             .await
@@ -672,7 +682,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         host_id: String,
         key: String,
         value: String,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         let label = ctl::PutLabelCommand {
             host_id,
             key,
@@ -687,7 +697,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         host_id: String,
         key: String,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         let label = ctl::DeleteLabelCommand { host_id, key };
         self.command::<ctl::DeleteLabelCommand>(cx, Operation::DeleteLabel, label)
             .await
@@ -697,7 +707,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         registries: Vec<(String, wit::RegistryCredential)>,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         let op = Operation::PutRegistries;
         self.call(cx, op, |link| async move {
             permit(&link, op, &[])?;
@@ -712,7 +722,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         options: wit::QueryOptions,
-    ) -> Reply<wit::LinkInfo> {
+    ) -> CallResult<wit::LinkInfo> {
         // answered locally: the options only keep the call's parameters non-empty
         let _ = options;
         self.traced(cx, Operation::ProviderInfo, |key| async move {
