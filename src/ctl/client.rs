@@ -59,6 +59,25 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// A builder over an existing NATS connection, with the defaults: lattice `default`,
     /// topic prefix `wasmbus.ctl`, request timeout 2 s, scatter timeout 5 s.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// use lattice_control_provider::ctl::ClientBuilder;
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), async_nats::Error> {
+    /// let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
+    /// let client = ClientBuilder::new(nats)
+    ///     .lattice("default")
+    ///     .timeout(Duration::from_secs(2))
+    ///     .try_build()?;
+    /// # let _ = client;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(nats: async_nats::Client) -> Self {
         Self {
             nats,
@@ -635,6 +654,20 @@ impl Client {
     }
 
     /// Live hosts of the lattice (fast strategy, see [`Client::get_hosts_with`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use lattice_control_provider::ctl::ClientBuilder;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), async_nats::Error> {
+    /// # let client = ClientBuilder::new(async_nats::connect("127.0.0.1:4222").await?).build();
+    /// for host in client.get_hosts().await? {
+    ///     println!("{} ({})", host.id, host.friendly_name);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn get_hosts(&self) -> Result<Vec<Host>> {
         self.get_hosts_with(HostQuery::default()).await
     }
@@ -832,6 +865,28 @@ impl Client {
     ///
     /// The host acknowledges before it acts: a scale that later fails (missing file or
     /// config, bad id) is still `Ok`; the failure arrives as a `component_scale_failed` event.
+    /// [`Client::scale_component_and_wait`] waits for that event.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use lattice_control_provider::ctl::ScaleComponentCommand;
+    ///
+    /// # use lattice_control_provider::ctl::ClientBuilder;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), async_nats::Error> {
+    /// # let client = ClientBuilder::new(async_nats::connect("127.0.0.1:4222").await?).build();
+    /// // the host may be named by its id, a unique id prefix or its friendly name
+    /// let scale = ScaleComponentCommand::builder()
+    ///     .host_id("NBZ3")
+    ///     .component_ref("ghcr.io/wasmcloud/components/http-hello-world-rust:0.1.0")
+    ///     .component_id("hello")
+    ///     .max_instances(4)
+    ///     .build()?;
+    /// client.scale_component(scale).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn scale_component(&self, command: ScaleComponentCommand) -> Result<Ack> {
         self.command(Checked::new(command)?).await
     }
@@ -893,6 +948,22 @@ impl Client {
     }
 
     /// Puts a named config (the name must be one subject token).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::collections::HashMap;
+    ///
+    /// # use lattice_control_provider::ctl::ClientBuilder;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), async_nats::Error> {
+    /// # let client = ClientBuilder::new(async_nats::connect("127.0.0.1:4222").await?).build();
+    /// let values = HashMap::from([("greeting".to_string(), "hello".to_string())]);
+    /// client.put_config("app-config", values).await?;
+    /// assert!(client.get_config("app-config").await?.is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn put_config(&self, name: &str, values: HashMap<String, String>) -> Result<Ack> {
         let command = PutConfigCommand {
             name: name.to_string(),

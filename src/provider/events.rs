@@ -301,7 +301,7 @@ pub fn sdk_connected() {
 }
 
 /// Targets reached through the provider SDK's connection. Making one waits for that
-/// connection (see [`sdk_connected`]), at most [`SDK_CONNECTION_WAIT`] per attempt.
+/// connection (see [`sdk_connected`]), at most `SDK_CONNECTION_WAIT` per attempt.
 #[must_use]
 pub fn sdk_targets() -> TargetFactory {
     Arc::new(|component_id: String| Box::pin(sdk_target(component_id, SDK_CONNECTION_WAIT)))

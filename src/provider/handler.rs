@@ -1,8 +1,8 @@
 //! The exported `lattice-control` handler: one small function per WIT function.
 //!
-//! Every call runs in [`LatticeControlProvider::call`]: one lookup of the caller's link,
+//! Every call runs in `LatticeControlProvider::call`: one lookup of the caller's link,
 //! which refuses what the policy does not grant before any traffic. A control command then
-//! takes the one generic path, [`admit`]: its arguments converted and checked once (bad
+//! takes the one generic path, `admit`: its arguments converted and checked once (bad
 //! ones fail before any traffic), the policy's rules on what it names, its host argument
 //! resolved and the host rule checked; the client sends it as it is
 //! ([`ctl::Client::command`]) and the answer is converted back. The tracing span of a call

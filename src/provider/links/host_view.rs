@@ -309,7 +309,7 @@ impl HostView {
     }
 
     /// Why `key` is not linked, when the host lists that link: it was never delivered to
-    /// this provider. Logged once at warn per [`EXPLAIN_TTL`] and key; `None` when the host
+    /// this provider. Logged once at warn per `EXPLAIN_TTL` and key; `None` when the host
     /// does not list it (or cannot be asked).
     pub async fn explain_not_linked(&self, key: &LinkKey) -> Option<String> {
         {
