@@ -102,6 +102,11 @@ lint() {
   run_in_e2e cargo clippy --all-targets -- -D warnings
 }
 
+# The root crate's API docs build without a warning (broken intra-doc links denied too).
+docs_check() {
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+}
+
 # The TypeScript declarations in types/ match the WIT (jco guest-types); needs npm.
 types_check() {
   if ! command -v npm >/dev/null 2>&1; then
@@ -135,6 +140,7 @@ step "nats-server" ensure_nats
 step "prepare patched wasmcloud-host" scripts/prepare-host.sh
 step "format" format_check
 step "clippy" lint
+step "docs" docs_check
 step "TypeScript declarations" types_check
 step "unit + wire tests" cargo test
 step "tools/pack-par" pack_par_checks

@@ -12,5 +12,7 @@ pub mod convert;
 pub mod ctl;
 pub mod provider;
 pub mod runtime;
+#[cfg(test)]
+pub(crate) mod test_nats;
 
 pub use provider::run;

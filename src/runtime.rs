@@ -39,7 +39,7 @@ pub fn flavor(config: &HashMap<String, String>) -> Result<Flavor, String> {
 }
 
 /// Builds the runtime the provider's config asks for. Host data that cannot be read gives
-/// the default runtime: [`crate::run`] then reports that error as it always has.
+/// the default runtime, and [`crate::run`] reports that error.
 ///
 /// # Errors
 /// An invalid `runtime` value, or a runtime that cannot be built.

@@ -3,12 +3,12 @@
 //! `e2e/src/bin/capture_events.rs`), in both WIT forms: 1.1.0 (every field the host sent)
 //! and 1.0.0 (what components built against it always got).
 
-use lattice_control_provider::convert::events::{lattice_event, v1_0};
-use lattice_control_provider::ctl::LatticeEvent;
-use lattice_control_provider::provider::bindings::v1_0::types as old;
-use lattice_control_provider::provider::bindings::wasmcloud::lattice_control::events::{
+use lattice_control_provider::bindings::v1_0::types as old;
+use lattice_control_provider::bindings::wasmcloud::lattice_control::events::{
     self as ev, EventData as D,
 };
+use lattice_control_provider::convert::events::{lattice_event, v1_0};
+use lattice_control_provider::ctl::LatticeEvent;
 use serde_json::Value;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/host-events");

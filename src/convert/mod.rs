@@ -7,7 +7,7 @@
 
 pub mod events;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::bindings::wasmcloud::lattice_control::types as wit;
@@ -21,11 +21,6 @@ pub fn map_to_wit<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -
         .collect();
     out.sort();
     out
-}
-
-/// A sorted map from a WIT string map (a repeated key: the last one wins).
-pub fn btree_from_wit(map: wit::StringMap) -> BTreeMap<String, String> {
-    map.into_iter().collect()
 }
 
 /// A hash map from a WIT string map (a repeated key: the last one wins).
@@ -229,15 +224,6 @@ pub fn registries_from_wit(
     list: Vec<(String, wit::RegistryCredential)>,
 ) -> ctl::RegistryCredentialMap {
     list.into_iter().map(|(k, v)| (k, v.into())).collect()
-}
-
-/// Registry credentials to WIT, sorted by registry name.
-pub fn registries_to_wit(
-    map: ctl::RegistryCredentialMap,
-) -> Vec<(String, wit::RegistryCredential)> {
-    let mut out: Vec<_> = map.into_iter().map(|(k, v)| (k, v.into())).collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 #[cfg(test)]

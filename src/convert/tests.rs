@@ -294,3 +294,16 @@ fn call_timeout_bounds() {
         assert!(e.message().contains("timeout-ms"));
     }
 }
+
+/// A sorted map from a WIT string map (a repeated key: the last one wins).
+fn btree_from_wit(map: wit::StringMap) -> std::collections::BTreeMap<String, String> {
+    map.into_iter().collect()
+}
+
+/// Registry credentials to WIT, sorted by registry name (the reverse of
+/// [`registries_from_wit`]).
+fn registries_to_wit(map: ctl::RegistryCredentialMap) -> Vec<(String, wit::RegistryCredential)> {
+    let mut out: Vec<_> = map.into_iter().map(|(k, v)| (k, v.into())).collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}

@@ -22,8 +22,10 @@ use super::subjects::{self, DEFAULT_TOPIC_PREFIX};
 use super::types::*;
 use super::validate;
 
-const DEFAULT_LATTICE: &str = "default";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The lattice a [`ClientBuilder`] manages unless told otherwise.
+pub const DEFAULT_LATTICE: &str = "default";
+/// The timeout of a request to one host unless a [`ClientBuilder`] is told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_AUCTION_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_HOST_QUIET_PERIOD: Duration = Duration::from_millis(100);
 /// After every known host replied, how long to wait for a host not yet known.
@@ -57,6 +59,25 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// A builder over an existing NATS connection, with the defaults: lattice `default`,
     /// topic prefix `wasmbus.ctl`, request timeout 2 s, scatter timeout 5 s.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// use lattice_control_provider::ctl::ClientBuilder;
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), async_nats::Error> {
+    /// let nats = async_nats::connect("nats://127.0.0.1:4222").await?;
+    /// let client = ClientBuilder::new(nats)
+    ///     .lattice("default")
+    ///     .timeout(Duration::from_secs(2))
+    ///     .try_build()?;
+    /// # let _ = client;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(nats: async_nats::Client) -> Self {
         Self {
             nats,
@@ -157,14 +178,10 @@ impl ClientBuilder {
 
     fn check(&self) -> Result<()> {
         validate::subject_token("lattice", &self.lattice)?;
-        let prefix = validate::non_empty("topic prefix", &self.topic_prefix)?;
-        if prefix != self.topic_prefix
-            || prefix
-                .split('.')
-                .any(|t| t.is_empty() || t.contains(['*', '>']) || t.contains(char::is_whitespace))
-        {
+        validate::check_non_empty("topic prefix", &self.topic_prefix)?;
+        if !validate::is_subject_prefix(&self.topic_prefix) {
             return Err(CtlError::invalid_argument(
-                "topic prefix must be dot-separated subject tokens without wildcards or whitespace",
+                "topic prefix must be dot-separated subject tokens without wildcards, whitespace or control characters",
             ));
         }
         for (name, d) in [
@@ -309,20 +326,20 @@ impl std::fmt::Debug for Client {
 }
 
 /// One message of a scatter, classified.
-enum Reply<T> {
+enum ScatterReply<T> {
     /// The server's 503: nobody subscribes to the subject.
     NoResponders,
     Item(CtlResponse<T>),
     Bad(CtlError),
 }
 
-fn classify<T: DeserializeOwned>(msg: &async_nats::Message, what: &str) -> Reply<T> {
+fn classify<T: DeserializeOwned>(msg: &async_nats::Message, what: &str) -> ScatterReply<T> {
     if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-        return Reply::NoResponders;
+        return ScatterReply::NoResponders;
     }
     match decode::<T>(&msg.payload, what) {
-        Ok(r) => Reply::Item(r),
-        Err(e) => Reply::Bad(e),
+        Ok(r) => ScatterReply::Item(r),
+        Err(e) => ScatterReply::Bad(e),
     }
 }
 
@@ -381,9 +398,9 @@ async fn collect_replies<T: DeserializeOwned>(
         };
         let Some(msg) = msg else { break };
         match classify::<T>(&msg, what) {
-            Reply::NoResponders => break,
-            Reply::Item(r) => replies.push(Ok(r)),
-            Reply::Bad(e) => replies.push(Err(e)),
+            ScatterReply::NoResponders => break,
+            ScatterReply::Item(r) => replies.push(Ok(r)),
+            ScatterReply::Bad(e) => replies.push(Err(e)),
         }
     }
     replies
@@ -480,9 +497,9 @@ impl Client {
         &self.inner.lattice
     }
 
-    /// The underlying NATS connection.
+    /// The underlying NATS connection (the provider's event subscriptions share it).
     #[must_use]
-    pub fn nats_client(&self) -> &async_nats::Client {
+    pub(crate) fn nats_client(&self) -> &async_nats::Client {
         &self.inner.nats
     }
 
@@ -637,6 +654,20 @@ impl Client {
     }
 
     /// Live hosts of the lattice (fast strategy, see [`Client::get_hosts_with`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use lattice_control_provider::ctl::ClientBuilder;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), async_nats::Error> {
+    /// # let client = ClientBuilder::new(async_nats::connect("127.0.0.1:4222").await?).build();
+    /// for host in client.get_hosts().await? {
+    ///     println!("{} ({})", host.id, host.friendly_name);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn get_hosts(&self) -> Result<Vec<Host>> {
         self.get_hosts_with(HostQuery::default()).await
     }
@@ -705,8 +736,8 @@ impl Client {
             };
             let Some(msg) = msg else { break };
             match classify::<Host>(&msg, "host ping") {
-                Reply::NoResponders => break,
-                Reply::Item(r) => {
+                ScatterReply::NoResponders => break,
+                ScatterReply::Item(r) => {
                     last_reply = Some(Instant::now());
                     match r {
                         CtlResponse {
@@ -721,7 +752,7 @@ impl Client {
                         other => refusals.push(other),
                     }
                 }
-                Reply::Bad(e) => {
+                ScatterReply::Bad(e) => {
                     warn!(error = %e, "ignoring malformed ping reply");
                     bad.get_or_insert(e);
                 }
@@ -834,6 +865,28 @@ impl Client {
     ///
     /// The host acknowledges before it acts: a scale that later fails (missing file or
     /// config, bad id) is still `Ok`; the failure arrives as a `component_scale_failed` event.
+    /// [`Client::scale_component_and_wait`] waits for that event.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use lattice_control_provider::ctl::ScaleComponentCommand;
+    ///
+    /// # use lattice_control_provider::ctl::ClientBuilder;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), async_nats::Error> {
+    /// # let client = ClientBuilder::new(async_nats::connect("127.0.0.1:4222").await?).build();
+    /// // the host may be named by its id, a unique id prefix or its friendly name
+    /// let scale = ScaleComponentCommand::builder()
+    ///     .host_id("NBZ3")
+    ///     .component_ref("ghcr.io/wasmcloud/components/http-hello-world-rust:0.1.0")
+    ///     .component_id("hello")
+    ///     .max_instances(4)
+    ///     .build()?;
+    /// client.scale_component(scale).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn scale_component(&self, command: ScaleComponentCommand) -> Result<Ack> {
         self.command(Checked::new(command)?).await
     }
@@ -895,6 +948,22 @@ impl Client {
     }
 
     /// Puts a named config (the name must be one subject token).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::collections::HashMap;
+    ///
+    /// # use lattice_control_provider::ctl::ClientBuilder;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), async_nats::Error> {
+    /// # let client = ClientBuilder::new(async_nats::connect("127.0.0.1:4222").await?).build();
+    /// let values = HashMap::from([("greeting".to_string(), "hello".to_string())]);
+    /// client.put_config("app-config", values).await?;
+    /// assert!(client.get_config("app-config").await?.is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn put_config(&self, name: &str, values: HashMap<String, String>) -> Result<Ack> {
         let command = PutConfigCommand {
             name: name.to_string(),
@@ -996,7 +1065,8 @@ impl Client {
     /// A full id already in the table of known hosts is returned without a ping; otherwise
     /// the lattice is pinged. No match or several matches → `InvalidArgument` (naming the
     /// candidates). A spec that cannot name a host (blank, dots, wildcards, whitespace) is
-    /// refused before the ping.
+    /// refused before the ping. (The provider resolves a command's host with
+    /// [`Client::resolve_command_host`]; the e2e suite calls this one.)
     pub async fn resolve_host(&self, spec: &str) -> Result<String> {
         let spec = validate::subject_token("host_id", spec)?;
         self.resolve_token(spec).await
@@ -1413,6 +1483,8 @@ mod tests {
         let c = offline_client(|b| b.lattice("a.b")).await;
         assert_invalid(c.get_claims(), "lattice").await;
         let c = offline_client(|b| b.topic_prefix("wasmbus.*")).await;
+        assert_invalid(c.get_claims(), "topic prefix").await;
+        let c = offline_client(|b| b.topic_prefix("wasmbus.c\u{1}tl")).await;
         assert_invalid(c.get_claims(), "topic prefix").await;
         let c = offline_client(|b| b.host_quiet_period(Duration::ZERO)).await;
         assert_invalid(c.get_hosts(), "quiet").await;

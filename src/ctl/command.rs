@@ -93,12 +93,6 @@ impl<C: Command> Checked<C> {
         &self.0
     }
 
-    /// The command, checked.
-    #[must_use]
-    pub fn into_inner(self) -> C {
-        self.0
-    }
-
     /// Sets the host argument to `host_id`, an id [`Client::resolve_host`] returned (a
     /// valid subject token, so the command stays checked).
     ///
@@ -117,10 +111,11 @@ pub(crate) fn encode(value: &impl Serialize, what: &str) -> Result<Bytes> {
         .map_err(|_| CtlError::invalid_argument(format!("{what} cannot be encoded as JSON")))
 }
 
-/// Commands to one host whose body is the command itself.
+/// Commands to one host: the host id is the subject's last token. The body is the command
+/// itself unless the entry says `body:` (a function of the command to what is sent).
 macro_rules! host_commands {
     ($($ty:ident => $what:literal, $subject:path, refs: [$($r:ident),*], configs: [$($c:ident),*],
-        stops_host: $stops:literal, changes: $changes:expr;)*) => {$(
+        stops_host: $stops:literal, changes: $changes:expr $(, body: $body:expr)?;)*) => {$(
         impl Command for $ty {
             const WHAT: &'static str = $what;
 
@@ -133,7 +128,7 @@ macro_rules! host_commands {
             }
 
             fn body(&self) -> Result<Bytes> {
-                encode(self, Self::WHAT)
+                host_commands!(@body self $(, $body)?)
             }
 
             fn host(&self) -> Option<&str> {
@@ -165,6 +160,13 @@ macro_rules! host_commands {
             }
         }
     )*};
+    (@body $self:ident) => {
+        encode($self, Self::WHAT)
+    };
+    (@body $self:ident, $body:expr) => {{
+        let body: fn(&Self) -> _ = $body;
+        encode(&body($self), Self::WHAT)
+    }};
 }
 
 host_commands! {
@@ -183,6 +185,14 @@ host_commands! {
     StopHostCommand => "stop host", subjects::host_stop,
         refs: [], configs: [], stops_host: true,
         changes: |c| format!("host {}", c.host_id);
+    PutLabelCommand => "put label", subjects::label_put,
+        refs: [], configs: [], stops_host: false,
+        changes: |c| format!("label {} of host {}", c.key, c.host_id),
+        body: |c| HostLabel { key: c.key.clone(), value: c.value.clone() };
+    DeleteLabelCommand => "delete label", subjects::label_del,
+        refs: [], configs: [], stops_host: false,
+        changes: |c| format!("label {} of host {}", c.key, c.host_id),
+        body: |c| HostLabelIdentifier { key: c.key.clone() };
 }
 
 impl WaitCommand for ScaleComponentCommand {
@@ -222,36 +232,11 @@ pub struct PutLabelCommand {
     pub value: String,
 }
 
-impl Command for PutLabelCommand {
-    const WHAT: &'static str = "put label";
-
+impl PutLabelCommand {
+    /// Trims and checks the host id and the label key.
     fn normalize(mut self) -> Result<Self> {
         (self.host_id, self.key) = label_target(&self.host_id, &self.key)?;
         Ok(self)
-    }
-
-    fn subject(&self, prefix: &str, lattice: &str) -> String {
-        subjects::label_put(prefix, lattice, &self.host_id)
-    }
-
-    fn changes(&self) -> String {
-        format!("label {} of host {}", self.key, self.host_id)
-    }
-
-    fn body(&self) -> Result<Bytes> {
-        let label = HostLabel {
-            key: self.key.clone(),
-            value: self.value.clone(),
-        };
-        encode(&label, Self::WHAT)
-    }
-
-    fn host(&self) -> Option<&str> {
-        Some(&self.host_id)
-    }
-
-    fn host_mut(&mut self) -> Option<&mut String> {
-        Some(&mut self.host_id)
     }
 }
 
@@ -265,35 +250,11 @@ pub struct DeleteLabelCommand {
     pub key: String,
 }
 
-impl Command for DeleteLabelCommand {
-    const WHAT: &'static str = "delete label";
-
+impl DeleteLabelCommand {
+    /// Trims and checks the host id and the label key.
     fn normalize(mut self) -> Result<Self> {
         (self.host_id, self.key) = label_target(&self.host_id, &self.key)?;
         Ok(self)
-    }
-
-    fn subject(&self, prefix: &str, lattice: &str) -> String {
-        subjects::label_del(prefix, lattice, &self.host_id)
-    }
-
-    fn changes(&self) -> String {
-        format!("label {} of host {}", self.key, self.host_id)
-    }
-
-    fn body(&self) -> Result<Bytes> {
-        let label = HostLabelIdentifier {
-            key: self.key.clone(),
-        };
-        encode(&label, Self::WHAT)
-    }
-
-    fn host(&self) -> Option<&str> {
-        Some(&self.host_id)
-    }
-
-    fn host_mut(&mut self) -> Option<&mut String> {
-        Some(&mut self.host_id)
     }
 }
 

@@ -17,7 +17,7 @@ pub(crate) mod validate;
 mod wait;
 
 pub use awaited::Awaited;
-pub use client::{Client, ClientBuilder, HostQuery};
+pub use client::{Client, ClientBuilder, HostQuery, DEFAULT_LATTICE, DEFAULT_TIMEOUT};
 pub use command::{
     Checked, Command, DeleteConfigCommand, DeleteLabelCommand, PutConfigCommand, PutLabelCommand,
     WaitCommand,

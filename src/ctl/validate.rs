@@ -13,16 +13,31 @@ pub(crate) fn non_empty(field: &str, value: &str) -> Result<String> {
     Ok(trimmed.to_string())
 }
 
+/// Whether `token` is one NATS subject token as it is: not empty, and no `.` (it would split
+/// the token), `*` or `>` (wildcards, which address other subjects), whitespace (it ends a
+/// subject on the protocol line) or control character (NATS subjects cannot carry them
+/// safely). Every other character is fine, non-ASCII letters included. The one subject-token
+/// rule: host ids, config names, lattices and topic prefixes are all checked by it.
+pub(crate) fn is_subject_token(token: &str) -> bool {
+    !token.is_empty()
+        && !token
+            .chars()
+            .any(|c| matches!(c, '.' | '*' | '>') || c.is_whitespace() || c.is_control())
+}
+
+/// Whether `prefix` is dot-separated subject tokens (see [`is_subject_token`]), as a topic
+/// prefix must be.
+pub(crate) fn is_subject_prefix(prefix: &str) -> bool {
+    prefix.split('.').all(is_subject_token)
+}
+
 /// Like [`non_empty`], and the value must fit in one NATS subject token because it becomes
-/// part of a subject (host ids, config names): a `.`, `*`, `>` or whitespace would address a
-/// different subject or none.
+/// part of a subject (host ids, config names): see [`is_subject_token`].
 pub(crate) fn subject_token(field: &str, value: &str) -> Result<String> {
     let v = non_empty(field, value)?;
-    if v.chars()
-        .any(|c| c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control())
-    {
+    if !is_subject_token(&v) {
         return Err(CtlError::invalid_argument(format!(
-            "{field} must not contain '.', '*', '>' or whitespace"
+            "{field} must not contain '.', '*', '>', whitespace or control characters"
         )));
     }
     Ok(v)
@@ -137,6 +152,35 @@ mod tests {
                 CtlErrorKind::InvalidArgument,
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_subject_token_boundary() {
+        for good in ["a", "NHOST", "cfg-1_a", "zoë", "日本", "a:b", "a/b", "a+b"] {
+            assert!(is_subject_token(good), "{good:?}");
+        }
+        for bad in [
+            "", ".", "a.", ".a", "*", "a*", ">", "a>", " ", "a b", "a\tb", "a\nb", "a\u{a0}b",
+            "a\u{0}", "a\u{7}", "a\u{1b}", "a\u{7f}", "a\u{85}",
+        ] {
+            assert!(!is_subject_token(bad), "{bad:?}");
+        }
+        // trimming is the caller's: `subject_token` trims, the raw check does not
+        assert!(!is_subject_token(" a"));
+        assert_eq!(subject_token("n", " zoë ").unwrap(), "zoë");
+        assert!(subject_token("n", "a\u{1}").is_err());
+    }
+
+    #[test]
+    fn a_subject_prefix_is_dotted_tokens() {
+        for good in ["wasmbus.ctl", "a", "a.b.c", "tenant-1.ctl"] {
+            assert!(is_subject_prefix(good), "{good:?}");
+        }
+        for bad in [
+            "", ".", "a.", ".a", "a..b", "a.*", "a.>", "a .b", " a.b", "a.b\u{0}",
+        ] {
+            assert!(!is_subject_prefix(bad), "{bad:?}");
         }
     }
 

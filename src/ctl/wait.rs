@@ -93,6 +93,32 @@ impl Client {
 
     /// Scales a component and waits for `component_scaled` or `component_scale_failed`
     /// (see [`Client::command_and_wait`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// use lattice_control_provider::ctl::ScaleComponentCommand;
+    ///
+    /// # use lattice_control_provider::ctl::ClientBuilder;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), async_nats::Error> {
+    /// # let client = ClientBuilder::new(async_nats::connect("127.0.0.1:4222").await?).build();
+    /// let scale = ScaleComponentCommand::builder()
+    ///     .host_id("NBZ3")
+    ///     .component_ref("ghcr.io/wasmcloud/components/http-hello-world-rust:0.1.0")
+    ///     .component_id("hello")
+    ///     .max_instances(1)
+    ///     .build()?;
+    /// // `component_scaled`, or an error carrying the `component_scale_failed` reason
+    /// let event = client
+    ///     .scale_component_and_wait(scale, Duration::from_secs(30))
+    ///     .await?;
+    /// println!("{} from host {}", event.ty, event.source);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn scale_component_and_wait(
         &self,
         command: ScaleComponentCommand,

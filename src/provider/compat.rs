@@ -13,13 +13,14 @@ use crate::bindings::v1_0::exports::wasmcloud::lattice_control::lattice_control:
 use crate::bindings::v1_0::types as old;
 use crate::convert::events::v1_0::lattice_event;
 
-type Reply<T> = anyhow::Result<Result<T, old::CtlError>>;
+/// What a function of the 1.0.0 interface returns (see the handler's `CallResult`).
+type CallResultV1_0<T> = anyhow::Result<Result<T, old::CtlError>>;
 
 /// The 1.0.0 functions whose records did not change: each is the current function.
 macro_rules! same_as_current {
     ($($name:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
         $(
-            async fn $name(&self, cx: Option<Context>, $($arg: $ty),*) -> Reply<$out> {
+            async fn $name(&self, cx: Option<Context>, $($arg: $ty),*) -> CallResultV1_0<$out> {
                 <Self as Current<Option<Context>>>::$name(self, cx, $($arg),*).await
             }
         )*
@@ -30,7 +31,7 @@ macro_rules! same_as_current {
 macro_rules! event_in_1_0_form {
     ($($name:ident($($arg:ident: $ty:ty),*);)*) => {
         $(
-            async fn $name(&self, cx: Option<Context>, $($arg: $ty),*) -> Reply<old::LatticeEvent> {
+            async fn $name(&self, cx: Option<Context>, $($arg: $ty),*) -> CallResultV1_0<old::LatticeEvent> {
                 let answer = <Self as Current<Option<Context>>>::$name(self, cx, $($arg),*).await?;
                 Ok(answer.map(|event| lattice_event(&event)))
             }

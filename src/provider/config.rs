@@ -15,6 +15,9 @@ use std::time::Duration;
 use tracing::warn;
 use wasmcloud_provider_sdk::core::secrets::SecretValue;
 
+use crate::ctl::subjects::DEFAULT_TOPIC_PREFIX;
+use crate::ctl::{self, validate, DEFAULT_LATTICE};
+
 /// Settings key: the lattice the link manages.
 pub const LATTICE: &str = "lattice";
 /// Settings key: NATS server URL(s), comma-separated for cluster failover.
@@ -46,12 +49,11 @@ pub const COALESCE_READS: &str = "coalesce_reads";
 
 /// The longest scatter wait: the host gives a provider 10 s to answer a call.
 pub const MAX_SCATTER_TIMEOUT_MS: u64 = 9000;
-const DEFAULT_TIMEOUT_MS: u64 = 2000;
+/// The control client's request timeout (the `KEYS` row says it in words).
+const DEFAULT_TIMEOUT_MS: u64 = ctl::DEFAULT_TIMEOUT.as_millis() as u64;
 const DEFAULT_SCATTER_TIMEOUT_MS: u64 = 3000;
-const DEFAULT_TOPIC_PREFIX: &str = "wasmbus.ctl";
 const DEFAULT_NATS_HOST: &str = "127.0.0.1";
 const DEFAULT_NATS_PORT: u16 = 4222;
-const DEFAULT_LATTICE: &str = "default";
 
 /// One connection setting, as documented in the README table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -539,13 +541,10 @@ pub fn resolve(
         .get(TOPIC_PREFIX)
         .unwrap_or(DEFAULT_TOPIC_PREFIX)
         .to_string();
-    if topic_prefix
-        .split('.')
-        .any(|t| check_token(TOPIC_PREFIX, t).is_err())
-    {
+    if !validate::is_subject_prefix(&topic_prefix) {
         return Err(bad(
             TOPIC_PREFIX,
-            "expected dot-separated NATS subject tokens without wildcards",
+            "expected dot-separated NATS subject tokens without wildcards, whitespace or control characters",
         ));
     }
     let timeout = millis(
@@ -762,13 +761,12 @@ fn millis(key: &str, value: Option<&str>, default: u64, max: u64) -> Result<Dura
     Ok(Duration::from_millis(ms))
 }
 
-/// One NATS subject token: non-empty, no dots, spaces or wildcards.
+/// One NATS subject token (see [`validate::is_subject_token`]).
 fn check_token(key: &str, token: &str) -> Result<(), ConfigError> {
-    if token.is_empty() || token.contains(['.', '*', '>']) || token.chars().any(char::is_whitespace)
-    {
+    if !validate::is_subject_token(token) {
         return Err(bad(
             key,
-            "expected one NATS subject token (no dots, spaces or wildcards)",
+            "expected one NATS subject token (no dots, wildcards, whitespace or control characters)",
         ));
     }
     Ok(())

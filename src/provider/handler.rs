@@ -1,8 +1,8 @@
 //! The exported `lattice-control` handler: one small function per WIT function.
 //!
-//! Every call runs in [`LatticeControlProvider::call`]: one lookup of the caller's link,
+//! Every call runs in `LatticeControlProvider::call`: one lookup of the caller's link,
 //! which refuses what the policy does not grant before any traffic. A control command then
-//! takes the one generic path, [`admit`]: its arguments converted and checked once (bad
+//! takes the one generic path, `admit`: its arguments converted and checked once (bad
 //! ones fail before any traffic), the policy's rules on what it names, its host argument
 //! resolved and the host rule checked; the client sends it as it is
 //! ([`ctl::Client::command`]) and the answer is converted back. The tracing span of a call
@@ -32,7 +32,9 @@ use crate::bindings::wasmcloud::lattice_control::{events as ev, types as wit};
 use crate::convert::{self, call_timeout, hash_from_wit, registries_from_wit};
 use crate::ctl;
 
-type Reply<T> = anyhow::Result<Result<T, wit::CtlError>>;
+/// What a function of the exported interface returns: a failure of the provider itself
+/// outside (none here), the call's own error inside.
+type CallResult<T> = anyhow::Result<Result<T, wit::CtlError>>;
 type Outcome<T> = Result<T, wit::CtlError>;
 
 tokio::task_local! {
@@ -84,7 +86,7 @@ fn trace_headers(cx: Option<&Context>) -> ctl::trace::TraceHeaders {
 
 impl LatticeControlProvider {
     /// The wrapper of every call: the span, the caller's link key, outcome and latency.
-    async fn traced<T, F, Fut>(&self, cx: Option<Context>, op: Operation, f: F) -> Reply<T>
+    async fn traced<T, F, Fut>(&self, cx: Option<Context>, op: Operation, f: F) -> CallResult<T>
     where
         F: FnOnce(LinkKey) -> Fut,
         Fut: Future<Output = Outcome<T>>,
@@ -156,7 +158,7 @@ impl LatticeControlProvider {
     }
 
     /// [`Self::traced`] with the caller's link connected and `op` granted by its policy.
-    async fn call<T, F, Fut>(&self, cx: Option<Context>, op: Operation, f: F) -> Reply<T>
+    async fn call<T, F, Fut>(&self, cx: Option<Context>, op: Operation, f: F) -> CallResult<T>
     where
         F: FnOnce(LinkHandle) -> Fut,
         Fut: Future<Output = Outcome<T>>,
@@ -256,7 +258,6 @@ async fn admit<C: ctl::Command>(
     let denied = |d| not_permitted(op, Some(d));
     {
         let target = Target {
-            host: None,
             references: cmd.get().references(),
             config_names: cmd.get().config_names(),
         };
@@ -285,7 +286,6 @@ async fn admit<C: ctl::Command>(
 /// registries of every host).
 fn permit(link: &LinkHandle, op: Operation, config_names: &[&str]) -> Outcome<()> {
     let target = Target {
-        host: None,
         references: Vec::new(),
         config_names: config_names.to_vec(),
     };
@@ -347,12 +347,108 @@ impl LatticeControlProvider {
     }
 }
 
+/// What the provider checks of a command beyond its link's policy, after [`admit`]: that it
+/// leaves this provider's links and replicas alone unless the link holds `manage-links` (see
+/// [`guard`]). Most commands need nothing more.
+trait Guarded: ctl::Command {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        let _ = (provider, link);
+        Ok(())
+    }
+}
+
+impl Guarded for ctl::ScaleComponentCommand {}
+impl Guarded for ctl::UpdateComponentCommand {}
+impl Guarded for ctl::StopProviderCommand {}
+impl Guarded for ctl::StopHostCommand {}
+impl Guarded for ctl::PutLabelCommand {}
+impl Guarded for ctl::DeleteLabelCommand {}
+
+impl Guarded for ctl::StartProviderCommand {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        provider.guard_provider_start(link, &self.provider_id)
+    }
+}
+
+impl Guarded for ctl::Link {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        provider
+            .guard_link(link, |id, links| guard::link_put_refused(id, self, links))
+            .await
+    }
+}
+
+impl Guarded for ctl::DeleteInterfaceLinkDefinitionRequest {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        provider
+            .guard_link(link, |id, links| {
+                guard::link_delete_refused(id, self, links)
+            })
+            .await
+    }
+}
+
+impl Guarded for ctl::PutConfigCommand {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        provider
+            .guard_config(link, &self.name, Some(&self.values))
+            .await
+    }
+}
+
+impl Guarded for ctl::DeleteConfigCommand {
+    async fn guard(&self, provider: &LatticeControlProvider, link: &LinkHandle) -> Outcome<()> {
+        provider.guard_config(link, &self.name, None).await
+    }
+}
+
+impl LatticeControlProvider {
+    /// A command the hosts acknowledge: `op` granted, the command admitted (see [`admit`])
+    /// and guarded (see [`Guarded`]), sent, and its ack converted.
+    async fn command<C: Guarded>(
+        &self,
+        cx: Option<Context>,
+        op: Operation,
+        command: impl Into<C>,
+    ) -> CallResult<wit::Ack> {
+        self.call(cx, op, |link| async move {
+            let cmd = admit::<C>(&link, op, command).await?;
+            cmd.get().guard(self, &link).await?;
+            Ok(link.client.command(cmd).await?.into())
+        })
+        .await
+    }
+
+    /// The "and wait" form of [`Self::command`]: the wait options checked first, then the
+    /// lattice event that reports the command's outcome, converted.
+    async fn command_and_wait<C: Guarded + ctl::WaitCommand>(
+        &self,
+        cx: Option<Context>,
+        op: Operation,
+        command: impl Into<C>,
+        wait: wit::WaitOptions,
+    ) -> CallResult<ev::LatticeEvent> {
+        self.call(cx, op, |link| async move {
+            let within = convert::events::wait_timeout(&wait)?;
+            let cmd = admit::<C>(&link, op, command).await?;
+            cmd.get().guard(self, &link).await?;
+            let event = link.client.command_and_wait(cmd, within).await?;
+            Ok(convert::events::lattice_event(&event, link.lattice()))
+        })
+        .await
+    }
+}
+
 fn wit_list<C, W: From<C>>(items: Vec<C>) -> Vec<W> {
     items.into_iter().map(W::from).collect()
 }
 
 impl Handler<Option<Context>> for LatticeControlProvider {
-    async fn get_hosts(&self, cx: Option<Context>, query: wit::HostQuery) -> Reply<Vec<wit::Host>> {
+    async fn get_hosts(
+        &self,
+        cx: Option<Context>,
+        query: wit::HostQuery,
+    ) -> CallResult<Vec<wit::Host>> {
         self.call(cx, Operation::GetHosts, |link| async move {
             call_timeout(query.timeout_ms)?;
             Ok(wit_list(link.client.get_hosts_with(query.into()).await?))
@@ -364,7 +460,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         host_id: String,
-    ) -> Reply<wit::HostInventory> {
+    ) -> CallResult<wit::HostInventory> {
         self.call(cx, Operation::GetHostInventory, |link| async move {
             Ok(link.client.resolved_host_inventory(&host_id).await?.into())
         })
@@ -375,7 +471,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         options: wit::QueryOptions,
-    ) -> Reply<Vec<wit::StringMap>> {
+    ) -> CallResult<Vec<wit::StringMap>> {
         self.call(cx, Operation::GetClaims, |link| async move {
             let claims = link
                 .client_within(call_timeout(options.timeout_ms)?)
@@ -391,7 +487,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         request: wit::ComponentAuctionRequest,
         options: wit::QueryOptions,
-    ) -> Reply<Vec<wit::ComponentAuctionAck>> {
+    ) -> CallResult<Vec<wit::ComponentAuctionAck>> {
         self.call(cx, Operation::PerformComponentAuction, |link| async move {
             let within = call_timeout(options.timeout_ms)?
                 .unwrap_or(link.resolved.settings.client.scatter_timeout);
@@ -409,7 +505,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         request: wit::ProviderAuctionRequest,
         options: wit::QueryOptions,
-    ) -> Reply<Vec<wit::ProviderAuctionAck>> {
+    ) -> CallResult<Vec<wit::ProviderAuctionAck>> {
         self.call(cx, Operation::PerformProviderAuction, |link| async move {
             let within = call_timeout(options.timeout_ms)?
                 .unwrap_or(link.resolved.settings.client.scatter_timeout);
@@ -426,13 +522,9 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         command: wit::ScaleComponentCommand,
-    ) -> Reply<wit::Ack> {
-        let op = Operation::ScaleComponent;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::ScaleComponentCommand>(&link, op, command).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+    ) -> CallResult<wit::Ack> {
+        self.command::<ctl::ScaleComponentCommand>(cx, Operation::ScaleComponent, command)
+            .await
     }
 
     async fn scale_component_and_wait(
@@ -440,14 +532,13 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::ScaleComponentCommand,
         wait: wit::WaitOptions,
-    ) -> Reply<ev::LatticeEvent> {
-        let op = Operation::ScaleComponentAndWait;
-        self.call(cx, op, |link| async move {
-            let within = convert::events::wait_timeout(&wait)?;
-            let cmd = admit::<ctl::ScaleComponentCommand>(&link, op, command).await?;
-            let event = link.client.command_and_wait(cmd, within).await?;
-            Ok(convert::events::lattice_event(&event, link.lattice()))
-        })
+    ) -> CallResult<ev::LatticeEvent> {
+        self.command_and_wait::<ctl::ScaleComponentCommand>(
+            cx,
+            Operation::ScaleComponentAndWait,
+            command,
+            wait,
+        )
         .await
     }
 
@@ -455,27 +546,18 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         command: wit::UpdateComponentCommand,
-    ) -> Reply<wit::Ack> {
-        let op = Operation::UpdateComponent;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::UpdateComponentCommand>(&link, op, command).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+    ) -> CallResult<wit::Ack> {
+        self.command::<ctl::UpdateComponentCommand>(cx, Operation::UpdateComponent, command)
+            .await
     }
 
     async fn start_provider(
         &self,
         cx: Option<Context>,
         command: wit::StartProviderCommand,
-    ) -> Reply<wit::Ack> {
-        let op = Operation::StartProvider;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::StartProviderCommand>(&link, op, command).await?;
-            self.guard_provider_start(&link, &cmd.get().provider_id)?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+    ) -> CallResult<wit::Ack> {
+        self.command::<ctl::StartProviderCommand>(cx, Operation::StartProvider, command)
+            .await
     }
 
     async fn start_provider_and_wait(
@@ -483,15 +565,13 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::StartProviderCommand,
         wait: wit::WaitOptions,
-    ) -> Reply<ev::LatticeEvent> {
-        let op = Operation::StartProviderAndWait;
-        self.call(cx, op, |link| async move {
-            let within = convert::events::wait_timeout(&wait)?;
-            let cmd = admit::<ctl::StartProviderCommand>(&link, op, command).await?;
-            self.guard_provider_start(&link, &cmd.get().provider_id)?;
-            let event = link.client.command_and_wait(cmd, within).await?;
-            Ok(convert::events::lattice_event(&event, link.lattice()))
-        })
+    ) -> CallResult<ev::LatticeEvent> {
+        self.command_and_wait::<ctl::StartProviderCommand>(
+            cx,
+            Operation::StartProviderAndWait,
+            command,
+            wait,
+        )
         .await
     }
 
@@ -499,13 +579,9 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         command: wit::StopProviderCommand,
-    ) -> Reply<wit::Ack> {
-        let op = Operation::StopProvider;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::StopProviderCommand>(&link, op, command).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+    ) -> CallResult<wit::Ack> {
+        self.command::<ctl::StopProviderCommand>(cx, Operation::StopProvider, command)
+            .await
     }
 
     async fn stop_provider_and_wait(
@@ -513,14 +589,13 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         command: wit::StopProviderCommand,
         wait: wit::WaitOptions,
-    ) -> Reply<ev::LatticeEvent> {
-        let op = Operation::StopProviderAndWait;
-        self.call(cx, op, |link| async move {
-            let within = convert::events::wait_timeout(&wait)?;
-            let cmd = admit::<ctl::StopProviderCommand>(&link, op, command).await?;
-            let event = link.client.command_and_wait(cmd, within).await?;
-            Ok(convert::events::lattice_event(&event, link.lattice()))
-        })
+    ) -> CallResult<ev::LatticeEvent> {
+        self.command_and_wait::<ctl::StopProviderCommand>(
+            cx,
+            Operation::StopProviderAndWait,
+            command,
+            wait,
+        )
         .await
     }
 
@@ -528,43 +603,26 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         command: wit::StopHostCommand,
-    ) -> Reply<wit::Ack> {
-        let op = Operation::StopHost;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::StopHostCommand>(&link, op, command).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+    ) -> CallResult<wit::Ack> {
+        self.command::<ctl::StopHostCommand>(cx, Operation::StopHost, command)
+            .await
     }
 
-    async fn put_link(&self, cx: Option<Context>, link_def: wit::Link) -> Reply<wit::Ack> {
-        let op = Operation::PutLink;
-        self.call(cx, op, |link| async move {
-            let def = admit::<ctl::Link>(&link, op, link_def).await?;
-            self.guard_link(&link, |id, links| {
-                guard::link_put_refused(id, def.get(), links)
-            })
-            .await?;
-            Ok(link.client.command(def).await?.into())
-        })
-        .await
+    async fn put_link(&self, cx: Option<Context>, link_def: wit::Link) -> CallResult<wit::Ack> {
+        self.command::<ctl::Link>(cx, Operation::PutLink, link_def)
+            .await
     }
 
     async fn delete_link(
         &self,
         cx: Option<Context>,
         request: wit::DeleteLinkRequest,
-    ) -> Reply<wit::Ack> {
-        let op = Operation::DeleteLink;
-        self.call(cx, op, |link| async move {
-            let req =
-                admit::<ctl::DeleteInterfaceLinkDefinitionRequest>(&link, op, request).await?;
-            self.guard_link(&link, |id, links| {
-                guard::link_delete_refused(id, req.get(), links)
-            })
-            .await?;
-            Ok(link.client.command(req).await?.into())
-        })
+    ) -> CallResult<wit::Ack> {
+        self.command::<ctl::DeleteInterfaceLinkDefinitionRequest>(
+            cx,
+            Operation::DeleteLink,
+            request,
+        )
         .await
     }
 
@@ -572,7 +630,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         options: wit::QueryOptions,
-    ) -> Reply<Vec<wit::Link>> {
+    ) -> CallResult<Vec<wit::Link>> {
         self.call(cx, Operation::GetLinks, |link| async move {
             Ok(wit_list(
                 link.client_within(call_timeout(options.timeout_ms)?)
@@ -588,22 +646,18 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         name: String,
         values: wit::StringMap,
-    ) -> Reply<wit::Ack> {
-        let op = Operation::PutConfig;
-        self.call(cx, op, |link| async move {
-            let values = hash_from_wit(values);
-            let cmd =
-                admit::<ctl::PutConfigCommand>(&link, op, ctl::PutConfigCommand { name, values })
-                    .await?;
-            let put = cmd.get();
-            self.guard_config(&link, &put.name, Some(&put.values))
-                .await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+    ) -> CallResult<wit::Ack> {
+        let values = hash_from_wit(values);
+        let put = ctl::PutConfigCommand { name, values };
+        self.command::<ctl::PutConfigCommand>(cx, Operation::PutConfig, put)
+            .await
     }
 
-    async fn get_config(&self, cx: Option<Context>, name: String) -> Reply<Option<wit::StringMap>> {
+    async fn get_config(
+        &self,
+        cx: Option<Context>,
+        name: String,
+    ) -> CallResult<Option<wit::StringMap>> {
         let op = Operation::GetConfig;
         self.call(cx, op, |link| async move {
             permit(&link, op, &[&name])?;
@@ -616,16 +670,10 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         .await
     }
 
-    async fn delete_config(&self, cx: Option<Context>, name: String) -> Reply<wit::Ack> {
-        let op = Operation::DeleteConfig;
-        self.call(cx, op, |link| async move {
-            let cmd =
-                admit::<ctl::DeleteConfigCommand>(&link, op, ctl::DeleteConfigCommand { name })
-                    .await?;
-            self.guard_config(&link, &cmd.get().name, None).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+    async fn delete_config(&self, cx: Option<Context>, name: String) -> CallResult<wit::Ack> {
+        let delete = ctl::DeleteConfigCommand { name };
+        self.command::<ctl::DeleteConfigCommand>(cx, Operation::DeleteConfig, delete)
+            .await
     }
 
     async fn put_label(
@@ -634,18 +682,14 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         host_id: String,
         key: String,
         value: String,
-    ) -> Reply<wit::Ack> {
-        let op = Operation::PutLabel;
-        self.call(cx, op, |link| async move {
-            let label = ctl::PutLabelCommand {
-                host_id,
-                key,
-                value,
-            };
-            let cmd = admit::<ctl::PutLabelCommand>(&link, op, label).await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+    ) -> CallResult<wit::Ack> {
+        let label = ctl::PutLabelCommand {
+            host_id,
+            key,
+            value,
+        };
+        self.command::<ctl::PutLabelCommand>(cx, Operation::PutLabel, label)
+            .await
     }
 
     async fn delete_label(
@@ -653,25 +697,17 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         cx: Option<Context>,
         host_id: String,
         key: String,
-    ) -> Reply<wit::Ack> {
-        let op = Operation::DeleteLabel;
-        self.call(cx, op, |link| async move {
-            let cmd = admit::<ctl::DeleteLabelCommand>(
-                &link,
-                op,
-                ctl::DeleteLabelCommand { host_id, key },
-            )
-            .await?;
-            Ok(link.client.command(cmd).await?.into())
-        })
-        .await
+    ) -> CallResult<wit::Ack> {
+        let label = ctl::DeleteLabelCommand { host_id, key };
+        self.command::<ctl::DeleteLabelCommand>(cx, Operation::DeleteLabel, label)
+            .await
     }
 
     async fn put_registries(
         &self,
         cx: Option<Context>,
         registries: Vec<(String, wit::RegistryCredential)>,
-    ) -> Reply<wit::Ack> {
+    ) -> CallResult<wit::Ack> {
         let op = Operation::PutRegistries;
         self.call(cx, op, |link| async move {
             permit(&link, op, &[])?;
@@ -686,7 +722,7 @@ impl Handler<Option<Context>> for LatticeControlProvider {
         &self,
         cx: Option<Context>,
         options: wit::QueryOptions,
-    ) -> Reply<wit::LinkInfo> {
+    ) -> CallResult<wit::LinkInfo> {
         // answered locally: the options only keep the call's parameters non-empty
         let _ = options;
         self.traced(cx, Operation::ProviderInfo, |key| async move {

@@ -1,7 +1,5 @@
 //! The capability provider: per-link settings, connections, policy and the exported handler.
 
-/// The WIT bindings, also reachable here (they moved to [`crate::bindings`]).
-pub use crate::bindings;
 mod compat;
 pub mod config;
 pub mod events;
@@ -24,6 +22,7 @@ use wasmcloud_provider_sdk::{
     ProviderConfigUpdate, ProviderInitConfig,
 };
 
+use crate::bindings;
 use config::ProviderDefaults;
 use links::LinkTable;
 

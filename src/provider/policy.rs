@@ -213,11 +213,10 @@ pub struct HostRef<'a> {
     pub labels: Option<&'a BTreeMap<String, String>>,
 }
 
-/// What a call touches, as far as policy cares.
+/// What a call names, as far as policy cares before any traffic (the host a command is
+/// addressed to is checked once resolved, by [`Policy::check_host`]).
 #[derive(Clone, Debug, Default)]
 pub struct Target<'a> {
-    /// The host the command is addressed to.
-    pub host: Option<HostRef<'a>>,
     /// Component or provider image references the command runs.
     pub references: Vec<&'a str>,
     /// Config names the call reads, writes or attaches.
@@ -390,20 +389,6 @@ impl Policy {
                 .any(|r| matches!(r, HostRule::IdPrefix(p) if host_id.starts_with(p.as_str())))
     }
 
-    /// Checks a whole call: [`Policy::grant`], [`Policy::check_arguments`], then
-    /// [`Policy::check_host`]; the error names the rule that refuses it.
-    pub fn check(&self, op: Operation, target: &Target<'_>) -> Result<(), Denied> {
-        self.grant(op)?;
-        self.check_arguments(op, target)?;
-        self.check_host(op, target.host)
-    }
-
-    /// Every rule of [`Policy::check`] except the per-host one.
-    pub fn precheck(&self, op: Operation, target: &Target<'_>) -> Result<(), Denied> {
-        self.grant(op)?;
-        self.check_arguments(op, target)
-    }
-
     /// The `allow` rule: whether the link may call `op` at all (checked once per call,
     /// before anything else).
     pub fn grant(&self, op: Operation) -> Result<(), Denied> {
@@ -417,7 +402,7 @@ impl Policy {
     }
 
     /// The rules on what a granted call names (config names, image references, a change of
-    /// every host), known before any traffic; `target.host` is not looked at.
+    /// every host), known before any traffic.
     pub fn check_arguments(&self, op: Operation, target: &Target<'_>) -> Result<(), Denied> {
         let deny = |rule: String| {
             Err(Denied {
@@ -560,6 +545,34 @@ fn host_allowed(rules: &[HostRule], host: HostRef<'_>) -> bool {
 mod tests {
     use super::*;
     use Operation::*;
+
+    /// A whole call as these tests describe it: what it names and the host it is addressed
+    /// to (shadows [`super::Target`], which leaves the host to [`Policy::check_host`]).
+    #[derive(Clone, Debug, Default)]
+    struct Target<'a> {
+        host: Option<HostRef<'a>>,
+        references: Vec<&'a str>,
+        config_names: Vec<&'a str>,
+    }
+
+    impl Policy {
+        /// Every rule, in the handler's order: [`Policy::grant`],
+        /// [`Policy::check_arguments`], then [`Policy::check_host`].
+        fn check(&self, op: Operation, target: &Target<'_>) -> Result<(), Denied> {
+            self.precheck(op, target)?;
+            self.check_host(op, target.host)
+        }
+
+        /// Every rule of [`Policy::check`] except the per-host one.
+        fn precheck(&self, op: Operation, target: &Target<'_>) -> Result<(), Denied> {
+            self.grant(op)?;
+            let named = super::Target {
+                references: target.references.clone(),
+                config_names: target.config_names.clone(),
+            };
+            self.check_arguments(op, &named)
+        }
+    }
 
     fn policy(pairs: &[(&str, &str)]) -> Result<Policy, PolicyError> {
         let map = pairs

@@ -195,6 +195,9 @@ fn bad_values_name_their_key() {
         (&[("lattice", "a b")], LATTICE),
         (&[("topic_prefix", "wasmbus..ctl")], TOPIC_PREFIX),
         (&[("topic_prefix", "wasmbus.*")], TOPIC_PREFIX),
+        // the subject-token rule of `ctl::validate`: control characters are refused too
+        (&[("lattice", "a\u{7}b")], LATTICE),
+        (&[("topic_prefix", "wasmbus.c\u{1}tl")], TOPIC_PREFIX),
         (&[("ctl_jwt", JWT)], CTL_SEED),
         (&[("ctl_seed", "SUxxx")], CTL_JWT),
         (&[("client_jwt", JWT)], CTL_SEED),
@@ -216,6 +219,9 @@ fn bad_values_name_their_key() {
             .scatter_timeout,
         Duration::from_millis(9000)
     );
+    // a non-ASCII letter is a subject token like any other
+    let s = resolve(&map(&[("lattice", "zoë")]), &none, &d).unwrap();
+    assert_eq!(s.client.lattice, "zoë");
 }
 
 #[test]
@@ -387,4 +393,24 @@ fn inline_ca_is_checked_and_never_quoted() {
         assert_eq!(e.key, TLS_CA);
         assert!(e.reason.contains(file_key), "{}", e.reason);
     }
+}
+
+#[test]
+fn key_table_defaults_are_the_code_defaults() {
+    let default_of = |key: &str| {
+        KEYS.iter()
+            .find(|s| s.key == key)
+            .map(|s| s.default)
+            .unwrap_or_default()
+    };
+    assert_eq!(default_of(CTL_HOST), DEFAULT_NATS_HOST);
+    assert_eq!(default_of(CTL_PORT), DEFAULT_NATS_PORT.to_string());
+    assert_eq!(default_of(TOPIC_PREFIX), DEFAULT_TOPIC_PREFIX);
+    assert_eq!(default_of(TIMEOUT_MS), DEFAULT_TIMEOUT_MS.to_string());
+    assert_eq!(
+        default_of(SCATTER_TIMEOUT_MS),
+        DEFAULT_SCATTER_TIMEOUT_MS.to_string()
+    );
+    let s = resolve(&HashMap::new(), &HashMap::new(), &defaults()).unwrap();
+    assert_eq!(s.client.timeout, ctl::DEFAULT_TIMEOUT);
 }

@@ -190,15 +190,15 @@ impl HostView {
 
     /// The checks of [`Self::watch_overtaken_delete`].
     async fn check_overtaken_delete(&self, table: &LinkTable, key: &LinkKey) {
-        // the generation of the late put, once seen, and whether the host lacked it
-        let mut seen: Option<(u64, bool)> = None;
+        // the generation of the late put, once an answer of the host lacked it
+        let mut lacked: Option<u64> = None;
         for wait in CHECKS {
             tokio::time::sleep(wait).await;
             let Some(generation) = table.generation(key) else {
-                seen = None;
+                lacked = None;
                 continue;
             };
-            if seen.is_some_and(|(g, _)| g != generation) {
+            if lacked.is_some_and(|g| g != generation) {
                 // put again since: that put is the host's word
                 return;
             }
@@ -216,13 +216,13 @@ impl HostView {
             if self.find(&links, key).is_some() {
                 return;
             }
-            if seen.is_some_and(|(_, absent)| absent) {
+            if lacked.is_some() {
                 if table.remove_if_current(key, generation) {
                     info!(link = %key, "dropped a link whose delete overtook its put (the host no longer has it)");
                 }
                 return;
             }
-            seen = Some((generation, true));
+            lacked = Some(generation);
         }
     }
 
@@ -310,7 +310,7 @@ impl HostView {
     }
 
     /// Why `key` is not linked, when the host lists that link: it was never delivered to
-    /// this provider. Logged once at warn per [`EXPLAIN_TTL`] and key; `None` when the host
+    /// this provider. Logged once at warn per `EXPLAIN_TTL` and key; `None` when the host
     /// does not list it (or cannot be asked).
     pub async fn explain_not_linked(&self, key: &LinkKey) -> Option<String> {
         {

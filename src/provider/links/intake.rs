@@ -19,7 +19,7 @@
 //!
 //! Deletes come through the same subscription as puts because order matters: the host
 //! publishes a link's delete while answering the control request, and the next put of that
-//! link only after a later request. When deletes went through the SDK's loop and puts came
+//! link only after a later request. Were deletes taken from the SDK's loop and puts from
 //! here, a delete could be applied after the put that followed it and drop a link the host
 //! has. One subscription delivers both in the order the server routed them. When the
 //! provider has an xkey, puts and deletes name different ids, so the subscription is
@@ -201,7 +201,7 @@ impl LinkIntake {
         } else if *msg.subject == *self.del_subject {
             Change::Delete
         } else {
-            return None; // another provider's, or the copy of a put sent to the old subject
+            return None; // another provider's, or the copy of a put sent to the provider id
         };
         match serde_json::from_slice::<InterfaceLinkDefinition>(&msg.payload) {
             Ok(ld) => Some((change, ld)),
@@ -319,7 +319,7 @@ mod tests {
     /// put and a delete from the subscription follow, in order.
     #[tokio::test]
     async fn start_up_links_then_host_messages_through_one_path() {
-        use crate::provider::links::tests::{free_port, NatsServer};
+        use crate::test_nats::{free_port, NatsServer};
         let server = NatsServer::start_on(free_port());
         let nats = async_nats::connect(server.url()).await.expect("connect");
         let (mut intake, _) = intake();

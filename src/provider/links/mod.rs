@@ -1,6 +1,6 @@
 //! Links: the whole life of each link, in one table.
 //!
-//! A link is keyed by (source component id, link name) and owns, in one [`Entry`]: its raw
+//! A link is keyed by (source component id, link name) and owns, in one `Entry`: its raw
 //! config and secrets as last delivered, its settings as resolved against the provider's
 //! defaults (connection, client, policy and event settings, each parsed once), its lease on
 //! a shared control client, and its event delivery. Every transition goes through

