@@ -111,6 +111,25 @@ impl TestLattice {
         stop(&self.ctl, host).await
     }
 
+    /// Kills host `index` as a crash would: its provider processes get `SIGKILL` (no shutdown
+    /// request, no drain), then the host goes without stopping anything first. The index stays
+    /// taken.
+    pub async fn kill_host(&mut self, index: usize) -> Result<()> {
+        let host = self
+            .hosts
+            .get_mut(index)
+            .and_then(Option::take)
+            .ok_or_else(|| anyhow!("no running host at index {index}"))?;
+        for pid in crate::stress::provider_pids(&host.id)? {
+            // SAFETY: a plain signal to a child process of this test.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let result = bounded("stopping a killed host", HOST_STOP_TIMEOUT, host.shutdown).await;
+        drop(host.host);
+        remove_cache(&host.id);
+        result?.map_err(|e| anyhow!("host shutdown: {e:#}"))
+    }
+
     /// The lattice name.
     pub fn lattice(&self) -> &str {
         &self.lattice

@@ -77,9 +77,9 @@ fn kill_all(children: &Mutex<Vec<Child>>) {
     }
 }
 
-/// Pid of the provider process the host `host_id` spawned (its binary lives in the host's
-/// cache, `$TMPDIR/wasmcloudcache/<host id>/…`).
-pub fn provider_pid(host_id: &str) -> Result<u32> {
+/// Pids of the provider processes the host `host_id` spawned (their binaries live in the
+/// host's cache, `$TMPDIR/wasmcloudcache/<host id>/…`).
+pub fn provider_pids(host_id: &str) -> Result<Vec<u32>> {
     let marker = format!("wasmcloudcache/{host_id}/");
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").context("reading /proc")?.flatten() {
@@ -93,7 +93,12 @@ pub fn provider_pid(host_id: &str) -> Result<u32> {
             found.push(pid);
         }
     }
-    match found.as_slice() {
+    Ok(found)
+}
+
+/// Pid of the one provider process the host `host_id` spawned.
+pub fn provider_pid(host_id: &str) -> Result<u32> {
+    match provider_pids(host_id)?.as_slice() {
         [pid] => Ok(*pid),
         [] => bail!("no provider process of host {host_id}"),
         many => bail!("several provider processes of host {host_id}: {many:?}"),

@@ -20,6 +20,7 @@ mod dashboard;
 mod drain;
 mod events;
 mod fixture;
+mod ha;
 mod host_parity;
 mod js_component;
 mod link_guard;

@@ -1,0 +1,178 @@
+//! The HA shape on real hosts, deployed as a user deploys it: `provider.ha.wadm.yaml` (the shared
+//! provider on every host, daemonscaler) and the drain controller
+//! (`examples/drain-controller/local.wadm.yaml`, a JavaScript component that only acts on the
+//! events the provider pushes and only through the provider) put through a real wadm onto three
+//! real hosts. A drain cycle shows that both events and calls work: `drain=true` put on a host
+//! with nothing to move, the controller (woken by `labels_changed`) answers with
+//! `drain-status=drained` through the provider; `drain` deleted, it deletes `drain-status`.
+//!
+//! 1. A cycle with all three replicas.
+//! 2. A host that runs a replica (not the controller's, not the drained one) is killed: its
+//!    provider gets `SIGKILL` and the host goes without stopping anything. Cycles go on; the
+//!    first one's time after the kill is printed.
+//! 3. Upgrade: a manifest version naming a second PAR build; every host left ends on the new
+//!    image and a cycle completes. (Cycles run *during* the replacement can wedge the controller:
+//!    wadm stops every old replica at once, and a controller call in flight to a stopping
+//!    replica may never be answered; see docs/operations.md.)
+//!
+//! Needs `node` and `npm` (the example's `build.sh`); without them it says so and passes,
+//! except in CI.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use lattice_control_e2e::js::{in_ci, node_available, DRAIN_CONTROLLER};
+use lattice_control_e2e::par::product_root;
+use lattice_control_e2e::util::{scratch_dir, wait_for};
+use lattice_control_e2e::wadm::{
+    deployable_manifest, manifest_par_path, normalize, pack_manifest_par, SHARED_PROVIDER_APP, SHARED_PROVIDER_ID,
+};
+use lattice_control_e2e::{bounded, pack_par, provider_bin, shared_nats, TestLattice, TestWadm, CALL_TIMEOUT};
+use lattice_control_provider::ctl;
+use serde_yaml::Value as Yaml;
+
+const APP: &str = "lattice-drain";
+const CONTROLLER_ID: &str = "lattice_drain-drain_controller";
+const HOSTS: usize = 3;
+/// The host compiles the ~13 MB controller first.
+const DEPLOY_TIMEOUT: Duration = Duration::from_secs(300);
+/// One half of a cycle: the event delivered (redelivered after a replica's loss) and the
+/// controller's calls answered.
+const HALF_CYCLE: Duration = Duration::from_secs(60);
+/// Every replica replaced by one of the new image.
+const UPGRADE_TIMEOUT: Duration = Duration::from_secs(240);
+/// The replicas of a deployed provider application started (no compile: seconds).
+const REPLICAS_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn labels(ctl: &ctl::Client, host: &str) -> Result<BTreeMap<String, String>> {
+    Ok(ctl.get_host_inventory(host).await?.labels)
+}
+
+/// One drain cycle on `host` (which runs nothing to move); how long it took.
+async fn cycle(ctl: &ctl::Client, host: &str) -> Result<Duration> {
+    let started = Instant::now();
+    bounded("put drain=true", CALL_TIMEOUT, ctl.put_label(host, "drain", "true")).await??;
+    wait_for("the controller's drain-status=drained", HALF_CYCLE, || async {
+        Ok((labels(ctl, host).await?.get("drain-status").map(String::as_str) == Some("drained")).then_some(()))
+    })
+    .await?;
+    bounded("delete drain", CALL_TIMEOUT, ctl.delete_label(host, "drain")).await??;
+    wait_for("the controller deleting drain-status", HALF_CYCLE, || async {
+        Ok((!labels(ctl, host).await?.contains_key("drain-status")).then_some(()))
+    })
+    .await?;
+    Ok(started.elapsed())
+}
+
+/// The image each live host runs the shared provider from (hosts without it left out).
+async fn images(lattice: &TestLattice) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for host in lattice.host_ids() {
+        let inventory = lattice.ctl().get_host_inventory(&host).await?;
+        if let Some(p) = inventory.providers.iter().find(|p| p.id == SHARED_PROVIDER_ID) {
+            out.insert(host, p.image_ref.clone().unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
+
+/// Waits until `hosts` hosts run the shared provider, each from `image`.
+async fn on_every_host(lattice: &TestLattice, hosts: usize, image: &str, limit: Duration) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let running = images(lattice).await?;
+        if running.len() == hosts && running.values().all(|i| i == image) {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            bail!("after {limit:?} the replicas run {running:?}, not {hosts} from {image}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `provider.ha.wadm.yaml` as `wash app deploy` sends it, at `version`, from `par`.
+fn ha_manifest(version: &str, par: &std::path::Path) -> Result<Vec<u8>> {
+    let mut manifest = deployable_manifest(&product_root().join("provider.ha.wadm.yaml"))?;
+    manifest["metadata"]["annotations"]["version"] = Yaml::from(version);
+    let components = manifest["spec"]["components"].as_sequence_mut().context("spec.components")?;
+    let [provider] = components.as_mut_slice() else {
+        bail!("provider.ha.wadm.yaml should hold one component");
+    };
+    provider["properties"]["image"] = Yaml::from(format!("file://{}", par.display()));
+    Ok(serde_yaml::to_string(&manifest)?.into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_on_every_host_survive_a_host_kill_and_an_upgrade() -> Result<()> {
+    if !node_available("ha") {
+        if in_ci() {
+            bail!("node/npm missing in CI");
+        }
+        return Ok(());
+    }
+    DRAIN_CONTROLLER.build().await?;
+    let par_a = pack_manifest_par().await?;
+    let par_b = normalize(&scratch_dir()?.join("ha-upgrade.par.gz"));
+    pack_par(&provider_bin()?, &par_b).await?;
+    assert_eq!(par_a, manifest_par_path());
+    // a host reports a `file://` image by its path
+    let (image_a, image_b) = (par_a.display().to_string(), par_b.display().to_string());
+
+    let nats = shared_nats()?;
+    let mut wadm = TestWadm::start(nats).await?;
+    let mut lattice = TestLattice::start(nats, HOSTS).await?;
+    let ctl = lattice.ctl().clone();
+    let apps = wadm.client_for(&lattice).await?;
+    apps.deploy_and_wait(SHARED_PROVIDER_APP, ha_manifest("v0.2.0", &par_a)?, DEPLOY_TIMEOUT).await?;
+    on_every_host(&lattice, HOSTS, &image_a, REPLICAS_TIMEOUT).await?;
+    let controller = deployable_manifest(&DRAIN_CONTROLLER.dir().join("local.wadm.yaml"))?;
+    apps.deploy_and_wait(APP, serde_yaml::to_string(&controller)?.into_bytes(), DEPLOY_TIMEOUT).await?;
+
+    // The controller's host stays; of the two others one is drained, one killed.
+    let mut controller_host = None;
+    for (index, host) in lattice.host_ids().iter().enumerate() {
+        let inventory = ctl.get_host_inventory(host).await?;
+        if inventory.components.iter().any(|c| c.id == CONTROLLER_ID) {
+            controller_host = Some(index);
+        }
+    }
+    let controller_host = controller_host.context("the controller runs on no host")?;
+    let others: Vec<usize> = (0..HOSTS).filter(|i| *i != controller_host).collect();
+    let (drained, victim) = (lattice.host_id(others[0])?.to_string(), others[1]);
+
+    // The first cycle also waits for the controller's links to settle.
+    let first = cycle(&ctl, &drained).await?;
+    let steady = cycle(&ctl, &drained).await?;
+    eprintln!("timing: drain cycle with {HOSTS} replicas: first {first:.1?}, then {steady:.1?}");
+
+    // 2. A host running a replica crashes.
+    let killed_at = Instant::now();
+    lattice.kill_host(victim).await?;
+    let after_kill = cycle(&ctl, &drained).await?;
+    let again = cycle(&ctl, &drained).await?;
+    eprintln!(
+        "timing: host killed; first cycle done {:.1?} after the kill ({after_kill:.1?} long), next {again:.1?}",
+        killed_at.elapsed()
+    );
+
+    // 3. A manifest version naming the second build: wadm replaces every replica (it stops the
+    // old ones together, then starts the new ones); a cycle once they run.
+    let upgrade_at = Instant::now();
+    apps.put_and_deploy(ha_manifest("v0.2.1", &par_b)?).await?;
+    on_every_host(&lattice, HOSTS - 1, &image_b, UPGRADE_TIMEOUT).await?;
+    let replaced = upgrade_at.elapsed();
+    let after_upgrade = cycle(&ctl, &drained).await?;
+    eprintln!(
+        "timing: upgrade: every replica on the new image {replaced:.1?} after the manifest update, then a cycle in {after_upgrade:.1?}"
+    );
+
+    apps.undeploy(APP).await?;
+    apps.undeploy(SHARED_PROVIDER_APP).await?;
+    wait_for("the replicas gone", DEPLOY_TIMEOUT, || async { Ok(images(&lattice).await?.is_empty().then_some(())) })
+        .await?;
+    wadm.check_running()?;
+    drop(wadm);
+    lattice.shutdown().await
+}
