@@ -103,11 +103,7 @@ impl TestLattice {
     /// Stops host `index` (its providers first) and removes its provider cache. The index
     /// stays taken; [`TestLattice::host_ids`] no longer lists it.
     pub async fn stop_host(&mut self, index: usize) -> Result<()> {
-        let host = self
-            .hosts
-            .get_mut(index)
-            .and_then(Option::take)
-            .ok_or_else(|| anyhow!("no running host at index {index}"))?;
+        let host = self.take_host(index)?;
         stop(&self.ctl, host).await
     }
 
@@ -115,19 +111,17 @@ impl TestLattice {
     /// request, no drain), then the host goes without stopping anything first. The index stays
     /// taken.
     pub async fn kill_host(&mut self, index: usize) -> Result<()> {
-        let host = self
-            .hosts
-            .get_mut(index)
-            .and_then(Option::take)
-            .ok_or_else(|| anyhow!("no running host at index {index}"))?;
+        let host = self.take_host(index)?;
         for pid in crate::stress::provider_pids(&host.id)? {
             // SAFETY: a plain signal to a child process of this test.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
-        let result = bounded("stopping a killed host", HOST_STOP_TIMEOUT, host.shutdown).await;
-        drop(host.host);
-        remove_cache(&host.id);
-        result?.map_err(|e| anyhow!("host shutdown: {e:#}"))
+        finish(host).await
+    }
+
+    /// Host `index`, taken out of the lattice (the index stays taken).
+    fn take_host(&mut self, index: usize) -> Result<TestHost> {
+        self.hosts.get_mut(index).and_then(Option::take).ok_or_else(|| anyhow!("no running host at index {index}"))
     }
 
     /// The lattice name.
@@ -206,6 +200,11 @@ async fn stop(ctl: &ctl::Client, host: TestHost) -> Result<()> {
             }
         }
     }
+    finish(host).await
+}
+
+/// Runs a host's shutdown (bounded), frees it and removes its provider cache.
+async fn finish(host: TestHost) -> Result<()> {
     let result = bounded("stopping a host", HOST_STOP_TIMEOUT, host.shutdown).await;
     drop(host.host);
     remove_cache(&host.id);

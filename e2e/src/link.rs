@@ -35,6 +35,21 @@ pub fn provider_link(source_id: &str, link_name: &str, provider_id: &str, target
         .build()?)
 }
 
+/// The link from `provider_id` to a component's `lattice-events` export (the direction
+/// upstream providers that call into components are linked in), its event settings in
+/// `source_config`.
+pub fn events_link(provider_id: &str, component_id: &str, source_config: &[&str]) -> Result<ctl::Link> {
+    Ok(ctl::Link::builder()
+        .source_id(provider_id)
+        .target(component_id)
+        .name("default")
+        .wit_namespace(WIT_NAMESPACE)
+        .wit_package(WIT_PACKAGE)
+        .interfaces(["lattice-events"])
+        .source_config(source_config.iter().copied())
+        .build()?)
+}
+
 /// Puts [`provider_link`] (bounded; refused puts are errors). The provider receives it a
 /// few ms after the ack: callers should retry their first call.
 pub async fn put_provider_link(

@@ -131,35 +131,27 @@ fn build_tool() -> Result<PathBuf> {
     crate::par::cargo_build(&product_root().join("tools/pack-par/Cargo.toml"), Some("pack-par"), "pack-par")
 }
 
+/// Runs `pack-par` with `args`; the rest of the line it printed after `prefix`.
+fn pack_par_line(what: &str, args: &[&std::ffi::OsStr], prefix: &str) -> Result<String> {
+    let out = Command::new(pack_par_tool()?).args(args).output().with_context(|| format!("running pack-par {what}"))?;
+    if !out.status.success() {
+        bail!("pack-par {what}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("pack-par {what} printed no `{prefix}` line: {text}"))
+}
+
 /// `pack-par wit OUT`: writes the binary WIT package of `wit/`; the package's name
 /// (`wasmcloud:lattice-control@1.1.0`).
 pub fn wit_package(out: &Path) -> Result<String> {
-    let output = Command::new(pack_par_tool()?).arg("wit").arg(out).output().context("running pack-par wit")?;
-    if !output.status.success() {
-        bail!("pack-par wit: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("package: "))
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("pack-par wit printed no package: {text}"))
+    pack_par_line("wit", &["wit".as_ref(), out.as_os_str()], "package: ")
 }
 
 /// `pack-par push ARTIFACT REFERENCE --insecure`: the manifest digest it printed.
 pub fn push(artifact: &Path, reference: &str) -> Result<String> {
-    let out = Command::new(pack_par_tool()?)
-        .arg("push")
-        .arg(artifact)
-        .arg(reference)
-        .arg("--insecure")
-        .output()
-        .context("running pack-par push")?;
-    if !out.status.success() {
-        bail!("pack-par push {reference}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("pushed "))
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("pack-par push printed no digest: {text}"))
+    let args = ["push".as_ref(), artifact.as_os_str(), reference.as_ref(), "--insecure".as_ref()];
+    pack_par_line(&format!("push {reference}"), &args, "pushed ")
 }

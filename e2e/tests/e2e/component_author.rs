@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _, Result};
 use futures::TryStreamExt as _;
 use lattice_control_e2e::js::{in_ci, node_available, JS_CONTROLLER};
-use lattice_control_e2e::link::{put_config, put_provider_link, WIT_NAMESPACE, WIT_PACKAGE};
+use lattice_control_e2e::link::{events_link, put_config, put_provider_link};
 use lattice_control_e2e::par::product_root;
 use lattice_control_e2e::registry::{push, wit_package, Registry};
 use lattice_control_e2e::util::{scratch_dir, wait_for};
 use lattice_control_e2e::{bounded, shared_nats, start_provider, TestLattice, CALL_TIMEOUT};
-use lattice_control_provider::ctl::{self, ScaleComponentCommand};
+use lattice_control_provider::ctl::ScaleComponentCommand;
 use lattice_control_provider::provider::config::LATTICE;
 use lattice_control_provider::provider::events::EVENTS_KEY;
 use lattice_control_provider::provider::policy::KEY_ALLOW;
@@ -193,15 +193,7 @@ async fn from_an_empty_folder_to_a_component_that_manages_its_lattice() -> Resul
     put_provider_link(&lattice, COMPONENT_ID, "default", PROVIDER_ID, &[calls]).await?;
     let events = "greeter-events";
     put_config(&lattice, events, &[(EVENTS_KEY, "labels_changed")]).await?;
-    let outgoing = ctl::Link::builder()
-        .source_id(PROVIDER_ID)
-        .target(COMPONENT_ID)
-        .name("default")
-        .wit_namespace(WIT_NAMESPACE)
-        .wit_package(WIT_PACKAGE)
-        .interfaces(["lattice-events"])
-        .source_config([events])
-        .build()?;
+    let outgoing = events_link(PROVIDER_ID, COMPONENT_ID, &[events])?;
     bounded("put the events link", CALL_TIMEOUT, ctl.put_link(outgoing)).await??;
 
     // The events link reaches the provider a few ms after the ack: put a new value until the

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _, Result};
 use futures::StreamExt as _;
 use lattice_control_e2e::js::{js_component, node_available};
-use lattice_control_e2e::link::{WIT_NAMESPACE, WIT_PACKAGE};
+use lattice_control_e2e::link::{events_link, WIT_NAMESPACE, WIT_PACKAGE};
 use lattice_control_e2e::noop_scale;
 use lattice_control_e2e::util::wait_for;
 use lattice_control_e2e::{
@@ -150,15 +150,7 @@ async fn js_component_lists_the_hosts_of_its_lattice() -> Result<()> {
     put_config(&lattice, config_name, &[(LATTICE, lattice.lattice()), (KEY_ALLOW, "read-only,put-config")]).await?;
     let events_config = "js-controller-events";
     put_config(&lattice, events_config, &[(EVENTS_KEY, "component_scaled")]).await?;
-    let outgoing = ctl::Link::builder()
-        .source_id(PROVIDER_ID)
-        .target(COMPONENT_ID)
-        .name("default")
-        .wit_namespace(WIT_NAMESPACE)
-        .wit_package(WIT_PACKAGE)
-        .interfaces(["lattice-events"])
-        .source_config([events_config])
-        .build()?;
+    let outgoing = events_link(PROVIDER_ID, COMPONENT_ID, &[events_config])?;
     bounded("put the provider -> component link", CALL_TIMEOUT, ctl.put_link(outgoing)).await??;
     let scaled_id = "js-e2e-scaled";
     let noop = |max: u32| -> Result<ScaleComponentCommand> { Ok(noop_scale(&host_id, scaled_id, max)?.build()?) };
