@@ -15,4 +15,5 @@ pub mod runtime;
 #[cfg(test)]
 pub(crate) mod test_nats;
 
+#[cfg(feature = "host")]
 pub use provider::run;

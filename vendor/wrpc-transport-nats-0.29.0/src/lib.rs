@@ -226,9 +226,20 @@ pub struct Client {
     queue_group: Option<Arc<str>>,
     commands: mpsc::Sender<Command>,
     tasks: Arc<JoinSet<()>>,
+    // VENDORED CHANGE 2: set by `drain_serving`, watched by every stream `serve` returned
+    draining: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Client {
+    /// VENDORED CHANGE 2: ends every invocation stream that [`Serve::serve`] returned on this
+    /// client or a clone of it, without losing an invocation: each subscription is drained (the
+    /// server stops routing to it, and the messages it already sent are still yielded), then its
+    /// stream ends. Dropping a stream instead discards the invocations buffered in it, whose
+    /// callers then wait for a handshake that never comes.
+    pub fn drain_serving(&self) {
+        self.draining.send_replace(true);
+    }
+
     pub async fn new(
         nats: impl Into<Arc<async_nats::Client>>,
         prefix: impl Into<Arc<str>>,
@@ -295,7 +306,7 @@ impl Client {
                 let mut subs = HashMap::new();
                 loop {
                     select! {
-                        // VENDORED CHANGE (the only one): commands first, so a reply subject is
+                        // VENDORED CHANGE 1: commands first, so a reply subject is
                         // registered before a message for it is routed (upstream wrpc PR #1272)
                         biased;
                         Some(cmd) = cmd_rx.recv() => handle_command(&mut subs, cmd),
@@ -312,6 +323,7 @@ impl Client {
             queue_group,
             commands: cmd_tx,
             tasks: Arc::new(tasks),
+            draining: Arc::new(tokio::sync::watch::channel(false).0),
         })
     }
 }
@@ -1278,6 +1290,7 @@ impl wrpc_transport::Serve for Client {
         let commands = self.commands.clone();
         let inbox = Arc::clone(&self.inbox);
         let tasks = Arc::clone(&self.tasks);
+        let sub = drained_on(sub, self.draining.subscribe());
         Ok(sub.then(move |msg| {
             let tasks = Arc::clone(&tasks);
             let nats = Arc::clone(&nats);
@@ -1287,4 +1300,39 @@ impl wrpc_transport::Serve for Client {
             async move { handle_message(&nats, rx, commands, msg, &paths, tasks).await }
         }))
     }
+}
+
+/// VENDORED CHANGE 2: `sub`'s messages until `draining` turns true, then the subscription is
+/// drained and the messages the server had already sent to it are yielded before the end. A
+/// client dropped without draining leaves the stream as it was (it ends with the connection).
+fn drained_on(
+    sub: async_nats::Subscriber,
+    draining: tokio::sync::watch::Receiver<bool>,
+) -> impl Stream<Item = async_nats::Message> + Send + 'static {
+    futures::stream::unfold((sub, Some(draining)), |(mut sub, mut draining)| async move {
+        while let Some(signal) = draining.as_mut() {
+            // (the watch's `Ref` is not `Send`: the signal is read again below)
+            let next = select! {
+                biased;
+                msg = sub.next() => Some(msg),
+                _ = signal.wait_for(|draining| *draining) => None,
+            };
+            let drain = match next {
+                Some(msg) => return msg.map(|msg| (msg, (sub, draining))),
+                None => signal_set(&draining),
+            };
+            // no signal to wait for any more (drained, or the client dropped without draining)
+            draining = None;
+            if drain {
+                if let Err(err) = sub.drain().await {
+                    warn!(?err, "failed to drain an invocation subscription");
+                }
+            }
+        }
+        sub.next().await.map(|msg| (msg, (sub, None)))
+    })
+}
+
+fn signal_set(draining: &Option<tokio::sync::watch::Receiver<bool>>) -> bool {
+    draining.as_ref().is_some_and(|signal| *signal.borrow())
 }
