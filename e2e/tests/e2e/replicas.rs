@@ -302,3 +302,135 @@ async fn each_event_reaches_the_link_once_in_order_with_replicas_and_across_a_ki
     eprintln!("link deleted: its consumer gone from the server after {:?}", deleted.elapsed());
     lattice.shutdown().await
 }
+
+/// The NATS permissions `docs/events.md` gives a limited link user, as written there, for
+/// `lattice` (the page's example is lattice `default`).
+fn documented_permissions(lattice: &str) -> Result<String> {
+    let page = std::fs::read_to_string(lattice_control_e2e::par::product_root().join("docs/events.md"))?;
+    let start = page.find("```conf\n").context("docs/events.md: no ```conf block")? + "```conf\n".len();
+    let len = page[start..].find("```").context("docs/events.md: unterminated ```conf block")?;
+    let block = &page[start..start + len];
+    ensure!(block.contains("wasmbus.evt.default.>"), "the block should name lattice `default`: {block}");
+    Ok(block.replace(".default.", &format!(".{lattice}.")))
+}
+
+/// Pushes of `phase` received until each of `total` arrived `copies` times (or nothing came
+/// for [`STALL`]), in order per copy.
+async fn collect_copies(
+    rx: &mut mpsc::UnboundedReceiver<Received>,
+    phase: &str,
+    total: usize,
+    copies: u32,
+) -> Result<Tally> {
+    let mut tally = Tally::default();
+    while tally.count.len() < total || tally.count.values().any(|c| *c < copies) {
+        let got = match tokio::time::timeout(STALL, rx.recv()).await {
+            Ok(Some(got)) => got,
+            _ => return Err(anyhow!("{phase}: pushes stopped; received {:?}", tally.count.len())),
+        };
+        if let Some(n) = seq(&got, phase) {
+            tally.take(n, got.1);
+        }
+    }
+    // one more copy of anything would come right after: catch it too
+    while let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+        if let Some(n) = seq(&got, phase) {
+            tally.take(n, got.1);
+        }
+    }
+    Ok(tally)
+}
+
+/// Two replicas and two links on NATS users limited to the subjects they need: one with the
+/// permissions `docs/events.md` lists (JetStream delivery: each event once, in order, from one
+/// consumer), one without the `$JS` subjects (the provider says so in its log and falls back
+/// to core NATS: each replica pushes each event, so each arrives twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limited_accounts_get_one_delivery_with_the_documented_permissions_and_one_per_replica_without() -> Result<()> {
+    const WITH_JS: &str = "limited-js";
+    const CORE_ONLY: &str = "limited-core";
+    const EVENTS: usize = 200;
+    const FALLBACK_WITHIN: Duration = Duration::from_secs(90);
+    let l = lattice_control_e2e::util::unique_name("limited");
+    let permissions = documented_permissions(&l)?;
+    let config = format!(
+        r#"
+no_auth_user: admin
+authorization {{
+  users = [
+    {{ user: admin, password: admin-pw }}
+    {{ user: events, password: events-pw, {permissions} }}
+    {{ user: core, password: core-pw, permissions: {{
+        publish: {{ allow: ["wasmbus.ctl.v1.{l}.>"] }}
+        subscribe: {{ allow: ["_INBOX.>", "wasmbus.evt.{l}.>"] }}
+    }} }}
+  ]
+}}
+"#
+    );
+    let capture =
+        lattice_control_e2e::logs::StderrCapture::start(lattice_control_e2e::util::scratch_dir()?.join("limited.log"))?;
+    let nats = lattice_control_e2e::Nats::start_with_config(&config)?;
+    let lattice = TestLattice::start_named(&nats, &l, 2).await?;
+    let (mut js_rx, _js_serving) = stand_in::serve(lattice.nats(), &l, WITH_JS, Duration::ZERO).await?;
+    let (mut core_rx, _core_serving) = stand_in::serve(lattice.nats(), &l, CORE_ONLY, Duration::ZERO).await?;
+    start_provider(&lattice, 0, PROVIDER, &[]).await?;
+    start_provider(&lattice, 1, PROVIDER, &[]).await?;
+    let started = Instant::now();
+    for (component, user) in [(WITH_JS, "events:events-pw"), (CORE_ONLY, "core:core-pw")] {
+        let url = format!("nats://{user}@127.0.0.1:{}", nats.port());
+        put_provider_link_with(&lattice, component, PROVIDER, &[("nats_url", url.as_str()), ("events", PROBE)]).await?;
+    }
+    pulling(&lattice, 2).await?;
+    // the core-only link's replicas give up on JetStream after three tries (a request each,
+    // unanswered); until both deliver, a probe is pushed to it less than twice
+    let mut probe = 0;
+    loop {
+        probe += 1;
+        let phase = format!("probe{probe}");
+        publish(&lattice, &phase, 0).await?;
+        lattice.nats().flush().await?;
+        let mut copies = 0;
+        while let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(500), core_rx.recv()).await {
+            copies += u32::from(seq(&got, &phase) == Some(0));
+        }
+        if copies >= 2 {
+            break;
+        }
+        ensure!(started.elapsed() < FALLBACK_WITHIN, "the core-only link not delivered by both replicas");
+    }
+    let fallback_after = started.elapsed();
+    let fallback_logged =
+        capture.count_lines("JetStream does not answer") + capture.count_lines("no JetStream on the lattice");
+    drop(capture);
+    eprintln!("core-only link: both replicas deliver {fallback_after:?} after the link put");
+    ensure!(fallback_logged >= 2, "each replica should log its fallback ({fallback_logged} lines)");
+    while js_rx.try_recv().is_ok() {}
+
+    for n in 0..EVENTS {
+        publish(&lattice, "limited", n).await?;
+    }
+    lattice.nats().flush().await?;
+    let js_tally = collect_copies(&mut js_rx, "limited", EVENTS, 1).await?;
+    let core_tally = collect_copies(&mut core_rx, "limited", EVENTS, 2).await?;
+    eprintln!(
+        "limited users, 2 replicas, {EVENTS} events: documented permissions {} pushes ({} duplicates, {} \
+         reorders); no $JS permissions {} pushes",
+        js_tally.count.values().sum::<u32>(),
+        js_tally.duplicates().len(),
+        js_tally.reorders,
+        core_tally.count.values().sum::<u32>()
+    );
+    ensure!(js_tally.duplicates().is_empty(), "documented permissions: pushed twice: {:?}", js_tally.duplicates());
+    ensure!(js_tally.reorders == 0, "documented permissions: {} reorders", js_tally.reorders);
+    ensure!(core_tally.count.values().all(|c| *c == 2), "without $JS permissions each replica pushes each event once");
+    ensure!(consumers(lattice.nats(), &l).await?.len() == 1, "one consumer: the documented-permissions link's");
+
+    // the link deleted by the limited user's replicas: its consumer goes
+    delete_provider_link(&lattice, WITH_JS, "default").await?;
+    wait_for("the limited link's consumer deleted", STALL, || async {
+        Ok(consumers(lattice.nats(), &l).await?.is_empty().then_some(()))
+    })
+    .await?;
+    lattice.shutdown().await
+}
