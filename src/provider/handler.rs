@@ -54,6 +54,10 @@ const RPC_CONNECTION_HINT: &str = " (this link has no connection keys, so it use
 const NO_SOURCE: &str =
     "the call named no source component (no `source-id` header); only linked components may call";
 
+/// The `timeout` of a call still running when the replica stopped (see
+/// [`LatticeControlProvider::cut_off`]).
+const STOPPED: &str = "the provider replica serving this call stopped before it ended; a change it made may or may not have been applied (another replica takes the next call)";
+
 impl From<LinkError> for wit::CtlError {
     fn from(e: LinkError) -> Self {
         let m = e.to_string();
@@ -109,7 +113,10 @@ impl LatticeControlProvider {
                 let result = match source {
                     Some(source) => {
                         let call = f(LinkKey::new(source, link_name));
-                        ctl::trace::with_context(trace, call).await
+                        tokio::select! {
+                            result = ctl::trace::with_context(trace, call) => result,
+                            () = self.cut_off() => Err(wit::CtlError::Timeout(STOPPED.to_string())),
+                        }
                     }
                     None => Err(wit::CtlError::NotLinked(NO_SOURCE.to_string())),
                 };

@@ -36,6 +36,11 @@ pub const OWN_CONNECTION_NAME: &str = "lattice-control-provider-own";
 /// acknowledgement by default.
 const DRAIN_BOUND: Duration = Duration::from_millis(200);
 
+/// How long after a stop begins a call still running is answered with a `timeout` error: the
+/// host kills the process soon after, and a call cut off without an answer would leave its
+/// caller (a component) waiting for good, as wRPC has no bound on a result.
+const CUT_AFTER: Duration = Duration::from_millis(120);
+
 /// A request to the serve loop to stop taking calls; answered once those it holds are done
 /// (or [`DRAIN_BOUND`] has passed).
 type DrainRequest = tokio::sync::oneshot::Sender<()>;
@@ -53,6 +58,9 @@ pub struct LatticeControlProvider {
 struct Inner {
     links: LinkTable,
     shut_down: AtomicBool,
+    /// Set when the provider stops: calls still running shortly after are answered with an
+    /// error rather than cut off (see [`CUT_AFTER`]).
+    stopping: tokio::sync::watch::Sender<bool>,
     /// The host's side of the links, once the provider runs under a host (see
     /// [`links::host_view`]).
     host_view: OnceLock<links::HostView>,
@@ -78,6 +86,7 @@ impl LatticeControlProvider {
             inner: Arc::new(Inner {
                 links,
                 shut_down: AtomicBool::new(false),
+                stopping: tokio::sync::watch::channel(false).0,
                 host_view: OnceLock::new(),
                 drain: OnceLock::new(),
                 log_limit: log_limit::LogLimiter::default(),
@@ -90,6 +99,16 @@ impl LatticeControlProvider {
     #[must_use]
     pub fn links(&self) -> &LinkTable {
         &self.inner.links
+    }
+
+    /// Resolves [`CUT_AFTER`] after the provider began to stop.
+    pub(crate) async fn cut_off(&self) {
+        let mut stopping = self.inner.stopping.subscribe();
+        if stopping.wait_for(|stopping| *stopping).await.is_ok() {
+            tokio::time::sleep(CUT_AFTER).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// The host's side of the links, set when the provider runs under a host.
@@ -149,6 +168,7 @@ impl Provider for LatticeControlProvider {
     async fn shutdown(&self) -> anyhow::Result<()> {
         // the SDK may call this twice; the host kills the process right after
         if !self.inner.shut_down.swap(true, Ordering::SeqCst) {
+            self.inner.stopping.send_replace(true);
             if let Some(drain) = self.inner.drain.get() {
                 let (done, drained) = tokio::sync::oneshot::channel();
                 if drain.send(done).await.is_ok() {

@@ -5,6 +5,8 @@
 //! before its quit signal at random and log `failed to handle … shutdown` at ERROR
 //! (`vendor/wasmcloud-provider-sdk-0.17.1/README.md`).
 //!
+//! A call still running at the stop is answered (an error) before the process exits.
+//!
 //! The process is started here rather than through a host because a 0.27.1 host kills a
 //! provider (SIGKILL, `kill_on_drop`) right after it acknowledges the shutdown request, which
 //! would cut off the very lines this test reads. Everything else is what a host does.
@@ -14,8 +16,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use base64::Engine as _;
-use lattice_control_e2e::util::{bounded, unique_name};
-use lattice_control_e2e::{provider_bin, shared_nats};
+use futures::StreamExt as _;
+use lattice_control_e2e::caller::{lattice_control as lc, no_options, types, Caller};
+use lattice_control_e2e::util::{bounded, retry, unique_name};
+use lattice_control_e2e::{provider_bin, shared_nats, CALL_TIMEOUT};
 use lattice_control_provider::provider::events::EVENTS_KEY;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -52,8 +56,16 @@ fn host_data(nats_url: &str, lattice: &str, host_id: &str, provider_id: &str) ->
     Ok(base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&data)?) + "\n")
 }
 
-/// One life of the provider process: started, sent the shutdown request, exited; its stderr.
-async fn one_life(nats: &async_nats::Client, nats_url: &str, round: usize) -> Result<String> {
+/// A provider process started as a host starts it, with its stderr being read.
+struct Life {
+    child: tokio::process::Child,
+    reader: tokio::task::JoinHandle<std::io::Result<String>>,
+    lattice: String,
+    host_id: String,
+    provider_id: String,
+}
+
+fn start(nats_url: &str, round: usize) -> Result<Life> {
     let lattice = unique_name("clean-stop");
     let host_id = nkeys::KeyPair::new_server().public_key();
     let provider_id = format!("clean-stop-{round}");
@@ -66,16 +78,21 @@ async fn one_life(nats: &async_nats::Client, nats_url: &str, round: usize) -> Re
         .spawn()
         .context("starting the provider binary")?;
     let mut stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
-    stdin.write_all(host_data(nats_url, &lattice, &host_id, &provider_id)?.as_bytes()).await?;
-    drop(stdin);
+    let data = host_data(nats_url, &lattice, &host_id, &provider_id)?;
     let mut stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
     let reader = tokio::spawn(async move {
+        stdin.write_all(data.as_bytes()).await?;
+        drop(stdin);
         let mut text = String::new();
         stderr.read_to_string(&mut text).await.map(|_| text)
     });
+    Ok(Life { child, reader, lattice, host_id, provider_id })
+}
 
-    // The host's request: `{"host_id": …}` on the provider's shutdown subject, answered once
-    // the provider has shut down.
+/// Sends the host's shutdown request (`{"host_id": …}` on the provider's shutdown subject,
+/// answered once the provider has shut down) until answered; waits for the exit; the stderr.
+async fn stop(nats: &async_nats::Client, life: Life) -> Result<String> {
+    let Life { mut child, reader, lattice, host_id, provider_id } = life;
     let subject = format!("wasmbus.rpc.{lattice}.{provider_id}.default.shutdown");
     let payload = serde_json::to_vec(&serde_json::json!({ "host_id": host_id }))?;
     let answered = bounded("the provider answering the shutdown request", ANSWER_TIMEOUT, async {
@@ -108,7 +125,7 @@ async fn a_clean_stop_logs_no_error() -> Result<()> {
     let server = shared_nats()?;
     let nats = server.connect().await?;
     for round in 1..=STOPS {
-        let text = one_life(&nats, &server.url(), round).await?;
+        let text = stop(&nats, start(&server.url(), round)?).await?;
         if !text.contains(SHUT_DOWN) {
             bail!("stop {round}: no `{SHUT_DOWN}` line in the provider's stderr:\n{text}");
         }
@@ -117,5 +134,59 @@ async fn a_clean_stop_logs_no_error() -> Result<()> {
             bail!("stop {round}: {} ERROR line(s) at a clean stop:\n{}", errors.len(), errors.join("\n"));
         }
     }
+    Ok(())
+}
+
+/// A call still running when the provider is stopped (an auction that collects bids for 8 s)
+/// is answered, with a `timeout` saying the replica stopped, before the provider exits: a
+/// call cut off without an answer would leave its caller, a component, waiting for good (a
+/// wRPC result has no bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_running_at_a_stop_is_answered() -> Result<()> {
+    let server = shared_nats()?;
+    let nats = server.connect().await?;
+    let life = start(&server.url(), 0)?;
+    let caller = Caller::new(nats.clone(), &life.lattice, &life.provider_id).await?.as_component("quiet", "default");
+    retry("the provider answering calls", ANSWER_TIMEOUT, || async {
+        let options = no_options();
+        let info = bounded("provider-info", CALL_TIMEOUT, lc::provider_info(caller.wrpc(), caller.cx(), &options));
+        info.await??.map(|_| ()).map_err(|e| anyhow!("{e:?}"))
+    })
+    .await?;
+    let request = types::ComponentAuctionRequest {
+        component_ref: "ghcr.io/acme/cut:0.1.0".into(),
+        component_id: "cut".into(),
+        constraints: vec![],
+    };
+    let options = types::QueryOptions { timeout_ms: Some(8_000) };
+    // the call is in the provider's hands once its auction has gone out to the lattice
+    let mut auctions = nats.subscribe(format!("wasmbus.ctl.v1.{}.component.auction", life.lattice)).await?;
+    nats.flush().await?;
+    let call = tokio::spawn({
+        let caller = caller.clone();
+        async move {
+            // bounded well below the auction's own 8 s: only the stop can end it this soon
+            bounded(
+                "the auction running at the stop",
+                Duration::from_secs(5),
+                lc::perform_component_auction(caller.wrpc(), caller.cx(), &request, &options),
+            )
+            .await
+        }
+    });
+    if bounded("the auction sent to the lattice", CALL_TIMEOUT, auctions.next()).await.is_err() {
+        bail!("no auction seen; the call: {:?}", call.await?);
+    }
+    let text = stop(&nats, life).await?;
+    let answer = call.await??;
+    let err = match answer {
+        Ok(Ok(acks)) => bail!("the auction ended normally ({} acks) though the provider stopped", acks.len()),
+        Ok(Err(e)) => e,
+        Err(e) => bail!("the call failed without an answer: {e:#}\n{text}"),
+    };
+    assert!(
+        matches!(&err, types::CtlError::Timeout(m) if m.contains("stopped")),
+        "a timeout saying the replica stopped: {err:?}"
+    );
     Ok(())
 }
