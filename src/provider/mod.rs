@@ -8,6 +8,7 @@ pub mod handler;
 #[cfg(feature = "host")]
 mod host;
 pub mod links;
+pub mod load;
 pub mod log_limit;
 pub mod policy;
 mod span;

@@ -1,0 +1,198 @@
+//! An OTLP metrics export (`ExportMetricsServiceRequest`) read into [`Reading`]s: the host's
+//! component metrics only (other metrics are ignored), one reading per series and export.
+
+use std::collections::HashMap;
+
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric::Data, number_data_point::Value, AggregationTemporality, NumberDataPoint,
+};
+
+use super::{names, Count, Histogram, Ingested, Reading, SeriesKey, Temporality};
+
+/// Buckets a histogram point may have; a point with more is skipped.
+pub const MAX_BUCKETS: usize = 512;
+
+/// What an export held for the store, and the points it could not use.
+#[derive(Debug, Default, PartialEq)]
+pub struct Readings {
+    /// One reading per series.
+    pub readings: Vec<(SeriesKey, Reading)>,
+    /// Points of the host's metrics that could not be used (no `component.id`, `host` or
+    /// `lattice` attribute, no temporality, too many buckets), with the first reason.
+    pub skipped: u64,
+    /// Why the first point was skipped.
+    pub reason: Option<String>,
+}
+
+/// Decodes an export's protobuf body.
+///
+/// # Errors
+/// The body is not an `ExportMetricsServiceRequest`.
+pub fn decode(body: &[u8]) -> Result<ExportMetricsServiceRequest, prost::DecodeError> {
+    <ExportMetricsServiceRequest as prost::Message>::decode(body)
+}
+
+/// The readings of the host's component metrics in `request`.
+#[must_use]
+pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
+    let mut by_key: HashMap<SeriesKey, Reading> = HashMap::new();
+    let mut out = Readings::default();
+    let mut skip = |reason: &str| {
+        out.skipped += 1;
+        out.reason.get_or_insert_with(|| reason.to_string());
+    };
+    for rm in &request.resource_metrics {
+        let resource: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
+        for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+            let Some(data) = &metric.data else { continue };
+            match (metric.name.as_str(), data) {
+                (names::INVOCATIONS | names::ERRORS | names::ACTIVE, Data::Sum(sum)) => {
+                    let Some(temporality) = temporality(sum.aggregation_temporality) else {
+                        sum.data_points
+                            .iter()
+                            .for_each(|_| skip("a sum without aggregation temporality"));
+                        continue;
+                    };
+                    for point in &sum.data_points {
+                        let Some(key) = key(&point.attributes, resource) else {
+                            skip("a point without component.id, host and lattice attributes");
+                            continue;
+                        };
+                        let count = Count {
+                            value: number(point),
+                            temporality: start(temporality, point.start_time_unix_nano),
+                        };
+                        let reading = reading(&mut by_key, key, &point.attributes, resource);
+                        match metric.name.as_str() {
+                            names::INVOCATIONS => reading.invocations = Some(count),
+                            names::ERRORS => reading.errors = Some(count),
+                            _ => reading.active = Some(count),
+                        }
+                    }
+                }
+                (names::MAX, Data::Gauge(gauge)) => {
+                    for point in &gauge.data_points {
+                        let Some(key) = key(&point.attributes, resource) else {
+                            skip("a point without component.id, host and lattice attributes");
+                            continue;
+                        };
+                        let value = number(point);
+                        let max = if value.is_finite() && value >= 0.0 {
+                            value.min(u64::MAX as f64) as u64
+                        } else {
+                            0
+                        };
+                        reading(&mut by_key, key, &point.attributes, resource).max = Some(max);
+                    }
+                }
+                (names::DURATION, Data::Histogram(hist)) => {
+                    let Some(temporality) = temporality(hist.aggregation_temporality) else {
+                        hist.data_points
+                            .iter()
+                            .for_each(|_| skip("a histogram without aggregation temporality"));
+                        continue;
+                    };
+                    for point in &hist.data_points {
+                        let Some(key) = key(&point.attributes, resource) else {
+                            skip("a point without component.id, host and lattice attributes");
+                            continue;
+                        };
+                        if point.bucket_counts.len() > MAX_BUCKETS {
+                            skip("a histogram with too many buckets");
+                            continue;
+                        }
+                        let Some(h) = Histogram::new(
+                            point.explicit_bounds.clone(),
+                            point.bucket_counts.clone(),
+                        ) else {
+                            skip("a histogram whose buckets and bounds do not match");
+                            continue;
+                        };
+                        let t = start(temporality, point.start_time_unix_nano);
+                        reading(&mut by_key, key, &point.attributes, resource).duration =
+                            Some((h, t));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out.readings = by_key.into_iter().collect();
+    out
+}
+
+/// The answer to an export: a partial success naming what was refused, if anything was.
+#[must_use]
+pub fn response(skipped: &Readings, ingested: &Ingested) -> ExportMetricsServiceResponse {
+    let rejected = skipped.skipped.saturating_add(ingested.rejected);
+    let partial_success = (rejected > 0).then(|| ExportMetricsPartialSuccess {
+        rejected_data_points: i64::try_from(rejected).unwrap_or(i64::MAX),
+        error_message: ingested
+            .reason
+            .clone()
+            .or_else(|| skipped.reason.clone())
+            .unwrap_or_default(),
+    });
+    ExportMetricsServiceResponse { partial_success }
+}
+
+fn reading<'a>(
+    by_key: &'a mut HashMap<SeriesKey, Reading>,
+    key: SeriesKey,
+    point: &[KeyValue],
+    resource: &[KeyValue],
+) -> &'a mut Reading {
+    let reading = by_key.entry(key).or_default();
+    if reading.component_ref.is_none() {
+        reading.component_ref = attribute(point, resource, "component.ref").map(str::to_string);
+    }
+    reading
+}
+
+fn temporality(t: i32) -> Option<AggregationTemporality> {
+    match AggregationTemporality::try_from(t) {
+        Ok(AggregationTemporality::Unspecified) | Err(_) => None,
+        Ok(t) => Some(t),
+    }
+}
+
+fn start(t: AggregationTemporality, start: u64) -> Temporality {
+    match t {
+        AggregationTemporality::Delta => Temporality::Delta,
+        _ => Temporality::Cumulative { start },
+    }
+}
+
+fn number(point: &NumberDataPoint) -> f64 {
+    match point.value {
+        Some(Value::AsDouble(v)) => v,
+        Some(Value::AsInt(v)) => v as f64,
+        None => 0.0,
+    }
+}
+
+/// The point's series: `lattice`, `host` and `component.id` from its attributes, else the
+/// resource's.
+fn key(point: &[KeyValue], resource: &[KeyValue]) -> Option<SeriesKey> {
+    let get = |name| attribute(point, resource, name).filter(|v| !v.is_empty());
+    Some(SeriesKey {
+        lattice: get("lattice")?.to_string(),
+        host: get("host")?.to_string(),
+        component: get("component.id")?.to_string(),
+    })
+}
+
+fn attribute<'a>(point: &'a [KeyValue], resource: &'a [KeyValue], name: &str) -> Option<&'a str> {
+    point
+        .iter()
+        .chain(resource)
+        .find(|kv| kv.key == name)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        })
+}
