@@ -2,7 +2,7 @@
 # Benchmarks (issue 8): builds the release provider binary and the bench, runs the bench on a
 # real lattice (nats-server on loopback, three in-process hosts), prints a markdown report and
 # writes it to bench-results.md.
-#   scripts/bench.sh [--quick] [--out FILE] [--calls N] [--churn N]
+#   scripts/bench.sh [--quick] [--out FILE] [--calls N] [--churn N | --churn-steps N,N,…] [--only SECTION,…]
 # With LATTICE_CONTROL_PROVIDER_BIN set, that provider binary is measured instead of building
 # this tree's (e.g. a release build of an older commit, for a before/after comparison).
 # Needs `nats-server` on PATH (or $NATS_SERVER_BIN); `perf` is used for the profile if present.

@@ -4,8 +4,12 @@
 //! `LATTICE_CONTROL_PROVIDER_BIN`.
 //!
 //! ```text
-//! lattice-bench [--out FILE] [--calls N] [--churn N] [--quick] [--only SECTION,…]
+//! lattice-bench [--out FILE] [--calls N] [--churn N | --churn-steps N,N,…] [--quick] [--only SECTION,…]
 //! ```
+//! The memory section churns links in steps (cumulative cycles, default 5000,10000,20000) and
+//! reads the provider's RSS after each; `--churn N` is one step of N cycles. `--malloc-stats`
+//! adds glibc's heap in use and free-but-kept beside each RSS (read with gdb), and the RSS
+//! after the provider is made to call `malloc_trim(0)` at the end of the section.
 //! `--only` runs some sections: memory, latency, throughput, hosts, profile, runtime, fanout,
 //! scale, cold.
 //! Prints a markdown report and writes it to `FILE` (default `bench-results.md` in the repo).
@@ -32,7 +36,8 @@ use lattice_control_e2e::link::{delete_provider_link, put_config, put_provider_l
 use lattice_control_e2e::{bounded, Nats, TestLattice, CALL_TIMEOUT};
 use lattice_control_provider::ctl;
 use report::{
-    ChurnResult, ColdStart, HostsResult, LatencyResult, MemoryResult, ProfileResult, Report, ThroughputResult,
+    ChurnResult, ChurnStep, ColdStart, HostsResult, LatencyResult, MemoryResult, ProfileResult, Report,
+    ThroughputResult,
 };
 use stats::{timed, Outcome, Rate, LATENCY_BOUND, LOAD_BOUND};
 
@@ -57,11 +62,15 @@ struct Args {
     out: std::path::PathBuf,
     calls: usize,
     warmup: usize,
-    churn: usize,
+    /// Cumulative link put/delete cycles after which the memory section reads RSS.
+    churn_steps: Vec<usize>,
     window: Duration,
     rounds: usize,
     /// The sections to run (`--only`); all when empty.
     only: Vec<String>,
+    /// `--malloc-stats`: the memory section also reads glibc's heap figures (with gdb) and
+    /// makes the provider trim its heap at its end.
+    malloc_stats: bool,
 }
 
 impl Args {
@@ -70,10 +79,11 @@ impl Args {
             out: lattice_control_e2e::par::product_root().join("bench-results.md"),
             calls: 2000,
             warmup: 200,
-            churn: 10_000,
+            churn_steps: vec![5_000, 10_000, 20_000],
             window: Duration::from_millis(1000),
             rounds: 2,
             only: Vec::new(),
+            malloc_stats: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(a) = it.next() {
@@ -81,11 +91,13 @@ impl Args {
             match a.as_str() {
                 "--out" => args.out = value("--out")?.into(),
                 "--calls" => args.calls = value("--calls")?.parse().context("--calls")?,
-                "--churn" => args.churn = value("--churn")?.parse().context("--churn")?,
+                "--churn" => args.churn_steps = vec![value("--churn")?.parse().context("--churn")?],
+                "--churn-steps" => args.churn_steps = churn_steps(&value("--churn-steps")?)?,
+                "--malloc-stats" => args.malloc_stats = true,
                 "--quick" => {
                     args.calls = 300;
                     args.warmup = 50;
-                    args.churn = 500;
+                    args.churn_steps = vec![250, 500];
                     args.window = Duration::from_millis(300);
                     args.rounds = 1;
                 }
@@ -96,7 +108,10 @@ impl Args {
                     }
                 }
                 "-h" | "--help" => {
-                    println!("lattice-bench [--out FILE] [--calls N] [--churn N] [--quick] [--only SECTION,…]");
+                    println!(
+                        "lattice-bench [--out FILE] [--calls N] [--churn N | --churn-steps N,N,…] [--malloc-stats] [--quick] \
+                         [--only SECTION,…]"
+                    );
                     println!("sections: {}", report::SECTIONS.join(", "));
                     std::process::exit(0);
                 }
@@ -105,6 +120,18 @@ impl Args {
         }
         Ok(args)
     }
+}
+
+/// Cumulative churn steps from `5000,10000,20000`: positive and increasing.
+fn churn_steps(text: &str) -> Result<Vec<usize>> {
+    let steps = text
+        .split(',')
+        .map(|s| s.trim().parse::<usize>().with_context(|| format!("--churn-steps: `{s}` is not a number")))
+        .collect::<Result<Vec<_>>>()?;
+    if steps.first() == Some(&0) || steps.windows(2).any(|w| w[0] >= w[1]) {
+        bail!("--churn-steps: cumulative cycle counts, positive and increasing (e.g. 5000,10000,20000)");
+    }
+    Ok(steps)
 }
 
 /// The two reads measured three ways.
@@ -288,7 +315,7 @@ async fn main() -> Result<()> {
     // memory first, so the link figures are not mixed with what the load leaves behind;
     // a section that fails from here on is reported, and the others still run
     if runs("memory") {
-        match memory(&lattice, &nats, pid, args.churn).await {
+        match memory(&lattice, &nats, pid, &args.churn_steps, args.malloc_stats).await {
             Ok(m) => report.memory = m,
             Err(e) => report.errors.push(format!("memory: {e:#}")),
         }
@@ -773,8 +800,16 @@ async fn cold_starts(lattice: &TestLattice, nats: &Nats, host_index: usize, n: u
 }
 
 /// (5) Resident memory: with 100 links to distinct lattices (one control client each, all
-/// used once), then after `churn` link put/delete cycles.
-async fn memory(lattice: &TestLattice, nats: &Nats, pid: u32, churn: usize) -> Result<MemoryResult> {
+/// used once), then after each step of link put/delete cycles (`steps`: cumulative counts).
+/// With `malloc`, glibc's heap figures beside each, and RSS after a `malloc_trim(0)` at the end.
+async fn memory(lattice: &TestLattice, nats: &Nats, pid: u32, steps: &[usize], malloc: bool) -> Result<MemoryResult> {
+    let heap = || -> Result<Option<sys::MallocStats>> {
+        if malloc {
+            sys::malloc_stats(pid).map(Some)
+        } else {
+            Ok(None)
+        }
+    };
     const LINKS: usize = 100;
     let mut res = MemoryResult { links: LINKS, ..MemoryResult::default() };
     let base = Caller::new(nats.connect().await?, lattice.lattice(), PROVIDER_ID).await?;
@@ -792,17 +827,27 @@ async fn memory(lattice: &TestLattice, nats: &Nats, pid: u32, churn: usize) -> R
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     res.with_links_kib = sys::rss_kib(pid)?;
+    res.with_links_heap = heap()?;
 
-    res.churn = churn_links(lattice, &base, churn).await?;
-    // deletes reach the provider a few ms after their ack
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    res.after_churn_kib = sys::rss_kib(pid)?;
+    let mut done = 0;
+    for &step in steps {
+        let churn = churn_links(lattice, &base, step - done).await?;
+        done = step;
+        // deletes reach the provider a few ms after their ack
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        res.steps.push(ChurnStep { cycles: step, churn, rss_kib: sys::rss_kib(pid)?, heap: heap()? });
+    }
 
     for i in 0..LINKS {
         delete_provider_link(lattice, &format!("bench-rss-src-{i}"), LINK).await?;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     res.links_removed_kib = sys::rss_kib(pid)?;
+    res.links_removed_heap = heap()?;
+    if malloc {
+        sys::malloc_trim(pid)?;
+        res.trimmed = Some((sys::rss_kib(pid)?, sys::malloc_stats(pid)?));
+    }
     Ok(res)
 }
 

@@ -7,7 +7,10 @@
 //!   of it arrives meanwhile, it asks the host (`get-links` on its own lattice) and drops the
 //!   link again and two answers at least 2 s apart do not list it (a host learns links
 //!   from a KV watch, so one answer may lag a fresh put). A link the host lists is never
-//!   touched, and a newer put (a new generation) cancels the check.
+//!   touched, and a newer put (a new generation) cancels the check. A key has one watch: a
+//!   new delete of it replaces the running one (which it covers: a put that arrives after it
+//!   is seen by the new watch, one that arrived before it is removed by that delete), so a
+//!   link put and deleted again and again costs one sleeping task, not one per delete.
 //! * **Named configs that change.** Editing a named config a link uses delivers nothing to a
 //!   provider in wasmCloud 1.x (the link itself is unchanged, so the host sends no put; this
 //!   is what a wadm manifest update of a link's config properties does). The provider
@@ -73,6 +76,13 @@ const SECRET_PREFIX: &str = "SECRET_";
 /// Answers of [`HostView::explain_not_linked`] by key, with when they were made.
 type Explained = HashMap<LinkKey, (Instant, Option<String>)>;
 
+/// The running overtaken-delete watches: per key, the watch's number and its task.
+#[derive(Default)]
+struct Watches {
+    next: u64,
+    running: HashMap<LinkKey, (u64, tokio::task::AbortHandle)>,
+}
+
 /// The host's view of this provider's links: its own lattice, on the provider's RPC
 /// connection or on the control connection its own config names.
 #[derive(Clone)]
@@ -82,6 +92,7 @@ pub struct HostView {
     /// This provider's id (the `target` of its links).
     pub provider_id: Arc<str>,
     explained: Arc<Mutex<Explained>>,
+    watches: Arc<Mutex<Watches>>,
 }
 
 impl HostView {
@@ -150,6 +161,7 @@ impl HostView {
             ctl,
             provider_id: Arc::from(provider_id),
             explained: Arc::default(),
+            watches: Arc::default(),
         }
     }
 
@@ -175,17 +187,44 @@ impl HostView {
     }
 
     /// Watches a deleted link's key: a put overtaken by the delete may still come. Costs a
-    /// sleeping task, and host requests only if the key is put again meanwhile.
+    /// sleeping task, and host requests only if the key is put again meanwhile. A watch of
+    /// the key already running is aborted: this one covers it, and starts its looks afresh.
     pub fn watch_overtaken_delete(&self, table: LinkTable, key: LinkKey) {
         let name = format!("overtaken-delete check of link {key}");
+        let mut watches = self.watches.lock().unwrap_or_else(PoisonError::into_inner);
+        watches.next += 1;
+        let id = watches.next;
         let view = self.clone();
-        supervise::spawn(name, move || {
+        let watched = key.clone();
+        // the task takes the lock to forget itself, so it cannot do that before it is recorded
+        let task = supervise::spawn(name, move || {
             let (view, table, key) = (view.clone(), table.clone(), key.clone());
             async move {
                 view.check_overtaken_delete(&table, &key).await;
+                let mut watches = view.watches.lock().unwrap_or_else(PoisonError::into_inner);
+                if watches
+                    .running
+                    .get(&key)
+                    .is_some_and(|(running, _)| *running == id)
+                {
+                    watches.running.remove(&key);
+                }
                 Ended::Done
             }
         });
+        if let Some((_, replaced)) = watches.running.insert(watched, (id, task.abort_handle())) {
+            replaced.abort();
+        }
+    }
+
+    /// How many overtaken-delete watches run.
+    #[cfg(test)]
+    fn watches_running(&self) -> usize {
+        self.watches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .running
+            .len()
     }
 
     /// The checks of [`Self::watch_overtaken_delete`].
@@ -390,6 +429,37 @@ mod tests {
             interfaces: vec!["lattice-control".into()],
             ..ctl::Link::default()
         }
+    }
+
+    /// Deleting one key again and again keeps one watch of it (the replaced ones are
+    /// aborted, their tasks gone); another key has its own.
+    #[tokio::test]
+    async fn a_new_delete_of_a_key_replaces_its_watch() {
+        let (_tx, rx) = tokio::sync::watch::channel(None);
+        let view = HostView::with_client(rx, "VP");
+        let table = LinkTable::new(
+            super::super::ProviderDefaults::default(),
+            crate::provider::events::EventHub::default(),
+        );
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let before = metrics.num_alive_tasks();
+        let (a, b) = (LinkKey::new("a", "default"), LinkKey::new("b", "default"));
+        for _ in 0..1000 {
+            view.watch_overtaken_delete(table.clone(), a.clone());
+        }
+        view.watch_overtaken_delete(table.clone(), b.clone());
+        assert_eq!(view.watches_running(), 2);
+        for _ in 0..200 {
+            if metrics.num_alive_tasks() <= before + 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            metrics.num_alive_tasks(),
+            before + 2,
+            "one watch task per key"
+        );
     }
 
     #[test]

@@ -212,3 +212,43 @@ pub fn bucket(symbol: &str) -> &'static str {
         "other"
     }
 }
+
+/// What glibc's allocator holds in a process, from `mallinfo2()` (all arenas), KiB.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MallocStats {
+    /// Bytes handed out and not freed (`uordblks` + `hblkhd`): what a leak grows.
+    pub in_use_kib: u64,
+    /// Bytes freed but kept by the allocator in its arenas (`fordblks`): retention.
+    pub free_kib: u64,
+}
+
+/// Reads `pid`'s `mallinfo2()` with gdb (needs gdb, glibc's symbols and ptrace rights; the
+/// process stops for the time gdb is attached, under a second).
+pub fn malloc_stats(pid: u32) -> Result<MallocStats> {
+    let text = gdb_eval(pid, "print mallinfo2()")?;
+    let field = |name: &str| -> Result<u64> {
+        let at = text.find(&format!("{name} = ")).ok_or_else(|| anyhow!("gdb printed no {name}: {text}"))?;
+        let digits: String = text[at + name.len() + 3..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u64>().with_context(|| format!("gdb's {name}"))
+    };
+    Ok(MallocStats { in_use_kib: (field("uordblks")? + field("hblkhd")?) / 1024, free_kib: field("fordblks")? / 1024 })
+}
+
+/// Makes `pid` call `malloc_trim(0)` (every arena gives its free pages back to the kernel).
+pub fn malloc_trim(pid: u32) -> Result<()> {
+    gdb_eval(pid, "print (int) malloc_trim(0)").map(drop)
+}
+
+/// Attaches gdb to `pid`, evaluates `expr` and detaches; gdb's stdout.
+fn gdb_eval(pid: u32, expr: &str) -> Result<String> {
+    let out = Command::new("timeout")
+        .args(["30", "gdb", "-nx", "-batch", "-p", &pid.to_string(), "-ex", expr])
+        .stdin(Stdio::null())
+        .output()
+        .context("running gdb")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() || !text.contains("$1 = ") {
+        bail!("gdb -p {pid} `{expr}` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(text)
+}
