@@ -1290,7 +1290,7 @@ impl wrpc_transport::Serve for Client {
         let commands = self.commands.clone();
         let inbox = Arc::clone(&self.inbox);
         let tasks = Arc::clone(&self.tasks);
-        let sub = drained_on(sub, self.draining.subscribe());
+        let sub = drained_on(sub, self.draining.subscribe(), Arc::clone(&self.nats));
         Ok(sub.then(move |msg| {
             let tasks = Arc::clone(&tasks);
             let nats = Arc::clone(&nats);
@@ -1303,33 +1303,41 @@ impl wrpc_transport::Serve for Client {
 }
 
 /// VENDORED CHANGE 2: `sub`'s messages until `draining` turns true, then the subscription is
-/// drained and the messages the server had already sent to it are yielded before the end. A
-/// client dropped without draining leaves the stream as it was (it ends with the connection).
+/// drained and the messages the server had already sent to it are yielded before the end (a
+/// flush follows the drain: async-nats ends a drained subscription once it reads the server's
+/// next message, here the flush's answer). A client dropped without draining leaves the
+/// stream as it was (it ends with the connection).
 fn drained_on(
     sub: async_nats::Subscriber,
     draining: tokio::sync::watch::Receiver<bool>,
+    nats: Arc<async_nats::Client>,
 ) -> impl Stream<Item = async_nats::Message> + Send + 'static {
-    futures::stream::unfold((sub, Some(draining)), |(mut sub, mut draining)| async move {
-        while let Some(signal) = draining.as_mut() {
-            // (the watch's `Ref` is not `Send`: the signal is read again below)
-            let next = select! {
-                biased;
-                msg = sub.next() => Some(msg),
-                _ = signal.wait_for(|draining| *draining) => None,
-            };
-            let drain = match next {
-                Some(msg) => return msg.map(|msg| (msg, (sub, draining))),
-                None => signal_set(&draining),
-            };
-            // no signal to wait for any more (drained, or the client dropped without draining)
-            draining = None;
-            if drain {
-                if let Err(err) = sub.drain().await {
-                    warn!(?err, "failed to drain an invocation subscription");
+    futures::stream::unfold((sub, Some(draining)), move |(mut sub, mut draining)| {
+        let nats = Arc::clone(&nats);
+        async move {
+            while let Some(signal) = draining.as_mut() {
+                // (the watch's `Ref` is not `Send`: the signal is read again below)
+                let next = select! {
+                    biased;
+                    msg = sub.next() => Some(msg),
+                    _ = signal.wait_for(|draining| *draining) => None,
+                };
+                let drain = match next {
+                    Some(msg) => return msg.map(|msg| (msg, (sub, draining))),
+                    None => signal_set(&draining),
+                };
+                // no signal to wait for any more (drained, or the client dropped without draining)
+                draining = None;
+                if drain {
+                    if let Err(err) = sub.drain().await {
+                        warn!(?err, "failed to drain an invocation subscription");
+                    } else if let Err(err) = nats.flush().await {
+                        debug!(?err, "failed to flush after draining a subscription");
+                    }
                 }
             }
+            sub.next().await.map(|msg| (msg, (sub, None)))
         }
-        sub.next().await.map(|msg| (msg, (sub, None)))
     })
 }
 
