@@ -26,6 +26,7 @@ mod js_component;
 mod link_guard;
 mod link_lifecycle;
 mod link_order;
+mod load;
 mod policy;
 mod provider_e2e;
 mod provider_smoke;

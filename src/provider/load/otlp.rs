@@ -39,6 +39,8 @@ pub fn decode(body: &[u8]) -> Result<ExportMetricsServiceRequest, prost::DecodeE
 /// The readings of the host's component metrics in `request`.
 #[must_use]
 pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
+    let ids = component_ids(request);
+    let key = |point: &[KeyValue], resource: &[KeyValue]| key(point, resource, &ids);
     let mut by_key: HashMap<SeriesKey, Reading> = HashMap::new();
     let mut out = Readings::default();
     let mut skip = |reason: &str| {
@@ -59,7 +61,7 @@ pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
                     };
                     for point in &sum.data_points {
                         let Some(key) = key(&point.attributes, resource) else {
-                            skip("a point without component.id, host and lattice attributes");
+                            skip(NO_SERIES);
                             continue;
                         };
                         let count = Count {
@@ -67,17 +69,18 @@ pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
                             temporality: start(temporality, point.start_time_unix_nano),
                         };
                         let reading = reading(&mut by_key, key, &point.attributes, resource);
-                        match metric.name.as_str() {
-                            names::INVOCATIONS => reading.invocations = Some(count),
-                            names::ERRORS => reading.errors = Some(count),
-                            _ => reading.active = Some(count),
-                        }
+                        let slot = match metric.name.as_str() {
+                            names::INVOCATIONS => &mut reading.invocations,
+                            names::ERRORS => &mut reading.errors,
+                            _ => &mut reading.active,
+                        };
+                        add(slot, count);
                     }
                 }
                 (names::MAX, Data::Gauge(gauge)) => {
                     for point in &gauge.data_points {
                         let Some(key) = key(&point.attributes, resource) else {
-                            skip("a point without component.id, host and lattice attributes");
+                            skip(NO_SERIES);
                             continue;
                         };
                         let value = number(point);
@@ -98,7 +101,7 @@ pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
                     };
                     for point in &hist.data_points {
                         let Some(key) = key(&point.attributes, resource) else {
-                            skip("a point without component.id, host and lattice attributes");
+                            skip(NO_SERIES);
                             continue;
                         };
                         if point.bucket_counts.len() > MAX_BUCKETS {
@@ -113,8 +116,12 @@ pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
                             continue;
                         };
                         let t = start(temporality, point.start_time_unix_nano);
-                        reading(&mut by_key, key, &point.attributes, resource).duration =
-                            Some((h, t));
+                        let slot =
+                            &mut reading(&mut by_key, key, &point.attributes, resource).duration;
+                        match slot {
+                            Some((total, _)) => total.merge(&h),
+                            None => *slot = Some((h, t)),
+                        }
                     }
                 }
                 _ => {}
@@ -175,15 +182,92 @@ fn number(point: &NumberDataPoint) -> f64 {
     }
 }
 
+/// Why a point names no series.
+const NO_SERIES: &str = "a point without lattice and host attributes, or without component.id \
+    and a component.ref that names one component on its host";
+
 /// The point's series: `lattice`, `host` and `component.id` from its attributes, else the
-/// resource's.
-fn key(point: &[KeyValue], resource: &[KeyValue]) -> Option<SeriesKey> {
+/// resource's. The host's invocation metrics name the component by `component.ref` only
+/// (with the operation): such a point belongs to the one component its host runs from that
+/// reference (`ids`, from the points that name both), and to none if it runs several.
+fn key(point: &[KeyValue], resource: &[KeyValue], ids: &ComponentIds) -> Option<SeriesKey> {
     let get = |name| attribute(point, resource, name).filter(|v| !v.is_empty());
+    let (lattice, host) = (get("lattice")?, get("host")?);
+    let component = match get("component.id") {
+        Some(id) => id.to_string(),
+        None => {
+            let reference = get("component.ref")?;
+            match ids.get(&(lattice, host, reference))?.as_slice() {
+                [one] => (*one).to_string(),
+                _ => return None,
+            }
+        }
+    };
     Some(SeriesKey {
-        lattice: get("lattice")?.to_string(),
-        host: get("host")?.to_string(),
-        component: get("component.id")?.to_string(),
+        lattice: lattice.to_string(),
+        host: host.to_string(),
+        component,
     })
+}
+
+/// The component ids each (lattice, host, reference) runs, from the points naming both.
+type ComponentIds<'a> = HashMap<(&'a str, &'a str, &'a str), Vec<&'a str>>;
+
+fn component_ids(request: &ExportMetricsServiceRequest) -> ComponentIds<'_> {
+    let mut ids: ComponentIds<'_> = HashMap::new();
+    for rm in &request.resource_metrics {
+        let resource: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
+        for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+            let points: Vec<&[KeyValue]> = match &metric.data {
+                Some(Data::Gauge(g)) => g
+                    .data_points
+                    .iter()
+                    .map(|p| p.attributes.as_slice())
+                    .collect(),
+                Some(Data::Sum(s)) => s
+                    .data_points
+                    .iter()
+                    .map(|p| p.attributes.as_slice())
+                    .collect(),
+                _ => continue,
+            };
+            for point in points {
+                let get = |name| attribute(point, resource, name).filter(|v| !v.is_empty());
+                if let (Some(l), Some(h), Some(r), Some(id)) = (
+                    get("lattice"),
+                    get("host"),
+                    get("component.ref"),
+                    get("component.id"),
+                ) {
+                    let known = ids.entry((l, h, r)).or_default();
+                    if !known.contains(&id) {
+                        known.push(id);
+                    }
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// Adds a point to what a series already has in this export: the host splits its counters by
+/// operation, so one component's points add up.
+fn add(slot: &mut Option<Count>, count: Count) {
+    match (
+        slot.as_mut().map(|t| (&mut t.value, &mut t.temporality)),
+        count.temporality,
+    ) {
+        (Some((value, Temporality::Delta)), Temporality::Delta) => *value += count.value,
+        (
+            Some((value, Temporality::Cumulative { start })),
+            Temporality::Cumulative { start: s },
+        ) => {
+            // the earliest run of the parts: a part that starts later is added, not a reset
+            *value += count.value;
+            *start = (*start).min(s);
+        }
+        _ => *slot = Some(count),
+    }
 }
 
 fn attribute<'a>(point: &'a [KeyValue], resource: &'a [KeyValue], name: &str) -> Option<&'a str> {

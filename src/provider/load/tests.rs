@@ -366,7 +366,7 @@ fn points_the_store_cannot_use_are_counted_and_other_metrics_ignored() {
     ]);
     let r = otlp::readings(&request);
     assert_eq!(r.skipped, 3, "{:?}", r.reason);
-    assert!(r.reason.unwrap().contains("component.id, host and lattice"));
+    assert!(r.reason.unwrap().contains("without lattice and host"));
     assert_eq!(r.readings.len(), 1);
     assert_eq!(r.readings[0].0.component, "ok");
 
@@ -482,4 +482,69 @@ async fn the_receiver_takes_exports_and_refuses_bad_requests() {
     assert_eq!((count(&stats.unsupported), count(&stats.malformed)), (1, 2));
     assert_eq!((count(&stats.too_large), count(&stats.not_found)), (1, 1));
     assert_eq!(store.len(), 1, "nothing refused reached the store");
+}
+
+/// The host names a component in its invocation metrics by `component.ref` and operation only:
+/// those points belong to the one component its host runs from that reference (known from the
+/// points naming both), split operations add up, and a reference two components share is
+/// not guessed.
+#[test]
+fn invocation_points_by_reference_and_operation_find_their_component() {
+    let by_ref = |reference: &str, operation: &str, n: i64| {
+        point(
+            vec![
+                kv("component.ref", reference),
+                kv("lattice", "lat"),
+                kv("host", "H1"),
+                kv("operation", operation),
+            ],
+            7,
+            n,
+        )
+    };
+    let named = |id: &str, reference: &str| {
+        point(
+            vec![
+                kv("component.id", id),
+                kv("component.ref", reference),
+                kv("lattice", "lat"),
+                kv("host", "H1"),
+            ],
+            0,
+            2,
+        )
+    };
+    let request = export(vec![
+        gauge(
+            names::MAX,
+            vec![
+                named("busy", "ref-a"),
+                named("twin-1", "ref-b"),
+                named("twin-2", "ref-b"),
+            ],
+        ),
+        sum(
+            names::INVOCATIONS,
+            AggregationTemporality::Cumulative,
+            vec![
+                by_ref("ref-a", "api/get", 3),
+                by_ref("ref-a", "api/put", 4),
+                by_ref("ref-b", "api/get", 9),
+            ],
+        ),
+    ]);
+    let r = otlp::readings(&request);
+    assert_eq!(r.skipped, 1, "the shared reference's point: {:?}", r.reason);
+    let busy = r
+        .readings
+        .iter()
+        .find(|(k, _)| k.component == "busy")
+        .unwrap();
+    assert_eq!(busy.1.invocations.unwrap().value, 7.0, "operations add up");
+    assert_eq!(busy.1.max, Some(2));
+    assert!(r
+        .readings
+        .iter()
+        .filter(|(k, _)| k.component.starts_with("twin"))
+        .all(|(_, r)| r.invocations.is_none()));
 }
