@@ -77,6 +77,14 @@ impl Nats {
         Ok(nats)
     }
 
+    /// Like [`Nats::start`], with users: `admin`, the user of connections that give none
+    /// (the hosts'), allowed everything, and `users` (entries of `authorization.users`).
+    pub fn start_with_users(users: &str) -> Result<Nats> {
+        Self::start_with_config(&format!(
+            "no_auth_user: admin\nauthorization {{\n  users = [\n    {{ user: admin, password: admin-pw }}\n{users}\n  ]\n}}\n"
+        ))
+    }
+
     /// Starts an `n`-node cluster on loopback (cluster routes between every pair of nodes,
     /// JetStream clustered) and waits until every node routes to all others and reports
     /// healthy (JetStream meta leader elected). Each node can be killed and restarted alone.

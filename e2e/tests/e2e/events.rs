@@ -486,21 +486,14 @@ async fn events_reach_linked_components_through_the_provider() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wait_forms_work_on_an_account_granted_only_the_events_they_await() -> Result<()> {
     let l = lattice_control_e2e::util::unique_name("perm");
-    let config = format!(
+    let users = format!(
         r#"
-no_auth_user: admin
-authorization {{
-  users = [
-    {{ user: admin, password: admin-pw }}
     {{ user: waiter, password: waiter-pw, permissions: {{
         publish: {{ allow: ["wasmbus.ctl.v1.{l}.>"] }}
         subscribe: {{ allow: ["_INBOX.>", "wasmbus.evt.{l}.component_scaled", "wasmbus.evt.{l}.component_scale_failed"] }}
-    }} }}
-  ]
-}}
-"#
+    }} }}"#
     );
-    let nats = lattice_control_e2e::Nats::start_with_config(&config)?;
+    let nats = lattice_control_e2e::Nats::start_with_users(&users)?;
     let lattice = TestLattice::start_named(&nats, &l, 1).await?;
     let host = lattice.host_id(0)?.to_string();
     start_provider(&lattice, 0, PROVIDER, &[]).await?;

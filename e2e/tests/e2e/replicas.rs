@@ -140,26 +140,7 @@ fn seq(event: &Received, phase: &str) -> Option<u64> {
 
 /// Receives pushes of `phase` until all `total` arrived (or nothing came for [`STALL`]).
 async fn collect(rx: &mut mpsc::UnboundedReceiver<Received>, phase: &str, total: usize) -> Result<Tally> {
-    let mut tally = Tally::default();
-    while tally.count.len() < total {
-        let got = match tokio::time::timeout(STALL, rx.recv()).await {
-            Ok(Some(got)) => got,
-            Ok(None) => return Err(anyhow!("{phase}: stand-in gone")),
-            Err(_) => {
-                return Err(anyhow!("{phase}: {} of {total} events never arrived", tally.missing(total)));
-            }
-        };
-        if let Some(n) = seq(&got, phase) {
-            tally.take(n, got.1);
-        }
-    }
-    // a redelivery of the last event would come right after it: catch it too
-    while let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-        if let Some(n) = seq(&got, phase) {
-            tally.take(n, got.1);
-        }
-    }
-    Ok(tally)
+    collect_copies(rx, phase, total, 1).await
 }
 
 async fn publish(lattice: &TestLattice, phase: &str, n: usize) -> Result<()> {
@@ -315,7 +296,8 @@ fn documented_permissions(lattice: &str) -> Result<String> {
 }
 
 /// Pushes of `phase` received until each of `total` arrived `copies` times (or nothing came
-/// for [`STALL`]), in order per copy.
+/// for [`STALL`]); then whatever comes right after (a redelivery of the last event, one more
+/// copy of anything).
 async fn collect_copies(
     rx: &mut mpsc::UnboundedReceiver<Received>,
     phase: &str,
@@ -326,13 +308,15 @@ async fn collect_copies(
     while tally.count.len() < total || tally.count.values().any(|c| *c < copies) {
         let got = match tokio::time::timeout(STALL, rx.recv()).await {
             Ok(Some(got)) => got,
-            _ => return Err(anyhow!("{phase}: pushes stopped; received {:?}", tally.count.len())),
+            Ok(None) => return Err(anyhow!("{phase}: stand-in gone")),
+            Err(_) => {
+                return Err(anyhow!("{phase}: {} of {total} events never arrived", tally.missing(total)));
+            }
         };
         if let Some(n) = seq(&got, phase) {
             tally.take(n, got.1);
         }
     }
-    // one more copy of anything would come right after: catch it too
     while let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
         if let Some(n) = seq(&got, phase) {
             tally.take(n, got.1);
@@ -353,24 +337,17 @@ async fn limited_accounts_get_one_delivery_with_the_documented_permissions_and_o
     const FALLBACK_WITHIN: Duration = Duration::from_secs(90);
     let l = lattice_control_e2e::util::unique_name("limited");
     let permissions = documented_permissions(&l)?;
-    let config = format!(
+    let users = format!(
         r#"
-no_auth_user: admin
-authorization {{
-  users = [
-    {{ user: admin, password: admin-pw }}
     {{ user: events, password: events-pw, {permissions} }}
     {{ user: core, password: core-pw, permissions: {{
         publish: {{ allow: ["wasmbus.ctl.v1.{l}.>"] }}
         subscribe: {{ allow: ["_INBOX.>", "wasmbus.evt.{l}.>"] }}
-    }} }}
-  ]
-}}
-"#
+    }} }}"#
     );
     let capture =
         lattice_control_e2e::logs::StderrCapture::start(lattice_control_e2e::util::scratch_dir()?.join("limited.log"))?;
-    let nats = lattice_control_e2e::Nats::start_with_config(&config)?;
+    let nats = lattice_control_e2e::Nats::start_with_users(&users)?;
     let lattice = TestLattice::start_named(&nats, &l, 2).await?;
     let (mut js_rx, _js_serving) = stand_in::serve(lattice.nats(), &l, WITH_JS, Duration::ZERO).await?;
     let (mut core_rx, _core_serving) = stand_in::serve(lattice.nats(), &l, CORE_ONLY, Duration::ZERO).await?;
