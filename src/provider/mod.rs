@@ -14,7 +14,6 @@ pub mod policy;
 mod span;
 pub mod supervise;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -58,9 +57,9 @@ pub struct LatticeControlProvider {
 #[derive(Default)]
 struct Inner {
     links: LinkTable,
-    shut_down: AtomicBool,
-    /// Set when the provider stops: calls still running shortly after are answered with an
-    /// error rather than cut off (see [`CUT_AFTER`]).
+    /// Set when the provider stops (once: the SDK may call `shutdown` twice); calls still
+    /// running shortly after are answered with an error rather than cut off (see
+    /// [`CUT_AFTER`]).
     stopping: tokio::sync::watch::Sender<bool>,
     /// The host's side of the links, once the provider runs under a host (see
     /// [`links::host_view`]).
@@ -86,7 +85,6 @@ impl LatticeControlProvider {
         Self {
             inner: Arc::new(Inner {
                 links,
-                shut_down: AtomicBool::new(false),
                 stopping: tokio::sync::watch::channel(false).0,
                 host_view: OnceLock::new(),
                 drain: OnceLock::new(),
@@ -168,8 +166,7 @@ impl Provider for LatticeControlProvider {
 
     async fn shutdown(&self) -> anyhow::Result<()> {
         // the SDK may call this twice; the host kills the process right after
-        if !self.inner.shut_down.swap(true, Ordering::SeqCst) {
-            self.inner.stopping.send_replace(true);
+        if !self.inner.stopping.send_replace(true) {
             if let Some(drain) = self.inner.drain.get() {
                 let (done, drained) = tokio::sync::oneshot::channel();
                 if drain.send(done).await.is_ok() {
