@@ -1312,35 +1312,28 @@ fn drained_on(
     draining: tokio::sync::watch::Receiver<bool>,
     nats: Arc<async_nats::Client>,
 ) -> impl Stream<Item = async_nats::Message> + Send + 'static {
-    futures::stream::unfold((sub, Some(draining)), move |(mut sub, mut draining)| {
-        let nats = Arc::clone(&nats);
-        async move {
-            while let Some(signal) = draining.as_mut() {
-                // (the watch's `Ref` is not `Send`: the signal is read again below)
-                let next = select! {
-                    biased;
-                    msg = sub.next() => Some(msg),
-                    _ = signal.wait_for(|draining| *draining) => None,
-                };
-                let drain = match next {
-                    Some(msg) => return msg.map(|msg| (msg, (sub, draining))),
-                    None => signal_set(&draining),
-                };
-                // no signal to wait for any more (drained, or the client dropped without draining)
-                draining = None;
-                if drain {
-                    if let Err(err) = sub.drain().await {
-                        warn!(?err, "failed to drain an invocation subscription");
-                    } else if let Err(err) = nats.flush().await {
-                        debug!(?err, "failed to flush after draining a subscription");
-                    }
+    let state = (sub, Some(draining), nats);
+    futures::stream::unfold(state, |(mut sub, mut draining, nats)| async move {
+        if let Some(signal) = draining.as_mut() {
+            let next = select! {
+                biased;
+                msg = sub.next() => Some(msg),
+                _ = signal.wait_for(|draining| *draining) => None,
+            };
+            if let Some(msg) = next {
+                return msg.map(|msg| (msg, (sub, draining, nats)));
+            }
+            // drained, or the client dropped without draining: no signal to wait for any more
+            let drain = *signal.borrow();
+            draining = None;
+            if drain {
+                if let Err(err) = sub.drain().await {
+                    warn!(?err, "failed to drain an invocation subscription");
+                } else if let Err(err) = nats.flush().await {
+                    debug!(?err, "failed to flush after draining a subscription");
                 }
             }
-            sub.next().await.map(|msg| (msg, (sub, None)))
         }
+        sub.next().await.map(|msg| (msg, (sub, draining, nats)))
     })
-}
-
-fn signal_set(draining: &Option<tokio::sync::watch::Receiver<bool>>) -> bool {
-    draining.as_ref().is_some_and(|signal| *signal.borrow())
 }
