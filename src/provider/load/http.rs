@@ -198,14 +198,13 @@ async fn handle(
             return refusal(StatusCode::BAD_REQUEST, 3, &message);
         }
     };
-    let readings = otlp::readings(&request);
-    let skipped = otlp::Readings {
-        readings: Vec::new(),
-        skipped: readings.skipped,
-        reason: readings.reason.clone(),
-    };
-    let ingested = store.ingest(readings.readings, Instant::now());
-    let response = otlp::response(&skipped, &ingested);
+    let otlp::Readings {
+        readings,
+        skipped,
+        reason,
+    } = otlp::readings(&request);
+    let ingested = store.ingest(readings, Instant::now());
+    let response = otlp::response(skipped, reason, &ingested);
     stats.exports.fetch_add(1, Ordering::Relaxed);
     if let Some(partial) = &response.partial_success {
         let rejected = u64::try_from(partial.rejected_data_points).unwrap_or_default();

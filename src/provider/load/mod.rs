@@ -234,7 +234,7 @@ impl LoadStore {
         let mut out: Vec<ComponentLoad> = series
             .iter()
             .filter(|(k, _)| k.lattice == lattice)
-            .map(|(k, s)| s.load(k, now, self.limits.window))
+            .map(|(k, s)| s.load(k, now, self.limits.window).0)
             .collect();
         out.sort_by(|a, b| (&a.component, &a.host).cmp(&(&b.component, &b.host)));
         out
@@ -248,7 +248,7 @@ impl LoadStore {
         let mut sums: std::collections::BTreeMap<&str, (ComponentLoad, Option<Histogram>)> =
             std::collections::BTreeMap::new();
         for (k, s) in series.iter().filter(|(k, _)| k.lattice == lattice) {
-            let one = s.load(k, now, self.limits.window);
+            let (one, one_hist) = s.load(k, now, self.limits.window);
             let (sum, hist) = sums.entry(k.component.as_str()).or_insert_with(|| {
                 let load = ComponentLoad {
                     lattice: lattice.to_string(),
@@ -265,7 +265,7 @@ impl LoadStore {
             sum.active_instances += one.active_instances;
             sum.max_instances += one.max_instances;
             sum.window = sum.window.max(one.window);
-            if let Some(h) = s.window_histogram(now, self.limits.window) {
+            if let Some(h) = one_hist {
                 match hist {
                     Some(total) => total.merge(&h),
                     None => *hist = Some(h),
@@ -276,8 +276,7 @@ impl LoadStore {
             .map(|(mut sum, hist)| {
                 sum.saturation = window::saturation(sum.active_instances, sum.max_instances);
                 if let Some(h) = hist {
-                    sum.duration_p50_ms = h.quantile(0.5).map(ns_to_ms);
-                    sum.duration_p99_ms = h.quantile(0.99).map(ns_to_ms);
+                    sum.set_quantiles(&h);
                 }
                 sum
             })
@@ -285,8 +284,13 @@ impl LoadStore {
     }
 }
 
-fn ns_to_ms(ns: f64) -> f64 {
-    ns / 1_000_000.0
+impl ComponentLoad {
+    /// p50 and p99 from `h` (nanoseconds) in ms.
+    fn set_quantiles(&mut self, h: &Histogram) {
+        let ms = |ns: f64| ns / 1_000_000.0;
+        self.duration_p50_ms = h.quantile(0.5).map(ms);
+        self.duration_p99_ms = h.quantile(0.99).map(ms);
+    }
 }
 
 #[cfg(test)]

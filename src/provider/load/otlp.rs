@@ -43,9 +43,12 @@ pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
     let key = |point: &[KeyValue], resource: &[KeyValue]| key(point, resource, &ids);
     let mut by_key: HashMap<SeriesKey, Reading> = HashMap::new();
     let mut out = Readings::default();
-    let mut skip = |reason: &str| {
-        out.skipped += 1;
-        out.reason.get_or_insert_with(|| reason.to_string());
+    // `n` points skipped for `reason` (the first reason is kept)
+    let mut skip = |n: usize, reason: &str| {
+        if n > 0 {
+            out.skipped = out.skipped.saturating_add(n as u64);
+            out.reason.get_or_insert_with(|| reason.to_string());
+        }
     };
     for rm in &request.resource_metrics {
         let resource: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
@@ -54,14 +57,15 @@ pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
             match (metric.name.as_str(), data) {
                 (names::INVOCATIONS | names::ERRORS | names::ACTIVE, Data::Sum(sum)) => {
                     let Some(temporality) = temporality(sum.aggregation_temporality) else {
-                        sum.data_points
-                            .iter()
-                            .for_each(|_| skip("a sum without aggregation temporality"));
+                        skip(
+                            sum.data_points.len(),
+                            "a sum without aggregation temporality",
+                        );
                         continue;
                     };
                     for point in &sum.data_points {
                         let Some(key) = key(&point.attributes, resource) else {
-                            skip(NO_SERIES);
+                            skip(1, NO_SERIES);
                             continue;
                         };
                         let count = Count {
@@ -80,7 +84,7 @@ pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
                 (names::MAX, Data::Gauge(gauge)) => {
                     for point in &gauge.data_points {
                         let Some(key) = key(&point.attributes, resource) else {
-                            skip(NO_SERIES);
+                            skip(1, NO_SERIES);
                             continue;
                         };
                         let value = number(point);
@@ -94,25 +98,24 @@ pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
                 }
                 (names::DURATION, Data::Histogram(hist)) => {
                     let Some(temporality) = temporality(hist.aggregation_temporality) else {
-                        hist.data_points
-                            .iter()
-                            .for_each(|_| skip("a histogram without aggregation temporality"));
+                        let reason = "a histogram without aggregation temporality";
+                        skip(hist.data_points.len(), reason);
                         continue;
                     };
                     for point in &hist.data_points {
                         let Some(key) = key(&point.attributes, resource) else {
-                            skip(NO_SERIES);
+                            skip(1, NO_SERIES);
                             continue;
                         };
                         if point.bucket_counts.len() > MAX_BUCKETS {
-                            skip("a histogram with too many buckets");
+                            skip(1, "a histogram with too many buckets");
                             continue;
                         }
                         let Some(h) = Histogram::new(
                             point.explicit_bounds.clone(),
                             point.bucket_counts.clone(),
                         ) else {
-                            skip("a histogram whose buckets and bounds do not match");
+                            skip(1, "a histogram whose buckets and bounds do not match");
                             continue;
                         };
                         let t = start(temporality, point.start_time_unix_nano);
@@ -132,17 +135,18 @@ pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
     out
 }
 
-/// The answer to an export: a partial success naming what was refused, if anything was.
+/// The answer to an export: a partial success naming what was refused, if anything was
+/// (`skipped` points that named no series or could not be read, and what the store refused).
 #[must_use]
-pub fn response(skipped: &Readings, ingested: &Ingested) -> ExportMetricsServiceResponse {
-    let rejected = skipped.skipped.saturating_add(ingested.rejected);
+pub fn response(
+    skipped: u64,
+    skip_reason: Option<String>,
+    ingested: &Ingested,
+) -> ExportMetricsServiceResponse {
+    let rejected = skipped.saturating_add(ingested.rejected);
     let partial_success = (rejected > 0).then(|| ExportMetricsPartialSuccess {
         rejected_data_points: i64::try_from(rejected).unwrap_or(i64::MAX),
-        error_message: ingested
-            .reason
-            .clone()
-            .or_else(|| skipped.reason.clone())
-            .unwrap_or_default(),
+        error_message: ingested.reason.clone().or(skip_reason).unwrap_or_default(),
     });
     ExportMetricsServiceResponse { partial_success }
 }

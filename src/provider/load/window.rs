@@ -232,7 +232,7 @@ impl Series {
         (last.at > first.at).then_some((first, last))
     }
 
-    pub(super) fn window_histogram(&self, now: Instant, window: Duration) -> Option<Histogram> {
+    fn window_histogram(&self, now: Instant, window: Duration) -> Option<Histogram> {
         let (first, last) = self.span(now, window)?;
         match (&first.duration, &last.duration) {
             (Some(a), Some(b)) => b.since(a).or_else(|| Some(b.clone())),
@@ -241,7 +241,14 @@ impl Series {
         }
     }
 
-    pub(super) fn load(&self, key: &SeriesKey, now: Instant, window: Duration) -> ComponentLoad {
+    /// The series' load at `now`, and the histogram of the window its quantiles come from (a
+    /// sum over hosts merges them).
+    pub(super) fn load(
+        &self,
+        key: &SeriesKey,
+        now: Instant,
+        window: Duration,
+    ) -> (ComponentLoad, Option<Histogram>) {
         let active = self.active.round() as i64;
         let mut load = ComponentLoad {
             lattice: key.lattice.clone(),
@@ -259,11 +266,11 @@ impl Series {
             load.invocations_per_s = (last.invocations - first.invocations).max(0.0) / secs;
             load.errors_per_s = (last.errors - first.errors).max(0.0) / secs;
         }
-        if let Some(h) = self.window_histogram(now, window) {
-            load.duration_p50_ms = h.quantile(0.5).map(super::ns_to_ms);
-            load.duration_p99_ms = h.quantile(0.99).map(super::ns_to_ms);
+        let histogram = self.window_histogram(now, window);
+        if let Some(h) = &histogram {
+            load.set_quantiles(h);
         }
-        load
+        (load, histogram)
     }
 }
 
