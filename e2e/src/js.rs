@@ -121,6 +121,18 @@ pub fn node_available(test: &str) -> bool {
     present
 }
 
+/// [`node_available`] for a test that may skip without them only outside CI: whether to run
+/// (false: skip), or an error in CI.
+pub fn node_or_skip(test: &str) -> Result<bool> {
+    if node_available(test) {
+        return Ok(true);
+    }
+    if in_ci() {
+        bail!("node/npm missing in CI");
+    }
+    Ok(false)
+}
+
 fn modified(path: &Path) -> Result<SystemTime> {
     path.metadata().and_then(|m| m.modified()).with_context(|| format!("reading the mtime of {}", path.display()))
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use futures::TryStreamExt as _;
-use lattice_control_e2e::js::{in_ci, node_available, JS_CONTROLLER};
+use lattice_control_e2e::js::{node_or_skip, JS_CONTROLLER};
 use lattice_control_e2e::link::{events_link, put_config, put_provider_link};
 use lattice_control_e2e::par::product_root;
 use lattice_control_e2e::registry::{push, wit_package, Registry};
@@ -102,10 +102,7 @@ async fn componentize(folder: &Path) -> Result<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn from_an_empty_folder_to_a_component_that_manages_its_lattice() -> Result<()> {
-    if !node_available("component_author") {
-        if in_ci() {
-            bail!("node/npm missing in CI");
-        }
+    if !node_or_skip("component_author")? {
         return Ok(());
     }
     let Some(registry) = Registry::start("component_author")? else {

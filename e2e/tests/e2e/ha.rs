@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use lattice_control_e2e::js::{in_ci, node_available, DRAIN_CONTROLLER};
+use lattice_control_e2e::js::{node_or_skip, DRAIN_CONTROLLER};
 use lattice_control_e2e::par::product_root;
 use lattice_control_e2e::util::{scratch_dir, wait_for};
 use lattice_control_e2e::wadm::{
@@ -139,10 +139,7 @@ fn ha_manifest(version: &str, par: &std::path::Path) -> Result<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_on_every_host_survive_a_host_kill_and_an_upgrade() -> Result<()> {
-    if !node_available("ha") {
-        if in_ci() {
-            bail!("node/npm missing in CI");
-        }
+    if !node_or_skip("ha")? {
         return Ok(());
     }
     DRAIN_CONTROLLER.build().await?;

@@ -20,7 +20,7 @@ use std::time::Duration;
 use crate::support::operator::{managed_host, OperatorNats};
 use crate::support::secrets::{SecretsBackend, SECRETS_PREFIX};
 use anyhow::{bail, Context as _, Result};
-use lattice_control_e2e::js::{in_ci, js_component, node_available, summary};
+use lattice_control_e2e::js::{js_component, node_or_skip, summary};
 use lattice_control_e2e::par::product_root;
 use lattice_control_e2e::provider::wait_provider_ready;
 use lattice_control_e2e::util::{unique_name, wait_for};
@@ -89,10 +89,7 @@ async fn deploy(apps: &WadmClient, manifest: Vec<u8>) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_secrets_manifest_explains_a_missing_backend_and_works_after_the_documented_set_up() -> Result<()> {
-    if !node_available("wadm_secrets") {
-        if in_ci() {
-            bail!("node/npm missing in CI");
-        }
+    if !node_or_skip("wadm_secrets")? {
         return Ok(());
     }
     let component = normalize(&js_component().await?).display().to_string();
