@@ -1,7 +1,7 @@
 //! Calling the provider over wRPC exactly as the host routes a component's import.
 //!
 //! The host sends a component's `wasmcloud:lattice-control` call to
-//! `{lattice}.{provider_id}.wrpc.0.0.1.wasmcloud:lattice-control/lattice-control@1.1.0.{func}`
+//! `{lattice}.{provider_id}.wrpc.0.0.1.wasmcloud:lattice-control/lattice-control@1.2.0.{func}`
 //! with headers `source-id` (the component) and `link-name`. A [`Caller`] does the same:
 //! ```no_run
 //! # async fn t(lattice: &lattice_control_e2e::TestLattice) -> anyhow::Result<()> {

@@ -145,7 +145,7 @@ fn pack_par_line(what: &str, args: &[&std::ffi::OsStr], prefix: &str) -> Result<
 }
 
 /// `pack-par wit OUT`: writes the binary WIT package of `wit/`; the package's name
-/// (`wasmcloud:lattice-control@1.1.0`).
+/// (`wasmcloud:lattice-control@1.2.0`).
 pub fn wit_package(out: &Path) -> Result<String> {
     pack_par_line("wit", &["wit".as_ref(), out.as_os_str()], "package: ")
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
-use crate::bindings::wasmcloud::lattice_control::{events as ev, types as wit};
+use crate::bindings::wasmcloud::lattice_control::{events as ev, load, types as wit};
 use crate::ctl::{self, LatticeEvent};
 
 /// The WIT form of `event`, published in `lattice`.
@@ -74,6 +74,7 @@ pub fn event_data(event: &LatticeEvent) -> ev::EventData {
             host_id: p.host_id(),
             labels: p.map("labels").unwrap_or_default(),
         }),
+        "component_load" => D::ComponentLoad(load_report(&event.data)),
         _ => D::Other,
     }
 }
@@ -170,8 +171,124 @@ pub mod v1_0 {
             | D::HealthCheckFailed(_)
             | D::HealthCheckStatus(_)
             | D::LinkSetFailed(_)
+            | D::ComponentLoad(_)
             | D::Other => O::Other,
         }
+    }
+}
+
+/// A load report (the provider's JSON form: the `component_load` event's `data`, and what
+/// `get-component-load` answers) as WIT. Lenient: a missing or mistyped field is its default.
+#[must_use]
+pub fn load_report(data: &Value) -> load::LoadReport {
+    let entries = |name: &str| -> Vec<load::ComponentLoad> {
+        data.get(name)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(component_load).collect())
+            .unwrap_or_default()
+    };
+    load::LoadReport {
+        lattice: text(data, "lattice"),
+        per_host: entries("per_host"),
+        summed: entries("summed"),
+        hosts_reporting: data
+            .get("hosts_reporting")
+            .and_then(Value::as_u64)
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+    }
+}
+
+fn text(v: &Value, name: &str) -> String {
+    v.get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn component_load(v: &Value) -> load::ComponentLoad {
+    let float = |name: &str| v.get(name).and_then(Value::as_f64);
+    let unsigned = |name: &str| v.get(name).and_then(Value::as_u64).unwrap_or_default();
+    load::ComponentLoad {
+        component_id: text(v, "component_id"),
+        image_ref: text(v, "image_ref"),
+        host_id: text(v, "host_id"),
+        invocations_per_second: float("invocations_per_second").unwrap_or_default(),
+        errors_per_second: float("errors_per_second").unwrap_or_default(),
+        active_instances: v
+            .get("active_instances")
+            .and_then(Value::as_i64)
+            .unwrap_or_default(),
+        max_instances: unsigned("max_instances"),
+        saturation: float("saturation").unwrap_or_default(),
+        duration_p50_ms: float("duration_p50_ms"),
+        duration_p99_ms: float("duration_p99_ms"),
+        window_ms: unsigned("window_ms"),
+    }
+}
+
+/// The 1.1.0 form of events, for components built against `wasmcloud:lattice-control@1.1.0`:
+/// every case but `component-load`, which 1.2.0 added (`None`: such a component is not sent
+/// it). The records are 1.1.0's own types with the same fields.
+pub mod v1_1 {
+    use super::ev;
+    use crate::bindings::v1_1::wasmcloud::lattice_control::events as old;
+
+    /// Copies records whose fields 1.1.0 and 1.2.0 share, field by field.
+    macro_rules! same_fields {
+        ($($fn:ident: $ty:ident { $($field:ident),* };)*) => {
+            $(
+                fn $fn(r: &ev::$ty) -> old::$ty {
+                    old::$ty { $($field: r.$field.clone()),* }
+                }
+            )*
+        };
+    }
+
+    same_fields! {
+        host: HostEvent { host_id, friendly_name, labels, version, uptime_seconds };
+        component: ComponentScaleEvent { host_id, component_id, image_ref, max_instances, annotations, public_key, claims, error };
+        provider: ProviderEvent { host_id, provider_id, image_ref, annotations, claims, reason, error };
+        health: HealthCheckEvent { host_id, provider_id };
+        link_set_failed: LinkSetFailedEvent { link, error };
+        link_deleted: LinkDeletedEvent { source_id, name, wit_namespace, wit_package, target, interfaces };
+        labels: LabelsEvent { host_id, labels };
+    }
+
+    /// `event` as 1.1.0 has it; `None` for a type 1.1.0 does not have.
+    #[must_use]
+    pub fn lattice_event(event: &ev::LatticeEvent) -> Option<old::LatticeEvent> {
+        use ev::EventData as D;
+        use old::EventData as O;
+        let data = match &event.data {
+            D::HostStarted(h) => O::HostStarted(host(h)),
+            D::HostStopped(h) => O::HostStopped(host(h)),
+            D::HostHeartbeat(inv) => O::HostHeartbeat(inv.clone()),
+            D::ComponentScaled(c) => O::ComponentScaled(component(c)),
+            D::ComponentScaleFailed(c) => O::ComponentScaleFailed(component(c)),
+            D::ProviderStarted(p) => O::ProviderStarted(provider(p)),
+            D::ProviderStopped(p) => O::ProviderStopped(provider(p)),
+            D::ProviderStartFailed(p) => O::ProviderStartFailed(provider(p)),
+            D::HealthCheckPassed(h) => O::HealthCheckPassed(health(h)),
+            D::HealthCheckFailed(h) => O::HealthCheckFailed(health(h)),
+            D::HealthCheckStatus(h) => O::HealthCheckStatus(health(h)),
+            D::LinkSet(l) => O::LinkSet(l.clone()),
+            D::LinkSetFailed(l) => O::LinkSetFailed(link_set_failed(l)),
+            D::LinkDeleted(d) => O::LinkDeleted(link_deleted(d)),
+            D::ConfigSet(n) => O::ConfigSet(n.clone()),
+            D::ConfigDeleted(n) => O::ConfigDeleted(n.clone()),
+            D::LabelsChanged(l) => O::LabelsChanged(labels(l)),
+            D::ComponentLoad(_) => return None,
+            D::Other => O::Other,
+        };
+        Some(old::LatticeEvent {
+            event_type: event.event_type.clone(),
+            id: event.id.clone(),
+            source: event.source.clone(),
+            time: event.time.clone(),
+            lattice: event.lattice.clone(),
+            data,
+            raw: event.raw.clone(),
+        })
     }
 }
 

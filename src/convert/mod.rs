@@ -1,4 +1,4 @@
-//! Conversions between the WIT types (`wasmcloud:lattice-control@1.1.0`) and the control
+//! Conversions between the WIT types (`wasmcloud:lattice-control@1.2.0`) and the control
 //! client's types. The only module that names both.
 //!
 //! Every record converts both ways (`From`), so the round trip is tested for each. Maps are

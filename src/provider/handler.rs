@@ -28,7 +28,7 @@ use super::links::{LinkError, LinkHandle, LinkKey};
 use super::policy::{HostRef, Operation, Target};
 use super::LatticeControlProvider;
 use crate::bindings::exports::wasmcloud::lattice_control::lattice_control::Handler;
-use crate::bindings::wasmcloud::lattice_control::{events as ev, types as wit};
+use crate::bindings::wasmcloud::lattice_control::{events as ev, load, types as wit};
 use crate::convert::{self, call_timeout, hash_from_wit, registries_from_wit};
 use crate::ctl;
 
@@ -749,6 +749,34 @@ impl Handler<Option<Context>> for LatticeControlProvider {
                     .collect(),
                 event_subscriptions: resolved.event_types(),
             })
+        })
+        .await
+    }
+
+    async fn get_component_load(
+        &self,
+        cx: Option<Context>,
+        query: load::LoadQuery,
+    ) -> CallResult<load::LoadReport> {
+        let op = Operation::GetComponentLoad;
+        self.call(cx, op, |link| async move {
+            let store = self.load();
+            let lattice = link.lattice();
+            let host = match query.host_id {
+                None => None,
+                // a host that reports is named as the store has it; any other is resolved
+                // as every host argument is (id prefix, friendly name)
+                Some(spec) if store.hosts(lattice).contains(&spec) => Some(spec),
+                Some(spec) => Some(link.client.resolve_host(&spec).await?),
+            };
+            let filter = crate::provider::load::report::LoadFilter {
+                component: query.component_id,
+                host,
+            };
+            let report = store.report(lattice, &filter, Instant::now());
+            let json = serde_json::to_value(&report)
+                .map_err(|e| wit::CtlError::Decode(format!("load report: {e}")))?;
+            Ok(convert::events::load_report(&json))
         })
         .await
     }

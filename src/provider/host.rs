@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use wasmcloud_provider_sdk::{initialize_observability, load_host_data, run_provider, Context};
 
 use super::{
-    config, events, links, DrainRequest, LatticeControlProvider, LinkTable, ProviderDefaults,
+    config, events, links, load, DrainRequest, LatticeControlProvider, LinkTable, ProviderDefaults,
     DRAIN_BOUND, OWN_CONNECTION_NAME, PROVIDER_NAME,
 };
 use crate::bindings;
@@ -50,8 +50,26 @@ pub async fn run() -> anyhow::Result<()> {
         .subscribe(intake.subscription.clone())
         .await
         .context("failed to subscribe to link puts and deletes")?;
-    let hub = events::EventHub::default().for_provider(&host_data.provider_key);
-    let provider = LatticeControlProvider::with_links(LinkTable::new(defaults, hub));
+    let store = std::sync::Arc::new(load::LoadStore::new(load::LoadLimits::default()));
+    let hub = events::EventHub::default()
+        .for_provider(&host_data.provider_key)
+        .with_load(load_events(
+            &host_data.config,
+            &store,
+            &host_data.provider_key,
+        ));
+    // the hosts' metrics, shared with the other replicas (see `load::share`)
+    let forward = load::share::start(
+        own.clone(),
+        &host_data.lattice_rpc_prefix,
+        &host_data.provider_key,
+        std::sync::Arc::clone(&store),
+    );
+    // serves until the provider stops
+    let _receiver =
+        receive_metrics(&host_data.config, std::sync::Arc::clone(&store), forward).await?;
+    let provider =
+        LatticeControlProvider::with_links_and_load(LinkTable::new(defaults, hub), store);
     let view = host_view(
         own.clone(),
         &provider.links().defaults(),
@@ -85,6 +103,55 @@ pub async fn run() -> anyhow::Result<()> {
     serve(&exports, provider, shutdown)
         .await
         .context("failed to serve provider exports")
+}
+
+/// How `component_load` events are published: `load_interval_ms` from the provider's config
+/// (a bad value is logged and the default used).
+fn load_events(
+    config: &std::collections::HashMap<String, String>,
+    store: &std::sync::Arc<load::LoadStore>,
+    provider_id: &str,
+) -> load::publish::LoadEvents {
+    let interval =
+        load::publish::parse_interval(config::lookup(config, load::publish::INTERVAL_KEY))
+            .unwrap_or_else(|error| {
+                warn!(%error, "provider config: using the default load interval");
+                load::publish::DEFAULT_INTERVAL
+            });
+    load::publish::LoadEvents {
+        store: std::sync::Arc::clone(store),
+        interval,
+        source: provider_id.to_string(),
+    }
+}
+
+/// Starts the OTLP/HTTP metrics receiver on the provider config's `otlp_listen` address, if
+/// it names one. An address that does not parse or cannot be bound stops the provider: the
+/// operator asked for it.
+async fn receive_metrics(
+    config: &std::collections::HashMap<String, String>,
+    store: std::sync::Arc<load::LoadStore>,
+    forward: tokio::sync::mpsc::Sender<bytes::Bytes>,
+) -> anyhow::Result<Option<load::http::Receiver>> {
+    let Some(addr) = config::lookup(config, load::http::LISTEN_KEY) else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = addr.trim().parse().with_context(|| {
+        format!(
+            "provider config `{}`: not an address such as 127.0.0.1:4318",
+            load::http::LISTEN_KEY
+        )
+    })?;
+    let receiver = load::http::listen_forwarding(
+        addr,
+        store,
+        load::http::ReceiverLimits::default(),
+        Some(forward),
+    )
+    .await
+    .with_context(|| format!("the OTLP metrics receiver cannot listen on {addr}"))?;
+    info!(addr = %receiver.addr(), "receiving host metrics over OTLP/HTTP");
+    Ok(Some(receiver))
 }
 
 /// The provider's view of its own lattice (see [`links::host_view`]). Hosts answer control requests on
@@ -181,10 +248,15 @@ pub(super) async fn serve(
 ) -> anyhow::Result<()> {
     let (drain_tx, mut drain_rx) = tokio::sync::mpsc::channel::<DrainRequest>(1);
     let _ = provider.inner.drain.set(drain_tx);
-    // the current version and 1.0.0, for components built against it (see `compat`)
+    // the current version, 1.1.0 and 1.0.0, for components built against them (see `compat`)
     let mut streams = bindings::serve(exports, provider.clone())
         .await
         .context("failed to serve exports")?;
+    streams.extend(
+        bindings::v1_1::serve(exports, provider.clone())
+            .await
+            .context("failed to serve the 1.1.0 exports")?,
+    );
     streams.extend(
         bindings::v1_0::serve(exports, provider)
             .await

@@ -70,6 +70,8 @@ struct Inner {
     log_limit: log_limit::LogLimiter,
     /// Audit lines of changes made through the provider (see [`handler`]).
     audit_limit: log_limit::LogLimiter<log_limit::AuditKey>,
+    /// The component load the hosts reported (see [`load`]).
+    load: Arc<load::LoadStore>,
 }
 
 impl LatticeControlProvider {
@@ -82,6 +84,12 @@ impl LatticeControlProvider {
     /// A provider over `links`.
     #[must_use]
     pub fn with_links(links: LinkTable) -> Self {
+        Self::with_links_and_load(links, Arc::default())
+    }
+
+    /// A provider over `links`, answering component load from `load`.
+    #[must_use]
+    pub fn with_links_and_load(links: LinkTable, load: Arc<load::LoadStore>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 links,
@@ -90,6 +98,7 @@ impl LatticeControlProvider {
                 drain: OnceLock::new(),
                 log_limit: log_limit::LogLimiter::default(),
                 audit_limit: log_limit::LogLimiter::default(),
+                load,
             }),
         }
     }
@@ -98,6 +107,12 @@ impl LatticeControlProvider {
     #[must_use]
     pub fn links(&self) -> &LinkTable {
         &self.inner.links
+    }
+
+    /// The component load the hosts reported.
+    #[must_use]
+    pub fn load(&self) -> &Arc<load::LoadStore> {
+        &self.inner.load
     }
 
     /// Resolves [`CUT_AFTER`] after the provider began to stop.

@@ -113,6 +113,7 @@ operations! {
     DeleteLabel => "delete-label", false;
     PutRegistries => "put-registries", false;
     ProviderInfo => "provider-info", true;
+    GetComponentLoad => "get-component-load", true;
 }
 
 /// Which hosts an operation changes.
@@ -591,7 +592,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_are_unique() {
-        assert_eq!(Operation::ALL.len(), 23);
+        assert_eq!(Operation::ALL.len(), 24);
         let names: BTreeSet<_> = Operation::ALL.iter().map(|op| op.name()).collect();
         assert_eq!(names.len(), Operation::ALL.len());
         for op in Operation::ALL {

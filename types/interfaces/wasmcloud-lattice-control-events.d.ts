@@ -1,8 +1,10 @@
+/// <reference path="./wasmcloud-lattice-control-load.d.ts" />
 /// <reference path="./wasmcloud-lattice-control-types.d.ts" />
-declare module 'wasmcloud:lattice-control/events@1.1.0' {
-  export type StringMap = import('wasmcloud:lattice-control/types@1.1.0').StringMap;
-  export type HostInventory = import('wasmcloud:lattice-control/types@1.1.0').HostInventory;
-  export type Link = import('wasmcloud:lattice-control/types@1.1.0').Link;
+declare module 'wasmcloud:lattice-control/events@1.2.0' {
+  export type StringMap = import('wasmcloud:lattice-control/types@1.2.0').StringMap;
+  export type HostInventory = import('wasmcloud:lattice-control/types@1.2.0').HostInventory;
+  export type Link = import('wasmcloud:lattice-control/types@1.2.0').Link;
+  export type LoadReport = import('wasmcloud:lattice-control/load@1.2.0').LoadReport;
   /**
    * `host_started` and `host_stopped`.
    */
@@ -118,7 +120,7 @@ declare module 'wasmcloud:lattice-control/events@1.1.0' {
   /**
    * The event payload, one case per event type.
    */
-  export type EventData = EventDataHostStarted | EventDataHostStopped | EventDataHostHeartbeat | EventDataComponentScaled | EventDataComponentScaleFailed | EventDataProviderStarted | EventDataProviderStopped | EventDataProviderStartFailed | EventDataHealthCheckPassed | EventDataHealthCheckFailed | EventDataHealthCheckStatus | EventDataLinkSet | EventDataLinkSetFailed | EventDataLinkDeleted | EventDataConfigSet | EventDataConfigDeleted | EventDataLabelsChanged | EventDataOther;
+  export type EventData = EventDataHostStarted | EventDataHostStopped | EventDataHostHeartbeat | EventDataComponentScaled | EventDataComponentScaleFailed | EventDataProviderStarted | EventDataProviderStopped | EventDataProviderStartFailed | EventDataHealthCheckPassed | EventDataHealthCheckFailed | EventDataHealthCheckStatus | EventDataLinkSet | EventDataLinkSetFailed | EventDataLinkDeleted | EventDataConfigSet | EventDataConfigDeleted | EventDataLabelsChanged | EventDataComponentLoad | EventDataOther;
   export interface EventDataHostStarted {
     tag: 'host-started',
     val: HostEvent,
@@ -193,6 +195,15 @@ declare module 'wasmcloud:lattice-control/events@1.1.0' {
   export interface EventDataLabelsChanged {
     tag: 'labels-changed',
     val: LabelsEvent,
+  }
+  /**
+   * `component_load` (new in 1.2.0): published by this provider, not a host, every
+   * `load_interval_ms` to `wasmbus.evt.{lattice}.component_load` while a link asks for
+   * it. The CloudEvent `id` names the interval, so replicas publish it once.
+   */
+  export interface EventDataComponentLoad {
+    tag: 'component-load',
+    val: LoadReport,
   }
   /**
    * A type this version does not know (from a newer host): see `raw`.

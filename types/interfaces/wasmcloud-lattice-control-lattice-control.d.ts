@@ -1,6 +1,7 @@
 /// <reference path="./wasmcloud-lattice-control-events.d.ts" />
+/// <reference path="./wasmcloud-lattice-control-load.d.ts" />
 /// <reference path="./wasmcloud-lattice-control-types.d.ts" />
-declare module 'wasmcloud:lattice-control/lattice-control@1.1.0' {
+declare module 'wasmcloud:lattice-control/lattice-control@1.2.0' {
   /**
    * The hosts of the lattice. Returns when the hosts have answered (or `expected` did),
    * not after a whole auction timeout, unless `full-wait` is set.
@@ -98,26 +99,35 @@ declare module 'wasmcloud:lattice-control/lattice-control@1.1.0' {
    * Answered by the provider; never reaches the lattice.
    */
   export function providerInfo(options: QueryOptions): LinkInfo;
-  export type CtlError = import('wasmcloud:lattice-control/types@1.1.0').CtlError;
-  export type Ack = import('wasmcloud:lattice-control/types@1.1.0').Ack;
-  export type QueryOptions = import('wasmcloud:lattice-control/types@1.1.0').QueryOptions;
-  export type HostQuery = import('wasmcloud:lattice-control/types@1.1.0').HostQuery;
-  export type Host = import('wasmcloud:lattice-control/types@1.1.0').Host;
-  export type HostInventory = import('wasmcloud:lattice-control/types@1.1.0').HostInventory;
-  export type Link = import('wasmcloud:lattice-control/types@1.1.0').Link;
-  export type DeleteLinkRequest = import('wasmcloud:lattice-control/types@1.1.0').DeleteLinkRequest;
-  export type ComponentAuctionRequest = import('wasmcloud:lattice-control/types@1.1.0').ComponentAuctionRequest;
-  export type ComponentAuctionAck = import('wasmcloud:lattice-control/types@1.1.0').ComponentAuctionAck;
-  export type ProviderAuctionRequest = import('wasmcloud:lattice-control/types@1.1.0').ProviderAuctionRequest;
-  export type ProviderAuctionAck = import('wasmcloud:lattice-control/types@1.1.0').ProviderAuctionAck;
-  export type ScaleComponentCommand = import('wasmcloud:lattice-control/types@1.1.0').ScaleComponentCommand;
-  export type UpdateComponentCommand = import('wasmcloud:lattice-control/types@1.1.0').UpdateComponentCommand;
-  export type StartProviderCommand = import('wasmcloud:lattice-control/types@1.1.0').StartProviderCommand;
-  export type StopProviderCommand = import('wasmcloud:lattice-control/types@1.1.0').StopProviderCommand;
-  export type StopHostCommand = import('wasmcloud:lattice-control/types@1.1.0').StopHostCommand;
-  export type RegistryCredential = import('wasmcloud:lattice-control/types@1.1.0').RegistryCredential;
-  export type StringMap = import('wasmcloud:lattice-control/types@1.1.0').StringMap;
-  export type WaitOptions = import('wasmcloud:lattice-control/types@1.1.0').WaitOptions;
-  export type LinkInfo = import('wasmcloud:lattice-control/types@1.1.0').LinkInfo;
-  export type LatticeEvent = import('wasmcloud:lattice-control/events@1.1.0').LatticeEvent;
+  /**
+   * The load of the lattice's components (new in 1.2.0), from the metrics its hosts export
+   * to the provider: whichever replica answers, it answers for the whole lattice.
+   * `hosts-reporting` is 0 when no host has reported (the provider's `otlp_listen` is unset,
+   * or the hosts export elsewhere).
+   */
+  export function getComponentLoad(query: LoadQuery): LoadReport;
+  export type CtlError = import('wasmcloud:lattice-control/types@1.2.0').CtlError;
+  export type Ack = import('wasmcloud:lattice-control/types@1.2.0').Ack;
+  export type QueryOptions = import('wasmcloud:lattice-control/types@1.2.0').QueryOptions;
+  export type HostQuery = import('wasmcloud:lattice-control/types@1.2.0').HostQuery;
+  export type Host = import('wasmcloud:lattice-control/types@1.2.0').Host;
+  export type HostInventory = import('wasmcloud:lattice-control/types@1.2.0').HostInventory;
+  export type Link = import('wasmcloud:lattice-control/types@1.2.0').Link;
+  export type DeleteLinkRequest = import('wasmcloud:lattice-control/types@1.2.0').DeleteLinkRequest;
+  export type ComponentAuctionRequest = import('wasmcloud:lattice-control/types@1.2.0').ComponentAuctionRequest;
+  export type ComponentAuctionAck = import('wasmcloud:lattice-control/types@1.2.0').ComponentAuctionAck;
+  export type ProviderAuctionRequest = import('wasmcloud:lattice-control/types@1.2.0').ProviderAuctionRequest;
+  export type ProviderAuctionAck = import('wasmcloud:lattice-control/types@1.2.0').ProviderAuctionAck;
+  export type ScaleComponentCommand = import('wasmcloud:lattice-control/types@1.2.0').ScaleComponentCommand;
+  export type UpdateComponentCommand = import('wasmcloud:lattice-control/types@1.2.0').UpdateComponentCommand;
+  export type StartProviderCommand = import('wasmcloud:lattice-control/types@1.2.0').StartProviderCommand;
+  export type StopProviderCommand = import('wasmcloud:lattice-control/types@1.2.0').StopProviderCommand;
+  export type StopHostCommand = import('wasmcloud:lattice-control/types@1.2.0').StopHostCommand;
+  export type RegistryCredential = import('wasmcloud:lattice-control/types@1.2.0').RegistryCredential;
+  export type StringMap = import('wasmcloud:lattice-control/types@1.2.0').StringMap;
+  export type WaitOptions = import('wasmcloud:lattice-control/types@1.2.0').WaitOptions;
+  export type LinkInfo = import('wasmcloud:lattice-control/types@1.2.0').LinkInfo;
+  export type LatticeEvent = import('wasmcloud:lattice-control/events@1.2.0').LatticeEvent;
+  export type LoadQuery = import('wasmcloud:lattice-control/load@1.2.0').LoadQuery;
+  export type LoadReport = import('wasmcloud:lattice-control/load@1.2.0').LoadReport;
 }

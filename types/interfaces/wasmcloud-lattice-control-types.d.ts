@@ -1,4 +1,4 @@
-declare module 'wasmcloud:lattice-control/types@1.1.0' {
+declare module 'wasmcloud:lattice-control/types@1.2.0' {
   /**
    * A string-to-string map (labels, annotations, constraints, config values).
    */

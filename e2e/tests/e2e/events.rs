@@ -539,7 +539,7 @@ async fn push_watcher(lattice: &TestLattice, component: &str) -> Result<async_na
 async fn next_push(pushes: &mut async_nats::Subscriber, what: &str) -> Result<async_nats::Message> {
     loop {
         let msg = bounded(what, CALL_TIMEOUT, pushes.next()).await?.ok_or_else(|| anyhow!("{what}: gone"))?;
-        if msg.subject.as_str().ends_with("lattice-events@1.1.0.handle-event") {
+        if msg.subject.as_str().ends_with("lattice-events@1.2.0.handle-event") {
             return Ok(msg);
         }
     }

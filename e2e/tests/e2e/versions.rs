@@ -1,7 +1,7 @@
-//! Both versions of the package on a real host: a component built against
+//! Two versions of the package on a real host: a component built against
 //! `wasmcloud:lattice-control@1.0.0` (bindings from the published WIT in `compat/wit-1.0.0`)
 //! calls the provider and receives its events in the 1.0.0 form, beside one built against
-//! 1.1.0, which receives every event type typed, with the fields the host put in it.
+//! 1.2.0, which receives every event type typed, with the fields the host put in it.
 
 use std::time::{Duration, Instant};
 
@@ -122,11 +122,11 @@ async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
         other => panic!("1.0.0 wait form answered {other:?}"),
     }
 
-    // the same through 1.1.0
+    // the same through 1.2.0
     let as_current = callers.as_component("current", "default");
     let scale = types::ScaleComponentCommand { component_id: "by-current".into(), ..into_current(&old_scale) };
     let waited = bounded(
-        "scale-component-and-wait@1.1.0",
+        "scale-component-and-wait@1.2.0",
         CALL_TIMEOUT,
         lc::scale_component_and_wait(
             as_current.wrpc(),
@@ -143,7 +143,7 @@ async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
             // an unsigned component: no key, no claims
             assert_eq!((c.public_key.as_deref(), c.claims.as_ref()), (None, None));
         }
-        other => panic!("1.1.0 wait form answered {other:?}"),
+        other => panic!("1.2.0 wait form answered {other:?}"),
     }
     // each handler got both scales, each in its own form
     for id in ["by-old", "by-current"] {
@@ -157,7 +157,7 @@ async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
         .await?;
     }
 
-    // a link the host refuses: typed in 1.1.0, `other` (with its raw JSON) in 1.0.0
+    // a link the host refuses: typed in 1.2.0, `other` (with its raw JSON) in 1.0.0
     let refused = ctl::Link::builder()
         .source_id("nobody")
         .target(PROVIDER)
@@ -241,7 +241,7 @@ async fn components_of_both_versions_call_and_receive_events() -> Result<()> {
     lattice.shutdown().await
 }
 
-/// The 1.1.0 form of a 1.0.0 scale command (the record did not change).
+/// The 1.2.0 form of a 1.0.0 scale command (the record did not change).
 fn into_current(c: &v1_0::types::ScaleComponentCommand) -> types::ScaleComponentCommand {
     types::ScaleComponentCommand {
         component_ref: c.component_ref.clone(),

@@ -247,7 +247,7 @@ async fn link_targets_this_provider_and_uses_known_keys() -> Result<()> {
 #[test]
 fn link_names_the_provider_wit() -> Result<()> {
     let wit = String::from_utf8(read("wit/lattice-control.wit")?)?;
-    assert!(wit.contains(&format!("package {NAMESPACE}:{PACKAGE}@1.1.0;")));
+    assert!(wit.contains(&format!("package {NAMESPACE}:{PACKAGE}@1.2.0;")));
     assert!(wit.contains(&format!("interface {INTERFACE} {{")));
     Ok(())
 }

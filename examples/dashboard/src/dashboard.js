@@ -2,7 +2,8 @@
 // that reads and manages its lattice through the lattice-control provider it is linked to.
 //
 //   GET  /                   the page (HTML, inline style and script, no external assets)
-//   GET  /api/lattice        hosts, what runs on each, links and this caller's link info (JSON)
+//   GET  /api/lattice        hosts, what runs on each, links, component load and this caller's
+//                            link info (JSON)
 //   POST /api/scale          {"host-id","component-id","component-ref","max-instances"}
 //   POST /api/label          {"host-id","key","value"}
 //   POST /api/label/delete   {"host-id","key"}
@@ -11,13 +12,14 @@
 // `read-only` they answer 403 with the provider's `not-permitted` error.
 import {
   deleteLabel,
+  getComponentLoad,
   getHostInventory,
   getHosts,
   getLinks,
   providerInfo,
   putLabel,
   scaleComponent,
-} from 'wasmcloud:lattice-control/lattice-control@1.1.0';
+} from 'wasmcloud:lattice-control/lattice-control@1.2.0';
 // build.sh replaces this line with `const PAGE = "…";`: src/page.html as a string.
 import { PAGE } from './page.js';
 
@@ -84,6 +86,36 @@ function describeLink(l) {
   };
 }
 
+// One row of a load report (`host-id` is empty in a sum over hosts).
+function describeLoad(c) {
+  return {
+    'component-id': c.componentId,
+    'image-ref': c.imageRef,
+    'host-id': c.hostId,
+    'invocations-per-second': c.invocationsPerSecond,
+    'errors-per-second': c.errorsPerSecond,
+    'active-instances': num(c.activeInstances),
+    'max-instances': num(c.maxInstances),
+    saturation: c.saturation,
+    'duration-p50-ms': c.durationP50Ms ?? null,
+    'duration-p99-ms': c.durationP99Ms ?? null,
+    'window-ms': num(c.windowMs),
+  };
+}
+
+// Component load, from the metrics the hosts export to the provider. Its own `error` (the
+// link may not be granted `get-component-load`), not one of the page's `errors`.
+function componentLoad() {
+  const r = attempt(() => getComponentLoad({ componentId: undefined, hostId: undefined }));
+  if (r.error) return { 'hosts-reporting': null, summed: [], 'per-host': [], error: r.error };
+  return {
+    'hosts-reporting': r.value.hostsReporting,
+    summed: r.value.summed.map(describeLoad),
+    'per-host': r.value.perHost.map(describeLoad),
+    error: null,
+  };
+}
+
 // The whole state; a part that fails is reported in `errors`, the rest is still answered.
 function latticeState() {
   const started = Date.now();
@@ -116,6 +148,7 @@ function latticeState() {
   described.sort((a, b) => a['friendly-name'].localeCompare(b['friendly-name']) || a.id.localeCompare(b.id));
   const links = attempt(() => getLinks({ timeoutMs: undefined }));
   if (links.error) errors.push({ call: 'get-links', ...links.error });
+  const load = componentLoad();
   const i = info.value;
   return {
     link: i
@@ -131,6 +164,7 @@ function latticeState() {
       : null,
     hosts: described,
     links: (links.value ?? []).map(describeLink),
+    load,
     errors,
     'elapsed-ms': Date.now() - started,
     time: new Date().toISOString(),

@@ -19,7 +19,7 @@ import {
   providerInfo,
   putLabel,
   scaleComponentAndWait,
-} from 'wasmcloud:lattice-control/lattice-control@1.1.0';
+} from 'wasmcloud:lattice-control/lattice-control@1.2.0';
 
 const DRAIN_LABEL = 'drain';
 const CORDONED = 'true';

@@ -1,7 +1,7 @@
 // A wasmCloud component in JavaScript: summarises the lattice through the
 // lattice-control provider it is linked to, and records the last component scale it was
 // told about (a lattice event pushed by the provider) in a named config.
-import { getHosts, providerInfo, putConfig } from 'wasmcloud:lattice-control/lattice-control@1.1.0';
+import { getHosts, providerInfo, putConfig } from 'wasmcloud:lattice-control/lattice-control@1.2.0';
 
 // Bound for the provider's scatter; well below the host's 10 s limit per call.
 const HOSTS_TIMEOUT_MS = 2000;

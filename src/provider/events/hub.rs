@@ -33,6 +33,8 @@ pub struct EventHub {
     targets: TargetFactory,
     /// The provider's id: with the link, it names the link's JetStream consumer.
     provider_id: Arc<str>,
+    /// Publishes `component_load` reports for the links that ask for them.
+    load: Option<LoadEvents>,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -62,6 +64,8 @@ pub struct Subscription {
     id: u64,
     queue: Arc<LinkQueue>,
     task: AbortHandle,
+    /// Publishes the link's lattice's `component_load` reports, when it asks for them.
+    publisher: Option<AbortHandle>,
     settings: EventSettings,
     /// Set (under the hub's lock) when it is dropped: a delivery falling back to core NATS
     /// after that does not join the fan-out.
@@ -118,6 +122,9 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(publisher) = &self.publisher {
+            publisher.abort();
+        }
         let dropped = self.queue.dropped();
         if dropped > 0 {
             warn!(link = %self.queue.link, dropped, "event delivery stopped; events dropped over its lifetime");
@@ -179,7 +186,16 @@ impl EventHub {
             state: Arc::default(),
             targets,
             provider_id: Arc::from(""),
+            load: None,
         }
+    }
+
+    /// The same hub publishing `component_load` reports (see [`crate::provider::load::publish`])
+    /// to the lattices of the links that ask for them.
+    #[must_use]
+    pub fn with_load(mut self, load: LoadEvents) -> Self {
+        self.load = Some(load);
+        self
     }
 
     /// The same hub for provider `provider_id`: every replica of it shares a link's
@@ -241,6 +257,18 @@ impl EventHub {
             }
         })
         .abort_handle();
+        let publisher = self
+            .load
+            .clone()
+            .filter(|_| settings.types.iter().any(|t| t == load_publish::EVENT))
+            .map(|load| {
+                let (nats, lattice) = (client.nats_client().clone(), client.lattice().to_string());
+                let name = format!("component load reports for link {label}");
+                supervise::spawn(name, move || {
+                    load_publish::run(nats.clone(), lattice.clone(), load.clone())
+                })
+                .abort_handle()
+            });
         info!(link = %label, types = ?settings.types, lattice = client.lattice(),
             "delivering lattice events");
         Subscription {
@@ -249,6 +277,7 @@ impl EventHub {
             id,
             queue,
             task,
+            publisher,
             settings: settings.clone(),
             gone,
             consumer: (

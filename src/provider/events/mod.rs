@@ -32,11 +32,13 @@ use tokio::task::AbortHandle;
 use tracing::{debug, info, info_span, warn, Instrument as _};
 
 use crate::bindings::v1_0::types as old;
+use crate::bindings::v1_1::wasmcloud::lattice_control::events as v1_1;
 use crate::bindings::wasmcloud::lattice_control::{events as ev, lattice_events};
 use crate::convert::events::lattice_event;
 use crate::ctl::trace::TraceHeaders;
 use crate::ctl::{Client, EventFilter, EVENT_TYPE_PREFIX};
 use crate::provider::config::{lookup, ConnectionSettings};
+use crate::provider::load::publish::{self as load_publish, LoadEvents};
 use crate::provider::supervise::{self, Ended};
 use wasmcloud_provider_sdk::ProviderConnection;
 

@@ -8,6 +8,8 @@ pub struct QueuedEvent {
     pub event: ev::LatticeEvent,
     /// The event's own trace context (CloudEvents distributed-tracing attributes), if any.
     pub trace: TraceHeaders,
+    /// Its 1.1.0 form (none for a type 1.1.0 lacks), made once, when first needed.
+    v1_1: std::sync::OnceLock<Option<v1_1::LatticeEvent>>,
     /// Its 1.0.0 form, made when a 1.0.0 component first needs it, once for all of them.
     v1_0: std::sync::OnceLock<old::LatticeEvent>,
 }
@@ -19,8 +21,22 @@ impl QueuedEvent {
         Self {
             event,
             trace,
+            v1_1: std::sync::OnceLock::new(),
             v1_0: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The event as a component built against 1.1.0 receives it; `None` for a type that
+    /// version does not have (it is not sent).
+    pub fn v1_1(&self) -> Option<&v1_1::LatticeEvent> {
+        self.v1_1
+            .get_or_init(|| crate::convert::events::v1_1::lattice_event(&self.event))
+            .as_ref()
+    }
+
+    /// Whether a component built against 1.0.0 is sent it (1.0.0 lacks the types 1.2.0 added).
+    pub fn for_v1_0(&self) -> bool {
+        !matches!(self.event.data, ev::EventData::ComponentLoad(_))
     }
 
     /// The event as a component built against 1.0.0 receives it.

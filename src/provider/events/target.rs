@@ -22,17 +22,23 @@ pub type TargetFactory =
 /// built against, and the host serves it under that versioned name only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Version {
-    /// `lattice-events@1.1.0`: every event type typed.
+    /// `lattice-events@1.2.0`: every event type typed, component load included.
     Current,
+    /// `lattice-events@1.1.0`: every type but `component-load` ([`crate::convert::events::v1_1`]).
+    V1_1,
     /// `lattice-events@1.0.0`: the 1.0.0 form ([`crate::convert::events::v1_0`]).
     V1_0,
 }
 
 impl Version {
-    fn other(self) -> Self {
+    /// Every version, newest first: the order they are tried in.
+    const ALL: [Version; 3] = [Version::Current, Version::V1_1, Version::V1_0];
+
+    fn index(self) -> u8 {
         match self {
-            Self::Current => Self::V1_0,
-            Self::V1_0 => Self::Current,
+            Self::Current => 0,
+            Self::V1_1 => 1,
+            Self::V1_0 => 2,
         }
     }
 }
@@ -50,43 +56,52 @@ pub(super) fn no_responders(error: &anyhow::Error) -> bool {
 
 /// The component behind the provider SDK's wRPC client (`{lattice}.{component_id}` on the
 /// provider's own lattice). It learns which version the component exports from its answers:
-/// the last version that was answered is tried first, and when nobody serves it the other
-/// one is tried at once (so a component rebuilt against another version is followed).
+/// the last version that was answered is tried first, and when nobody serves it the others
+/// are tried at once, newest first (so a component rebuilt against another version is
+/// followed). An event type the component's version lacks is not sent.
 pub(super) struct ComponentTarget {
     wrpc: wasmcloud_provider_sdk::provider::WrpcClient,
-    /// The component last answered `lattice-events@1.0.0` (else it is called at 1.1.0 first).
-    answers_v1_0: std::sync::atomic::AtomicBool,
+    /// The version the component last answered ([`Version::index`]).
+    answers: std::sync::atomic::AtomicU8,
 }
 
 impl ComponentTarget {
     fn new(wrpc: wasmcloud_provider_sdk::provider::WrpcClient) -> Self {
         Self {
             wrpc,
-            answers_v1_0: std::sync::atomic::AtomicBool::new(false),
+            answers: std::sync::atomic::AtomicU8::new(0),
         }
     }
 
     fn version(&self) -> Version {
-        if self.answers_v1_0.load(Ordering::Relaxed) {
-            Version::V1_0
-        } else {
-            Version::Current
-        }
+        let index = self.answers.load(Ordering::Relaxed);
+        Version::ALL
+            .into_iter()
+            .find(|v| v.index() == index)
+            .unwrap_or(Version::Current)
     }
 
+    /// One call at `version`; `None` when that version lacks the event's type.
     async fn call(
         &self,
         version: Version,
         event: &QueuedEvent,
         headers: Option<async_nats::HeaderMap>,
-    ) -> anyhow::Result<Result<(), String>> {
+    ) -> Option<anyhow::Result<Result<(), String>>> {
         use crate::bindings::v1_0::wasmcloud::lattice_control::lattice_events as v1_0;
-        match version {
+        use crate::bindings::v1_1::wasmcloud::lattice_control::lattice_events as v1_1;
+        Some(match version {
             Version::Current => {
                 lattice_events::handle_event(&self.wrpc, headers, &event.event).await
             }
-            Version::V1_0 => v1_0::handle_event(&self.wrpc, headers, event.v1_0()).await,
-        }
+            Version::V1_1 => v1_1::handle_event(&self.wrpc, headers, event.v1_1()?).await,
+            Version::V1_0 => {
+                if !event.for_v1_0() {
+                    return None;
+                }
+                v1_0::handle_event(&self.wrpc, headers, event.v1_0()).await
+            }
+        })
     }
 }
 
@@ -98,22 +113,28 @@ impl EventTarget for ComponentTarget {
     ) -> BoxFuture<'_, anyhow::Result<Result<(), String>>> {
         Box::pin(async move {
             let first = self.version();
-            match self.call(first, &event, headers.clone()).await {
-                Err(error) if no_responders(&error) => {
-                    let other = first.other();
-                    let answer = self.call(other, &event, headers).await;
-                    if answer.is_ok() {
+            let Some(answer) = self.call(first, &event, headers.clone()).await else {
+                debug!(version = ?first, "event type not in the component's version: not sent");
+                return Ok(Ok(()));
+            };
+            let error = match answer {
+                Err(error) if no_responders(&error) => error,
+                answer => return answer,
+            };
+            for other in Version::ALL.into_iter().filter(|v| *v != first) {
+                match self.call(other, &event, headers.clone()).await {
+                    Some(Err(e)) if no_responders(&e) => continue,
+                    // the component's version lacks the type: nothing learned, not sent
+                    None => continue,
+                    Some(answer) => {
                         debug!(version = ?other, "component exports this version of lattice-events");
-                        self.answers_v1_0
-                            .store(other == Version::V1_0, Ordering::Relaxed);
-                        answer
-                    } else {
-                        // nobody serves either version: say so for the one tried first
-                        Err(error)
+                        self.answers.store(other.index(), Ordering::Relaxed);
+                        return answer;
                     }
                 }
-                answer => answer,
             }
+            // nobody serves any version: say so for the one tried first
+            Err(error)
         })
     }
 }

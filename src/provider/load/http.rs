@@ -20,6 +20,9 @@ use tracing::{debug, warn};
 
 use super::{otlp, LoadStore};
 
+/// Provider config key: the address the receiver listens on (unset: no receiver).
+pub const LISTEN_KEY: &str = "otlp_listen";
+
 /// The path OTLP/HTTP exporters post metrics to.
 pub const METRICS_PATH: &str = "/v1/metrics";
 const PROTOBUF: &str = "application/x-protobuf";
@@ -54,6 +57,8 @@ pub struct ReceiverStats {
     pub malformed: AtomicU64,
     /// Requests refused: another path or method.
     pub not_found: AtomicU64,
+    /// Exports taken but not passed on to the other replicas (their queue was full).
+    pub not_shared: AtomicU64,
 }
 
 /// The `google.rpc.Status` an OTLP/HTTP error answer carries.
@@ -102,6 +107,17 @@ pub async fn listen(
     store: Arc<LoadStore>,
     limits: ReceiverLimits,
 ) -> std::io::Result<Receiver> {
+    listen_forwarding(addr, store, limits, None).await
+}
+
+/// [`listen`], passing the body of every export it took to `forward` as well (dropped when
+/// `forward` is full).
+pub async fn listen_forwarding(
+    addr: SocketAddr,
+    store: Arc<LoadStore>,
+    limits: ReceiverLimits,
+    forward: Option<tokio::sync::mpsc::Sender<Bytes>>,
+) -> std::io::Result<Receiver> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(ReceiverStats::default());
@@ -116,10 +132,15 @@ pub async fn listen(
                 }
             };
             let (store, stats) = (Arc::clone(&store), Arc::clone(&shared));
+            let forward = forward.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let (store, stats) = (Arc::clone(&store), Arc::clone(&stats));
-                    async move { Ok::<_, Infallible>(handle(req, &store, &stats, limits).await) }
+                    let forward = forward.clone();
+                    async move {
+                        let response = handle(req, &store, &stats, limits, forward.as_ref()).await;
+                        Ok::<_, Infallible>(response)
+                    }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
                 if let Err(error) = hyper::server::conn::http1::Builder::new()
@@ -140,6 +161,7 @@ async fn handle(
     store: &LoadStore,
     stats: &ReceiverStats,
     limits: ReceiverLimits,
+    forward: Option<&tokio::sync::mpsc::Sender<Bytes>>,
 ) -> Response<Full<Bytes>> {
     if req.uri().path() != METRICS_PATH {
         stats.not_found.fetch_add(1, Ordering::Relaxed);
@@ -190,21 +212,20 @@ async fn handle(
             return refusal(StatusCode::BAD_REQUEST, 3, "the body could not be read");
         }
     };
-    let request = match otlp::decode(&body) {
-        Ok(request) => request,
+    let response = match otlp::ingest(store, &body, Instant::now()) {
+        Ok(response) => response,
         Err(error) => {
             stats.malformed.fetch_add(1, Ordering::Relaxed);
             let message = format!("not an ExportMetricsServiceRequest: {error}");
             return refusal(StatusCode::BAD_REQUEST, 3, &message);
         }
     };
-    let otlp::Readings {
-        readings,
-        skipped,
-        reason,
-    } = otlp::readings(&request);
-    let ingested = store.ingest(readings, Instant::now());
-    let response = otlp::response(skipped, reason, &ingested);
+    if let Some(forward) = forward {
+        // the other replicas get what this one took (see `share`); a full queue drops
+        if forward.try_send(body).is_err() {
+            stats.not_shared.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     stats.exports.fetch_add(1, Ordering::Relaxed);
     if let Some(partial) = &response.partial_success {
         let rejected = u64::try_from(partial.rejected_data_points).unwrap_or_default();

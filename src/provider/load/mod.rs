@@ -16,6 +16,9 @@
 
 pub mod http;
 pub mod otlp;
+pub mod publish;
+pub mod report;
+pub mod share;
 mod window;
 
 use std::collections::HashMap;
@@ -225,6 +228,38 @@ impl LoadStore {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The hosts of `lattice` the store holds series of.
+    #[must_use]
+    pub fn hosts(&self, lattice: &str) -> std::collections::BTreeSet<String> {
+        self.lock()
+            .keys()
+            .filter(|k| k.lattice == lattice)
+            .map(|k| k.host.clone())
+            .collect()
+    }
+
+    /// Whether the store holds any series of `lattice`.
+    #[must_use]
+    pub fn has_lattice(&self, lattice: &str) -> bool {
+        self.lock().keys().any(|k| k.lattice == lattice)
+    }
+
+    /// The report of `lattice` at `now`, narrowed by `filter`.
+    #[must_use]
+    pub fn report(
+        &self,
+        lattice: &str,
+        filter: &report::LoadFilter,
+        now: Instant,
+    ) -> report::LoadReport {
+        report::LoadReport::new(
+            lattice,
+            &self.per_host(lattice, now),
+            &self.summed(lattice, now),
+            filter,
+        )
     }
 
     /// Each component's load on each host of `lattice` at `now`, sorted by component then host.

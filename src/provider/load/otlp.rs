@@ -135,6 +135,23 @@ pub fn readings(request: &ExportMetricsServiceRequest) -> Readings {
     out
 }
 
+/// Decodes `body`, applies its readings to `store` at `now` and answers as an OTLP receiver
+/// does. A body that is not an export is an error; nothing is applied from it.
+pub fn ingest(
+    store: &super::LoadStore,
+    body: &[u8],
+    now: std::time::Instant,
+) -> Result<ExportMetricsServiceResponse, prost::DecodeError> {
+    let request = decode(body)?;
+    let Readings {
+        readings,
+        skipped,
+        reason,
+    } = readings(&request);
+    let ingested = store.ingest(readings, now);
+    Ok(response(skipped, reason, &ingested))
+}
+
 /// The answer to an export: a partial success naming what was refused, if anything was
 /// (`skipped` points that named no series or could not be read, and what the store refused).
 #[must_use]

@@ -16,9 +16,9 @@
 //! first use. Switching between `wash build` and this tool keeps the provider's service key
 //! (a secrets backend maps secrets to it). Prints the archive's path and the service key.
 //!
-//! `wit` writes the WIT package of `wit/` (`wasmcloud:lattice-control@1.1.0`) as a binary WIT
+//! `wit` writes the WIT package of `wit/` (`wasmcloud:lattice-control@1.2.0`) as a binary WIT
 //! package, as `wkg wit build` does; `push` publishes it where `wkg`/`wash build` fetch it
-//! (`<registry>/<prefix>wasmcloud/lattice-control:1.1.0`).
+//! (`<registry>/<prefix>wasmcloud/lattice-control:1.2.0`).
 
 use std::path::{Path, PathBuf};
 

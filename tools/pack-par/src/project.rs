@@ -60,7 +60,7 @@ pub fn wit_dir() -> PathBuf {
 
 /// The WIT package of `wit/` as a binary WIT package (what `wkg wit build` writes, and what wash
 /// embeds in a provider archive as its WIT world), with the package's name
-/// (`wasmcloud:lattice-control@1.1.0`).
+/// (`wasmcloud:lattice-control@1.2.0`).
 pub fn wit_package() -> Result<(String, Vec<u8>)> {
     let mut resolve = wit_parser::Resolve::default();
     let dir = wit_dir();

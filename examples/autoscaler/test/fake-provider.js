@@ -1,0 +1,111 @@
+// A fake lattice-control provider for the tests: the functions autoscaler.js imports, in the
+// shape jco gives them (camelCase records, errors thrown as an object whose `payload` is the
+// ctl-error variant), over an in-memory lattice that the test sets up and inspects.
+export const SELF_ID = 'lattice_autoscaler-autoscaler';
+
+export const lattice = {
+  // host id -> list of component descriptions
+  hosts: new Map(),
+  // config name -> list of [key, value]
+  configs: new Map(),
+  // host ids that bid in auctions
+  bidders: [],
+  // function name -> ctl-error to throw ({ tag, val })
+  failures: new Map(),
+  // every call, as [name, ...args]
+  calls: [],
+};
+
+export function reset() {
+  lattice.hosts = new Map();
+  lattice.configs = new Map();
+  lattice.bidders = [];
+  lattice.failures = new Map();
+  lattice.calls = [];
+}
+
+class ComponentError extends Error {
+  constructor(payload) {
+    super(`${payload.tag}: ${payload.val}`);
+    this.payload = payload;
+  }
+}
+
+function call(name, ...args) {
+  lattice.calls.push([name, ...args]);
+  const failure = lattice.failures.get(name);
+  if (failure) throw new ComponentError(failure);
+}
+
+export function providerInfo(options) {
+  call('providerInfo', options);
+  return {
+    version: '0.0.0-test',
+    lattice: 'default',
+    sourceId: SELF_ID,
+    linkName: 'default',
+    policy: 'read-only,put-config,scale-component',
+    allowedOperations: [],
+    eventSubscriptions: ['component_load'],
+  };
+}
+
+export function getConfig(name) {
+  call('getConfig', name);
+  return lattice.configs.get(name);
+}
+
+export function putConfig(name, values) {
+  call('putConfig', name, values);
+  lattice.configs.set(name, values);
+  return { message: 'ok' };
+}
+
+export function getHostInventory(hostId) {
+  call('getHostInventory', hostId);
+  const components = lattice.hosts.get(hostId);
+  if (!components) throw new ComponentError({ tag: 'invalid-argument', val: `no host ${hostId}` });
+  return {
+    hostId,
+    friendlyName: hostId,
+    labels: [],
+    version: '1.9.0',
+    uptimeHuman: '1m',
+    uptimeSeconds: 60n,
+    components: components.map((c) => ({ ...c })),
+    providers: [],
+  };
+}
+
+export function performComponentAuction(request, options) {
+  call('performComponentAuction', request, options);
+  return lattice.bidders.map((hostId) => ({
+    componentRef: request.componentRef,
+    componentId: request.componentId,
+    hostId,
+    constraints: [],
+  }));
+}
+
+export function scaleComponent(command) {
+  call('scaleComponent', command);
+  const components = lattice.hosts.get(command.hostId);
+  if (!components) throw new ComponentError({ tag: 'invalid-argument', val: 'no such host' });
+  const i = components.findIndex((c) => c.id === command.componentId);
+  if (command.maxInstances === 0) {
+    if (i >= 0) components.splice(i, 1);
+  } else if (i >= 0) {
+    components[i].maxInstances = command.maxInstances;
+  } else {
+    components.push({
+      id: command.componentId,
+      imageRef: command.componentRef,
+      name: undefined,
+      annotations: command.annotations,
+      revision: 0,
+      maxInstances: command.maxInstances,
+      limits: command.componentLimits,
+    });
+  }
+  return { message: 'scaled' };
+}
