@@ -5,5 +5,5 @@
 
 fn main() -> anyhow::Result<()> {
     // the provider's config (`runtime`) picks the scheduler, so the runtime is built by hand
-    lattice_control_provider::runtime::build()?.block_on(lattice_control_provider::run())
+    lattice_control_provider::runtime::build()?.block_on(Box::pin(lattice_control_provider::run()))
 }

@@ -30,6 +30,7 @@ pub mod bindings {
 
 pub use bindings::wasmcloud::lattice_control::events;
 pub use bindings::wasmcloud::lattice_control::lattice_control;
+pub use bindings::wasmcloud::lattice_control::load;
 pub use bindings::wasmcloud::lattice_control::types;
 
 /// The `controller` world of `wasmcloud:lattice-control@1.0.0` as published

@@ -16,10 +16,46 @@ pub const NOOP_COMPONENT_WAT: &str = r#"(component
   (export "lattice-control-e2e:noop/api" (instance $api))
 )"#;
 
+/// Component-model text of a component whose one export, `lattice-control-e2e:hold/api.hold`,
+/// holds its instance for a while: a loop of [`HOLD_ITERATIONS`] steps (some milliseconds of
+/// one core). Called by more callers than it has instances, its calls queue at the host.
+pub const HOLD_COMPONENT_WAT: &str = r#"(component
+  (core module $m
+    (func (export "hold")
+      (local $n i32)
+      i32.const 12000000
+      local.set $n
+      (loop $again
+        local.get $n
+        i32.const 1
+        i32.sub
+        local.tee $n
+        br_if $again)))
+  (core instance $i (instantiate $m))
+  (func $hold (canon lift (core func $i "hold")))
+  (instance $api (export "hold" (func $hold)))
+  (export "lattice-control-e2e:hold/api" (instance $api))
+)"#;
+
+/// Steps of the hold component's loop (as written in [`HOLD_COMPONENT_WAT`]).
+pub const HOLD_ITERATIONS: u32 = 12_000_000;
+
 /// Path of the no-op component (`.wasm`), written once per process.
 pub fn noop_component() -> Result<PathBuf> {
     static PATH: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
-    PATH.get_or_init(|| write_noop().map_err(|e| format!("{e:#}"))).clone().map_err(|e| anyhow!("no-op component: {e}"))
+    PATH.get_or_init(|| write_component("noop.wasm", NOOP_COMPONENT_WAT).map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!("no-op component: {e}"))
+}
+
+/// `file://…` reference of the hold component ([`HOLD_COMPONENT_WAT`]), written once per process.
+pub fn hold_component_ref() -> Result<String> {
+    static PATH: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    let path = PATH
+        .get_or_init(|| write_component("hold.wasm", HOLD_COMPONENT_WAT).map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!("hold component: {e}"))?;
+    Ok(format!("file://{}", path.display()))
 }
 
 /// `file://…` reference of [`noop_component`], for scale/update commands.
@@ -27,9 +63,9 @@ pub fn noop_component_ref() -> Result<String> {
     Ok(format!("file://{}", noop_component()?.display()))
 }
 
-fn write_noop() -> Result<PathBuf> {
-    let bytes = wat::parse_str(NOOP_COMPONENT_WAT).context("assembling the no-op component")?;
-    let path = crate::util::scratch_dir()?.join("noop.wasm");
+fn write_component(file: &str, text: &str) -> Result<PathBuf> {
+    let bytes = wat::parse_str(text).with_context(|| format!("assembling {file}"))?;
+    let path = crate::util::scratch_dir()?.join(file);
     std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }

@@ -57,6 +57,13 @@ pub const DRAIN_CONTROLLER: Example = Example {
     sources: &["build.sh", "package-lock.json", "src/drain.js"],
 };
 
+/// `examples/autoscaler`: scales components to their load (`component_load` events).
+pub const AUTOSCALER: Example = Example {
+    name: "autoscaler",
+    wasm: "dist/autoscaler.wasm",
+    sources: &["build.sh", "package-lock.json", "src/autoscaler.js", "src/decide.js"],
+};
+
 impl Example {
     /// The example's folder in this repository.
     pub fn dir(&self) -> PathBuf {

@@ -359,6 +359,10 @@ pub async fn call_function(caller: &Caller, op: Operation, host_id: &str, limit:
         Operation::DeleteLabel => outcome(limit, lc::delete_label(w, cx, host_id, "rel-probe-absent")).await,
         Operation::PutRegistries => outcome(limit, lc::put_registries(w, cx, &[])).await,
         Operation::ProviderInfo => outcome(limit, lc::provider_info(w, cx, &opts)).await,
+        Operation::GetComponentLoad => {
+            let q = crate::caller::load::LoadQuery { component_id: Some("rel-probe".into()), host_id: None };
+            outcome(limit, lc::get_component_load(w, cx, &q)).await
+        }
     };
     Ok(o)
 }

@@ -88,7 +88,7 @@ pub async fn run() -> anyhow::Result<()> {
     view.follow_configs(provider.links().clone());
     let _ = provider.inner.host_view.set(view);
 
-    let shutdown = run_provider(provider.clone(), PROVIDER_NAME)
+    let shutdown = Box::pin(run_provider(provider.clone(), PROVIDER_NAME))
         .await
         .context("failed to run provider")?;
     // from here on the SDK's connection exists: event deliveries waiting for it go on
@@ -100,7 +100,7 @@ pub async fn run() -> anyhow::Result<()> {
     )
     .await
     .context("failed to set up the wRPC exports")?;
-    serve(&exports, provider, shutdown)
+    Box::pin(serve(&exports, provider, shutdown))
         .await
         .context("failed to serve provider exports")
 }
@@ -249,16 +249,17 @@ pub(super) async fn serve(
     let (drain_tx, mut drain_rx) = tokio::sync::mpsc::channel::<DrainRequest>(1);
     let _ = provider.inner.drain.set(drain_tx);
     // the current version, 1.1.0 and 1.0.0, for components built against them (see `compat`)
-    let mut streams = bindings::serve(exports, provider.clone())
+    // each version's serve future is large (one stream per function): kept off the stack
+    let mut streams = Box::pin(bindings::serve(exports, provider.clone()))
         .await
         .context("failed to serve exports")?;
     streams.extend(
-        bindings::v1_1::serve(exports, provider.clone())
+        Box::pin(bindings::v1_1::serve(exports, provider.clone()))
             .await
             .context("failed to serve the 1.1.0 exports")?,
     );
     streams.extend(
-        bindings::v1_0::serve(exports, provider)
+        Box::pin(bindings::v1_0::serve(exports, provider))
             .await
             .context("failed to serve the 1.0.0 exports")?,
     );

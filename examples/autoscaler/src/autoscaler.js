@@ -22,8 +22,17 @@
 // `autoscaler-{component id}` (`wash config get autoscaler-…`); so are errors (action=error).
 // The decisions themselves are pure functions in ./decide.js.
 //
+// A wasmCloud 1.x host runs every invocation in a new component instance, so nothing in this
+// module survives from one event to the next: the streaks, cool-downs and the rest live in the
+// named config `autoscaler-state`, read at the start of each event and written back (once)
+// when it changed. Events of one link arrive one at a time (the next once handle-event has
+// returned), so no two events write it at once.
+//
 // Everything goes through the provider; handle-event never fails (an error is recorded, not
-// returned) and makes a few calls at most, so it stays within the link's `event_timeout_ms`.
+// returned) and makes a few calls at most, so it stays within the link's `event_timeout_ms`:
+// get-config of the state, provider-info, get-config of the settings (two when the first name
+// does not exist), then per decision the inventory, the scale and its record, and put-config of
+// the state.
 import {
   getConfig,
   getHostInventory,
@@ -34,7 +43,13 @@ import {
 } from 'wasmcloud:lattice-control/lattice-control@1.2.0';
 
 import {
+  STATE_CONFIG,
+  STATE_KEY,
+  coolingDown,
+  decodeState,
   describeSettings,
+  emptyState,
+  encodeState,
   figures,
   isCandidate,
   isStale,
@@ -43,19 +58,15 @@ import {
   parseSettings,
   pickHost,
   plan,
+  pruneState,
   raiseTarget,
   recordName,
+  settingsConfigNames,
   streakKey,
   toPairs,
   updateStreaks,
 } from './decide.js';
 
-// The link's own named config: the manifest puts the provider's keys (`allow`, `events`) and
-// the autoscaler's (`autoscale_*`) in one place, and the provider ignores keys it does not know.
-const SETTINGS_CONFIG = 'autoscaler-link';
-// Settings are re-read at most this often: a change applies within 30 s without a get-config
-// on every event.
-const SETTINGS_TTL_MS = 30_000;
 // Bound of the auction's scatter (it waits that long for bids) and of provider-info.
 const QUERY_MS = 2000;
 // Decisions per event. One takes up to 4 calls (an add-host: inventory, auction of 2 s, the
@@ -64,26 +75,6 @@ const QUERY_MS = 2000;
 const MAX_DECISIONS_PER_EVENT = 2;
 // Older reports are skipped (see isStale).
 const MAX_EVENT_AGE_MS = 30_000;
-
-// State of this instance. The host may reuse an instance between events or start a fresh one:
-// everything here may be lost at any time, and losing it is harmless. Streaks start again
-// (a decision waits N more reports), a cool-down is forgotten (at worst one decision comes
-// early; N reports in a row still have to agree), and self id and settings are read again.
-const state = {
-  selfId: undefined,
-  settings: undefined,
-  settingsReadAt: -Infinity,
-  // What the status record last said, to write it only when it changes.
-  statusWritten: undefined,
-  // streakKey(component, host) -> { high, low }
-  streaks: new Map(),
-  // component id -> when the autoscaler last acted on it (ms since the epoch)
-  lastActed: new Map(),
-  // component ids found to be wadm's (recorded once each)
-  leftToWadm: new Set(),
-  // The provider may push one event twice (same CloudEvent id): count a report once.
-  lastEventId: undefined,
-};
 
 // A `ctl-error` from the provider arrives as a `ComponentError` whose payload is the variant;
 // anything else is a bug here, named by its message.
@@ -108,46 +99,91 @@ function record(name, fields) {
   }
 }
 
-// The autoscaler's own component id, asked of the provider once per instance (it answers
-// without asking the lattice).
-function selfId() {
-  if (state.selfId === undefined) {
-    state.selfId = providerInfo({ timeoutMs: QUERY_MS }).sourceId;
-  }
-  return state.selfId;
-}
-
-// The settings in force, re-read at most every SETTINGS_TTL_MS. A config that cannot be read
-// keeps the settings in force (the defaults at first); either way the next read is a TTL away,
-// so a failing get-config costs one call per 30 s, not one per event. What was refused and
-// why goes to the status record `autoscaler-{own id}` (an id no managed component has), written
-// when it changes.
-function currentSettings(now, self) {
-  if (state.settings !== undefined && now - state.settingsReadAt < SETTINGS_TTL_MS) {
-    return state.settings;
-  }
-  state.settingsReadAt = now;
-  const status = {};
+// The state the previous event left: { state, raw } (raw: the value read, so that an unchanged
+// state is not written back). A config that cannot be read, or does not hold state, gives an
+// empty state: streaks start again, at worst a cool-down is forgotten. Why is kept in the
+// state (so the status record says it, once, until another failure replaces it).
+function loadState() {
+  let pairs;
   try {
-    const pairs = getConfig(SETTINGS_CONFIG);
-    if (pairs === undefined) {
-      status.settings_config = `${SETTINGS_CONFIG} does not exist; using the defaults`;
-    }
-    const { settings, problems } = parseSettings(pairs);
-    state.settings = settings;
-    for (const [key, why] of problems) status[key] = why;
+    pairs = getConfig(STATE_CONFIG);
   } catch (err) {
     const { tag, message } = describe(err);
-    status.settings_config = `get-config ${SETTINGS_CONFIG} failed (${tag}: ${message}); keeping the settings in force`;
-    state.settings ??= parseSettings([]).settings;
+    return startedEmpty(`get-config ${STATE_CONFIG} failed (${tag}: ${message})`);
   }
-  status.settings = describeSettings(state.settings);
+  const { state, problem } = decodeState(pairs);
+  if (problem !== undefined) return startedEmpty(problem);
+  const raw = pairs === undefined ? undefined : (pairs.find(([k]) => k === STATE_KEY) ?? [])[1];
+  return { state, raw };
+}
+
+function startedEmpty(why) {
+  const state = emptyState();
+  state.stateProblem = `${isoNow()}: ${why}; started with an empty state`;
+  return { state, raw: undefined };
+}
+
+// Writes the state back when it changed. A failed write is logged and goes no further: the
+// next event starts from the state before (its streaks one report behind).
+function saveState(state, raw) {
+  const text = encodeState(state);
+  if (text === raw) return;
+  try {
+    putConfig(STATE_CONFIG, [[STATE_KEY, text]]);
+  } catch (err) {
+    const { tag, message } = describe(err);
+    console.error(`autoscaler: cannot write ${STATE_CONFIG}: ${tag}: ${message}`);
+  }
+}
+
+// The settings in force, read on every event from the first of settingsConfigNames(self) that
+// exists (`autoscaler-link`, then under wadm `{app}-autoscaler_link`): a change applies with
+// the next report. A name the link may not read (not-permitted, invalid-argument) counts as
+// missing; none found: the defaults. Any other failure (timeout, transport, ...) answers
+// settings undefined, and the report is skipped rather than acted on with other settings
+// (the defaults manage every component). Also answers the status: which config was read, the
+// settings in short, and why any value was refused.
+function readSettings(self) {
+  const status = {};
+  const missing = [];
+  for (const name of settingsConfigNames(self)) {
+    let pairs;
+    try {
+      pairs = getConfig(name);
+    } catch (err) {
+      const { tag, message } = describe(err);
+      if (tag === 'not-permitted' || tag === 'invalid-argument') {
+        missing.push(`${name} cannot be read (${tag}: ${message})`);
+        continue;
+      }
+      status.settings_config = `get-config ${name} failed (${tag}: ${message}); reports are skipped until it can be read`;
+      return { settings: undefined, status };
+    }
+    if (pairs === undefined) {
+      missing.push(`${name} does not exist`);
+      continue;
+    }
+    const { settings, problems } = parseSettings(pairs);
+    status.settings_config = name;
+    for (const [key, why] of problems) status[key] = why;
+    status.settings = describeSettings(settings);
+    return { settings, status };
+  }
+  const { settings } = parseSettings(undefined);
+  status.settings_config = `${missing.join('; ')}: using the defaults`;
+  status.settings = describeSettings(settings);
+  return { settings, status };
+}
+
+// Writes the status record `autoscaler-{own id}` (an id no managed component has) when what it
+// says changed since the last one written.
+function reportStatus(state, self, status) {
+  if (state.stateProblem !== undefined) status.state_config = state.stateProblem;
   const said = JSON.stringify(status);
-  if (said !== state.statusWritten) {
-    state.statusWritten = said;
-    record(recordName(self), status);
-  }
-  return state.settings;
+  if (said === state.status) return;
+  // Marked as written even if the write fails: a refused write would fail on every report.
+  state.status = said;
+  record(recordName(self), status);
 }
 
 function scale(component, hostId, instances) {
@@ -222,7 +258,7 @@ function addHost(component, hostId, entries, settings) {
 // Acts on one proposal (see plan in decide.js) and records what it did. Answers whether it
 // acted (or tried to: an error starts the cool-down too, so a failing call is not repeated on
 // every report); false when the inventory showed nothing to do.
-function act(proposal, entries, settings) {
+function act(state, proposal, entries, settings) {
   const { action, entry, intervals, others } = proposal;
   const componentId = entry.componentId;
   const hostId = entry.hostId;
@@ -292,21 +328,31 @@ function act(proposal, entries, settings) {
 }
 
 function onLoad(event) {
-  if (event.id === state.lastEventId) return;
-  state.lastEventId = event.id;
   const now = Date.now();
   if (isStale(event.time, now, MAX_EVENT_AGE_MS)) return;
+  const { state, raw } = loadState();
+  if (event.id === state.lastEventId) return;
+  state.lastEventId = event.id;
 
-  const self = selfId();
-  const settings = currentSettings(now, self);
-  const candidates = event.data.val.perHost.filter((e) =>
+  // The own id on every event (provider-info never reaches the lattice). Without it the
+  // autoscaler could scale itself: a failure ends the report here (see handleEvent).
+  const self = providerInfo({ timeoutMs: QUERY_MS }).sourceId;
+  const { settings, status } = readSettings(self);
+  reportStatus(state, self, status);
+
+  const perHost = event.data.val.perHost;
+  if (settings !== undefined) decide(state, perHost, self, settings, now);
+  const present = new Set(perHost.map((e) => e.componentId));
+  saveState(pruneState(state, { present, now, settings }), raw);
+}
+
+function decide(state, perHost, self, settings, now) {
+  const candidates = perHost.filter((e) =>
     isCandidate(e.componentId, { selfId: self, settings, leftToWadm: state.leftToWadm }),
   );
   state.streaks = updateStreaks(state.streaks, candidates, settings);
-
-  // Cool-downs that are over are forgotten, so the map holds only live ones.
   for (const [id, at] of state.lastActed) {
-    if (now - at >= settings.cooldownMs) state.lastActed.delete(id);
+    if (!coolingDown(at, now, settings.cooldownMs)) state.lastActed.delete(id);
   }
   const proposals = plan({
     entries: candidates,
@@ -317,7 +363,7 @@ function onLoad(event) {
   }).slice(0, MAX_DECISIONS_PER_EVENT);
 
   for (const proposal of proposals) {
-    const acted = act(proposal, candidates, settings);
+    const acted = act(state, proposal, candidates, settings);
     // Acted or not, the streak starts again: the next decision on this host needs N reports
     // taken after this one (after the change, when there was one).
     state.streaks.delete(streakKey(proposal.entry.componentId, proposal.entry.hostId));
@@ -333,9 +379,10 @@ export const latticeEvents = {
     try {
       onLoad(event);
     } catch (err) {
-      // Only provider-info can end up here (every decision records its own errors): without
-      // its own id the autoscaler could scale itself, so it skips the report. Returning an
-      // error would only make the provider log it; the next report tries again.
+      // Only provider-info can end up here (the state and settings reads, the decisions and
+      // the writes handle their own errors): without its own id the autoscaler could scale
+      // itself, so it skips the report, and leaves the state as it was. Returning an error
+      // would only make the provider log it; the next report tries again.
       const { tag, message } = describe(err);
       console.error(`autoscaler: report ${event.id} skipped: ${tag}: ${message}`);
     }

@@ -7,6 +7,29 @@
 
 // ---- Settings --------------------------------------------------------------------------------
 
+// Where the settings live: the link's own named config (the provider reads its `allow`,
+// `events`, ... keys there and ignores the `autoscale_*` ones). Made by hand
+// (`wash config put autoscaler-link ...`) it has this name.
+export const SETTINGS_CONFIG = 'autoscaler-link';
+
+// The same config's name under wadm, which names a link's config with properties
+// `{app}-{config}`, each part lower-cased and every character but [a-z0-9] replaced by `_`
+// (as it names the component itself: `{app}-{component}`). With the manifest's names
+// (`lattice-autoscaler`, `autoscaler-link`): `lattice_autoscaler-autoscaler_link`.
+export const WADM_SETTINGS_SUFFIX = 'autoscaler_link';
+
+// The config names to read the settings from, in order: the first that exists holds them.
+// The second only for an id as wadm makes them (exactly one `-`): the app part, then the
+// config's name as wadm rewrites it.
+export function settingsConfigNames(selfId) {
+  const names = [SETTINGS_CONFIG];
+  const parts = (selfId ?? '').split('-');
+  if (parts.length === 2 && parts[0] !== '') {
+    names.push(`${parts[0]}-${WADM_SETTINGS_SUFFIX}`);
+  }
+  return names;
+}
+
 // What the autoscaler does without settings. Conservative: act only on a clear trend (two
 // reports in a row), move a few instances at a time, never below one instance, and leave a
 // component alone for 10 s after a change so the next reports show its effect.
@@ -305,4 +328,114 @@ export function isStale(time, now, maxAgeMs) {
   if (time === undefined) return false;
   const at = Date.parse(time);
   return Number.isFinite(at) && now - at > maxAgeMs;
+}
+
+// ---- State between events --------------------------------------------------------------------
+
+// A wasmCloud 1.x host runs every invocation in a fresh component instance: nothing in module
+// state survives from one event to the next. What must survive is kept in this named config
+// (through the provider, like everything else), read at the start of each event and written
+// back when it changed: one key, `state`, holding compact JSON.
+export const STATE_CONFIG = 'autoscaler-state';
+export const STATE_KEY = 'state';
+const STATE_VERSION = 1;
+// Bounds, so the config stays a few KB whatever the lattice runs (a streak key holds a 56-
+// character host id): beyond them the entries least likely to matter are dropped, and start
+// again (a streak from 0, a cool-down forgotten, a left-to-wadm recorded once more).
+export const MAX_STREAKS = 32;
+export const MAX_ACTED = 32;
+export const MAX_LEFT_TO_WADM = 32;
+
+// Module state as one event uses it.
+//   lastEventId  the last report counted: the provider may push one twice (same id)
+//   streaks      streakKey(component, host) -> { high, low }
+//   lastActed    component id -> when the autoscaler last acted on it (ms since the epoch)
+//   leftToWadm   component ids found to be wadm's (recorded once each)
+//   status       the status record last written (its JSON), to write it only on change
+//   stateProblem why the state was last found unreadable (kept for the status record)
+export const emptyState = () => ({
+  lastEventId: undefined,
+  streaks: new Map(),
+  lastActed: new Map(),
+  leftToWadm: new Set(),
+  status: undefined,
+  stateProblem: undefined,
+});
+
+const isCount = (n) => Number.isSafeInteger(n) && n >= 0;
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+// The state in the config's pairs (undefined: no such config, the first event). Answers
+// { state, problem }: state is empty, and problem says why, when the value cannot be read as
+// state; entries of the wrong shape are dropped one by one.
+export function decodeState(pairs) {
+  const state = emptyState();
+  if (pairs === undefined) return { state, problem: undefined };
+  const text = (pairs.find(([k]) => k === STATE_KEY) ?? [])[1];
+  if (text === undefined) return { state, problem: `${STATE_CONFIG} holds no \`${STATE_KEY}\` key` };
+  let saved;
+  try {
+    saved = JSON.parse(text);
+  } catch (err) {
+    return { state, problem: `${STATE_CONFIG} is not JSON (${err.message})` };
+  }
+  if (!isObject(saved) || saved.v !== STATE_VERSION) {
+    return { state, problem: `${STATE_CONFIG} is not version ${STATE_VERSION} state` };
+  }
+  if (typeof saved.event === 'string') state.lastEventId = saved.event;
+  for (const [key, v] of Object.entries(isObject(saved.streaks) ? saved.streaks : {})) {
+    if (Array.isArray(v) && v.length === 2 && isCount(v[0]) && isCount(v[1])) {
+      state.streaks.set(key, { high: v[0], low: v[1] });
+    }
+  }
+  for (const [id, at] of Object.entries(isObject(saved.acted) ? saved.acted : {})) {
+    if (isCount(at)) state.lastActed.set(id, at);
+  }
+  for (const id of Array.isArray(saved.wadm) ? saved.wadm : []) {
+    if (typeof id === 'string') state.leftToWadm.add(id);
+  }
+  if (typeof saved.status === 'string') state.status = saved.status;
+  if (typeof saved.problem === 'string') state.stateProblem = saved.problem;
+  return { state, problem: undefined };
+}
+
+// A cool-down is over once `cooldownMs` have passed; one stamped further ahead than that (the
+// clock went back, or the instance before ran on a host whose clock was ahead) is over too.
+export const coolingDown = (at, now, cooldownMs) => Math.abs(now - at) < cooldownMs;
+
+// What of the state is worth keeping after an event: only streaks under way (a pair at 0 both
+// ways is the same as no entry), cool-downs not over yet, and only of the components the
+// report shows (`present`: their ids); each map bounded, keeping the longest streaks and the
+// latest cool-downs. `settings` undefined (they could not be read): nothing expires.
+export function pruneState(state, { present, now, settings }) {
+  const streaks = [...state.streaks]
+    .filter(([key, s]) => (s.high > 0 || s.low > 0) && present.has(key.split(' ')[0]))
+    .sort(([ka, a], [kb, b]) => Math.max(b.high, b.low) - Math.max(a.high, a.low) || compare(ka, kb))
+    .slice(0, MAX_STREAKS);
+  const acted = [...state.lastActed]
+    .filter(([id, at]) => present.has(id) && (settings === undefined || coolingDown(at, now, settings.cooldownMs)))
+    .sort(([ia, a], [ib, b]) => b - a || compare(ia, ib))
+    .slice(0, MAX_ACTED);
+  const wadm = [...state.leftToWadm].filter((id) => present.has(id)).sort(compare).slice(0, MAX_LEFT_TO_WADM);
+  return {
+    ...state,
+    streaks: new Map(streaks),
+    lastActed: new Map(acted),
+    leftToWadm: new Set(wadm),
+  };
+}
+
+// The state as the config's one value: compact JSON, maps in key order, so equal states
+// encode alike and an unchanged state is not written again.
+export function encodeState(state) {
+  const sorted = (entries) => [...entries].sort(([a], [b]) => compare(a, b));
+  return JSON.stringify({
+    v: STATE_VERSION,
+    event: state.lastEventId,
+    streaks: Object.fromEntries(sorted(state.streaks).map(([k, s]) => [k, [s.high, s.low]])),
+    acted: Object.fromEntries(sorted(state.lastActed)),
+    wadm: [...state.leftToWadm].sort(compare),
+    status: state.status,
+    problem: state.stateProblem,
+  });
 }

@@ -4,6 +4,12 @@ import { test } from 'node:test';
 
 import {
   DEFAULTS,
+  MAX_STREAKS,
+  STATE_CONFIG,
+  coolingDown,
+  decodeState,
+  emptyState,
+  encodeState,
   isCandidate,
   isStale,
   isWadmManaged,
@@ -11,8 +17,10 @@ import {
   parseSettings,
   pickHost,
   plan,
+  pruneState,
   raiseTarget,
   recordName,
+  settingsConfigNames,
   streakKey,
   toPairs,
   updateStreaks,
@@ -209,4 +217,100 @@ test('candidates, wadm, records, staleness', () => {
   assert.equal(isStale('2025-01-01T00:00:00Z', now, 30000), true);
   assert.equal(isStale('2025-01-01T00:00:45Z', now, 30000), false);
   assert.equal(isStale(undefined, now, 30000), false);
+});
+
+test('settings config names: autoscaler-link, then wadm\'s name for it', () => {
+  assert.deepEqual(settingsConfigNames('lattice_autoscaler-autoscaler'), [
+    'autoscaler-link',
+    'lattice_autoscaler-autoscaler_link',
+  ]);
+  assert.deepEqual(settingsConfigNames('my_app-scaler'), ['autoscaler-link', 'my_app-autoscaler_link']);
+  // not an id wadm derives (no `-`, or more than one): the hand-made name only
+  assert.deepEqual(settingsConfigNames('autoscaler'), ['autoscaler-link']);
+  assert.deepEqual(settingsConfigNames('a-b-c'), ['autoscaler-link']);
+  assert.deepEqual(settingsConfigNames('-x'), ['autoscaler-link']);
+  assert.deepEqual(settingsConfigNames(undefined), ['autoscaler-link']);
+});
+
+const sampleState = () => {
+  const state = emptyState();
+  state.lastEventId = 'component_load.default.42';
+  state.streaks.set(streakKey('a', 'h1'), { high: 3, low: 0 });
+  state.streaks.set(streakKey('b', 'h1'), { high: 0, low: 0 });
+  state.streaks.set(streakKey('gone', 'h1'), { high: 1, low: 0 });
+  state.lastActed.set('a', 10_000);
+  state.lastActed.set('old', 1_000);
+  state.leftToWadm.add('w');
+  state.leftToWadm.add('gone');
+  state.status = '{"settings":"high=0.8"}';
+  return state;
+};
+
+test('state: encoded as compact JSON in one key, and read back', () => {
+  const text = encodeState(sampleState());
+  assert.ok(!text.includes(' h1": [') && !text.includes('\n'));
+  const { state, problem } = decodeState([['state', text]]);
+  assert.equal(problem, undefined);
+  assert.equal(state.lastEventId, 'component_load.default.42');
+  assert.deepEqual(state.streaks.get(streakKey('a', 'h1')), { high: 3, low: 0 });
+  assert.deepEqual([...state.lastActed], [['a', 10_000], ['old', 1_000]]);
+  assert.deepEqual([...state.leftToWadm].sort(), ['gone', 'w']);
+  assert.equal(state.status, '{"settings":"high=0.8"}');
+  assert.equal(state.stateProblem, undefined);
+  // equal states encode alike, whatever the order they were built in
+  assert.equal(encodeState(state), text);
+});
+
+test('state: none yet, or unreadable, is an empty one (with why)', () => {
+  assert.deepEqual(decodeState(undefined), { state: emptyState(), problem: undefined });
+  assert.match(decodeState([]).problem, /autoscaler-state holds no `state` key/);
+  assert.match(decodeState([['state', '{']]).problem, /is not JSON/);
+  assert.match(decodeState([['state', '{"v":99}']]).problem, /not version 1 state/);
+  assert.match(decodeState([['state', '[]']]).problem, /not version 1 state/);
+  // entries of the wrong shape are dropped one by one
+  const { state, problem } = decodeState([
+    ['state', '{"v":1,"streaks":{"a h":[1,0],"b h":[1],"c h":"x","d h":[-1,0]},"acted":{"a":5,"b":"x"},"wadm":["w",3]}'],
+  ]);
+  assert.equal(problem, undefined);
+  assert.deepEqual([...state.streaks.keys()], ['a h']);
+  assert.deepEqual([...state.lastActed], [['a', 5]]);
+  assert.deepEqual([...state.leftToWadm], ['w']);
+  assert.equal(STATE_CONFIG, 'autoscaler-state');
+});
+
+test('state: pruned to what the report shows, streaks under way and live cool-downs', () => {
+  const s = settings(); // cool-down 10 s
+  const pruned = pruneState(sampleState(), { present: new Set(['a', 'b', 'w', 'old']), now: 15_000, settings: s });
+  assert.deepEqual([...pruned.streaks.keys()], [streakKey('a', 'h1')]);
+  assert.deepEqual([...pruned.lastActed], [['a', 10_000]]);
+  assert.deepEqual([...pruned.leftToWadm], ['w']);
+  assert.equal(pruned.lastEventId, 'component_load.default.42');
+  // settings unknown (they could not be read): no cool-down expires
+  const kept = pruneState(sampleState(), { present: new Set(['a', 'old']), now: 15_000, settings: undefined });
+  assert.deepEqual([...kept.lastActed.keys()].sort(), ['a', 'old']);
+  assert.equal(coolingDown(10_000, 15_000, 10_000), true);
+  assert.equal(coolingDown(10_000, 20_000, 10_000), false);
+  // stamped a cool-down ahead: the clock went back, not a live cool-down
+  assert.equal(coolingDown(40_000, 20_000, 10_000), false);
+});
+
+test('state: bounded, a few KB with a big lattice', () => {
+  const state = emptyState();
+  state.lastEventId = 'component_load.default.1234567890';
+  const present = new Set();
+  const host = (i) => `N${String(i).padStart(55, 'X')}`; // host ids are 56-character keys
+  for (let c = 0; c < 100; c += 1) {
+    const id = `some_application-component_${c}`;
+    present.add(id);
+    state.lastActed.set(id, 1_000 + c);
+    state.leftToWadm.add(id);
+    for (let h = 0; h < 5; h += 1) state.streaks.set(streakKey(id, host(h)), { high: c % 7, low: 0 });
+  }
+  const pruned = pruneState(state, { present, now: 2_000, settings: settings() });
+  assert.equal(pruned.streaks.size, MAX_STREAKS);
+  // the longest streaks are kept: the nearest to a decision
+  assert.ok([...pruned.streaks.values()].every((s) => s.high === 6));
+  assert.ok(pruned.lastActed.has('some_application-component_99')); // the latest cool-downs
+  const size = encodeState(pruned).length;
+  assert.ok(size < 6_000, `${size} bytes`);
 });

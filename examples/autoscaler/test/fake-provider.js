@@ -1,6 +1,8 @@
 // A fake lattice-control provider for the tests: the functions autoscaler.js imports, in the
 // shape jco gives them (camelCase records, errors thrown as an object whose `payload` is the
-// ctl-error variant), over an in-memory lattice that the test sets up and inspects.
+// ctl-error variant), over an in-memory lattice that the test sets up and inspects. The lattice
+// (its named configs included) outlives the autoscaler's module instances, as a real lattice
+// outlives the component instances a host makes for each invocation.
 export const SELF_ID = 'lattice_autoscaler-autoscaler';
 
 export const lattice = {
@@ -10,7 +12,8 @@ export const lattice = {
   configs: new Map(),
   // host ids that bid in auctions
   bidders: [],
-  // function name -> ctl-error to throw ({ tag, val })
+  // function name, or `{function name} {first argument}` when that is a string (e.g.
+  // `getConfig autoscaler-state`) -> ctl-error to throw ({ tag, val })
   failures: new Map(),
   // every call, as [name, ...args]
   calls: [],
@@ -33,7 +36,9 @@ class ComponentError extends Error {
 
 function call(name, ...args) {
   lattice.calls.push([name, ...args]);
-  const failure = lattice.failures.get(name);
+  const failure =
+    lattice.failures.get(name) ??
+    (typeof args[0] === 'string' ? lattice.failures.get(`${name} ${args[0]}`) : undefined);
   if (failure) throw new ComponentError(failure);
 }
 
@@ -52,12 +57,14 @@ export function providerInfo(options) {
 
 export function getConfig(name) {
   call('getConfig', name);
-  return lattice.configs.get(name);
+  const values = lattice.configs.get(name);
+  return values && values.map(([k, v]) => [k, v]);
 }
 
 export function putConfig(name, values) {
   call('putConfig', name, values);
-  lattice.configs.set(name, values);
+  // a copy: what the component passed is its own to change
+  lattice.configs.set(name, values.map(([k, v]) => [k, v]));
   return { message: 'ok' };
 }
 

@@ -548,3 +548,31 @@ fn invocation_points_by_reference_and_operation_find_their_component() {
         .filter(|(k, _)| k.component.starts_with("twin"))
         .all(|(_, r)| r.invocations.is_none()));
 }
+
+/// A host exports a component's invocation counter only once it counted something: a counter
+/// that appears on a series already read counts from zero (the burst that made it appear is
+/// not swallowed as a baseline); one present at the series' first reading is a baseline.
+#[test]
+fn a_counter_that_appears_later_counts_from_zero() {
+    let t0 = Instant::now();
+    let at = t0 + Duration::from_secs(2);
+    let max = || gauge(names::MAX, vec![point(attrs("H1", "c"), 0, 4)]);
+    let invocations = |n| {
+        let cumulative = AggregationTemporality::Cumulative;
+        sum(
+            names::INVOCATIONS,
+            cumulative,
+            vec![point(attrs("H1", "c"), 1, n)],
+        )
+    };
+    let store = LoadStore::new(LoadLimits::default());
+    ingest(&store, &export(vec![max()]), t0);
+    ingest(&store, &export(vec![max(), invocations(40)]), at);
+    let load = &store.per_host("lat", at)[0];
+    assert_eq!(load.invocations_per_s * load.window.as_secs_f64(), 40.0);
+
+    let store = LoadStore::new(LoadLimits::default());
+    ingest(&store, &export(vec![max(), invocations(40)]), t0);
+    ingest(&store, &export(vec![max(), invocations(40)]), at);
+    assert_eq!(store.per_host("lat", at)[0].invocations_per_s, 0.0);
+}

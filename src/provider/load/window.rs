@@ -95,7 +95,8 @@ struct Total {
 }
 
 impl Total {
-    fn apply(&mut self, count: Count) {
+    /// Applies `count`; `seen_before`: the series had readings without this counter.
+    fn apply(&mut self, count: Count, seen_before: bool) {
         if !count.value.is_finite() {
             return;
         }
@@ -109,7 +110,11 @@ impl Total {
                     }
                     // a new run (restarted host, reset counter): all of it is new
                     Some(_) => self.total += count.value.max(0.0),
-                    // the first reading: a baseline, whatever came before is not in the window
+                    // a counter that appears on a series already read: an exporter sends a
+                    // point only once it was counted, so all of it came since the last read
+                    None if seen_before => self.total += count.value.max(0.0),
+                    // the first reading of the series: a baseline, whatever came before is
+                    // not in the window
                     None => {}
                 }
                 self.last = Some((start, count.value));
@@ -126,13 +131,15 @@ struct HistTotal {
 }
 
 impl HistTotal {
-    fn apply(&mut self, h: &Histogram, temporality: Temporality) {
+    /// Applies `h`, as [`Total::apply`].
+    fn apply(&mut self, h: &Histogram, temporality: Temporality, seen_before: bool) {
         let added = match temporality {
             Temporality::Delta => Some(h.clone()),
             Temporality::Cumulative { start } => {
                 let added = match &self.last {
                     Some((s, last)) if *s == start => h.since(last).or_else(|| Some(h.clone())),
                     Some(_) => Some(h.clone()),
+                    None if seen_before => Some(h.clone()),
                     None => None,
                 };
                 self.last = Some((start, h.clone()));
@@ -177,14 +184,15 @@ pub(super) struct Series {
 
 impl Series {
     pub(super) fn apply(&mut self, r: &Reading, now: Instant, window: Duration) {
+        let seen_before = !self.samples.is_empty();
         if let Some(reference) = &r.component_ref {
             self.component_ref.clone_from(reference);
         }
         if let Some(c) = r.invocations {
-            self.invocations.apply(c);
+            self.invocations.apply(c, seen_before);
         }
         if let Some(c) = r.errors {
-            self.errors.apply(c);
+            self.errors.apply(c, seen_before);
         }
         if let Some(c) = r.active {
             if c.value.is_finite() {
@@ -198,7 +206,7 @@ impl Series {
             self.max = max;
         }
         if let Some((h, temporality)) = &r.duration {
-            self.duration.apply(h, *temporality);
+            self.duration.apply(h, *temporality, seen_before);
         }
         self.samples.push_back(Sample {
             at: now,
