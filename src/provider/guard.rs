@@ -32,6 +32,7 @@ use std::collections::HashMap;
 
 use super::config;
 use super::events::{EVENTS_KEY, EVENT_QUEUE_KEY, EVENT_TIMEOUT_KEY};
+use super::load;
 use super::policy::MANAGE_LINKS;
 use crate::ctl;
 
@@ -49,7 +50,15 @@ const SETTING_PREFIXES: [&str; 5] = ["allow", "ctl_", "nats_", "tls_", "event_"]
 /// Parts of a key name that mark a credential, whatever reads it.
 const CREDENTIAL_MARKS: [&str; 6] = ["jwt", "seed", "password", "secret", "token", "creds"];
 
-/// Whether `key` is (or may be) read by the provider as a link setting.
+/// Keys the provider reads from its own config only: a config holding one may be the
+/// provider's, so writing it is a setting change like a link's.
+const PROVIDER_KEYS: [&str; 3] = [
+    load::http::LISTEN_KEY,
+    load::publish::INTERVAL_KEY,
+    crate::runtime::KEY,
+];
+
+/// Whether `key` is (or may be) read by the provider as a link setting, or as its own.
 #[must_use]
 pub fn is_setting_key(key: &str) -> bool {
     let key = key.trim().to_ascii_lowercase();
@@ -57,6 +66,7 @@ pub fn is_setting_key(key: &str) -> bool {
         || config::KEYS.iter().any(|k| k.key == key)
         || config::ALIASES.iter().any(|(alias, _)| *alias == key)
         || [EVENTS_KEY, EVENT_QUEUE_KEY, EVENT_TIMEOUT_KEY].contains(&key.as_str())
+        || PROVIDER_KEYS.contains(&key.as_str())
 }
 
 /// Whether the value of `key` is a credential: a key the provider treats as one, or a key
@@ -315,6 +325,9 @@ mod tests {
             "events",
             "event_timeout_ms",
             "event_queue",
+            "otlp_listen",
+            "load_interval_ms",
+            "runtime",
         ] {
             assert!(is_setting_key(key), "{key}");
         }

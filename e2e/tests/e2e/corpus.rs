@@ -488,3 +488,139 @@ async fn link_churn_with_changed_puts_leaves_connections_and_memory_where_they_s
     ensure!(provider_healthy(&lattice, PROVIDER).await);
     lattice.shutdown().await
 }
+
+/// One HTTP/1.1 request to the provider's OTLP receiver over a plain socket (every byte as
+/// given, so malformed requests can be made); the answer's status code. A server that answers
+/// before the body is all sent (413) may close the socket under the writer: the status is
+/// still read.
+async fn otlp_post(addr: &str, method: &str, path: &str, content_type: &str, extra: &str, body: &[u8]) -> Result<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut socket = tokio::time::timeout(CALL_BOUND, tokio::net::TcpStream::connect(addr)).await??;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: {content_type}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let sent = async {
+        socket.write_all(head.as_bytes()).await?;
+        socket.write_all(body).await?;
+        socket.flush().await
+    };
+    let _ = tokio::time::timeout(CALL_BOUND, sent).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(CALL_BOUND, socket.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+    status.ok_or_else(|| anyhow::anyhow!("no HTTP status in {:?}", text.chars().take(80).collect::<String>()))
+}
+
+/// Stated bound: what the provider's RSS may grow by through the OTLP corpus (10,000 series
+/// kept, and what the allocator keeps of decoding 100,000 more per pass).
+const OTLP_RSS_BOUND_KIB: u64 = 64 * 1024;
+
+/// An export of `series` components' `max_instances` on one host (protobuf).
+fn otlp_export(first: usize, series: usize, value: f64) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        metric::Data, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+    };
+    let kv = |k: &str, v: String| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v)) }),
+    };
+    let points = (first..first + series)
+        .map(|i| NumberDataPoint {
+            attributes: vec![
+                kv("component.id", format!("corpus-{i}")),
+                kv("component.ref", format!("file:///corpus/{i}.wasm")),
+                kv("lattice", "corpus".into()),
+                kv("host", "NCORPUS".into()),
+            ],
+            value: Some(number_data_point::Value::AsDouble(value)),
+            ..Default::default()
+        })
+        .collect();
+    let metric = Metric {
+        name: "wasmcloud_host.component.max_instances".into(),
+        data: Some(Data::Gauge(Gauge { data_points: points })),
+        ..Default::default()
+    };
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics { metrics: vec![metric], ..Default::default() }],
+            ..Default::default()
+        }],
+    };
+    prost::Message::encode_to_vec(&request)
+}
+
+/// Malformed and hostile OTLP exports at the provider's receiver: each refused with its HTTP
+/// status, the provider healthy after, its memory bounded through 100,000 series (the store
+/// keeps 10,000 and refuses the rest).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_otlp_exports_are_refused_and_memory_stays_bounded() -> Result<()> {
+    const PROTOBUF: &str = "application/x-protobuf";
+    let lattice = TestLattice::start(shared_nats()?, 1).await?;
+    let host = lattice.host_id(0)?.to_string();
+    let port = lattice_control_e2e::nats::free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    put_config(&lattice, "rel-otlp", &[("otlp_listen", &addr)]).await?;
+    start_provider(&lattice, 0, PROVIDER, &["rel-otlp"]).await?;
+    let pid = provider_pid(&host)?;
+    let good = otlp_export(0, 10, 4.0);
+    lattice_control_e2e::retry("the receiver listening", Duration::from_secs(10), || async {
+        ensure!(otlp_post(&addr, "POST", "/v1/metrics", PROTOBUF, "", &good).await? == 200, "not yet");
+        Ok(())
+    })
+    .await?;
+    let before = rss_kib(pid)?;
+
+    let truncated = &good[..good.len() / 2];
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let oversized = vec![0u8; 2 * 1024 * 1024];
+    let cases: Vec<(&str, &str, &str, &str, &str, &[u8], u16)> = vec![
+        ("truncated protobuf", "POST", "/v1/metrics", PROTOBUF, "", truncated, 400),
+        ("garbage bytes", "POST", "/v1/metrics", PROTOBUF, "", &garbage, 400),
+        ("JSON content type", "POST", "/v1/metrics", "application/json", "", b"{}", 415),
+        ("gzip body", "POST", "/v1/metrics", PROTOBUF, "content-encoding: gzip\r\n", &good, 415),
+        ("2 MiB body", "POST", "/v1/metrics", PROTOBUF, "", &oversized, 413),
+        ("another path", "POST", "/v1/traces", PROTOBUF, "", &good, 404),
+        ("GET", "GET", "/v1/metrics", PROTOBUF, "", b"", 405),
+    ];
+    for (what, method, path, content_type, extra, body, want) in cases {
+        let got = otlp_post(&addr, method, path, content_type, extra, body).await?;
+        eprintln!("otlp corpus: {what}: {got}");
+        ensure!(got == want, "{what}: HTTP {got}, wanted {want}");
+    }
+    // huge, negative and non-finite values: taken (a gauge value is not checked against a
+    // range), never a panic
+    for value in [f64::MAX, -1.0, f64::NAN, f64::INFINITY] {
+        let got = otlp_post(&addr, "POST", "/v1/metrics", PROTOBUF, "", &otlp_export(0, 10, value)).await?;
+        ensure!(got == 200, "max_instances {value}: HTTP {got}");
+    }
+    // 100,000 series in exports of 5,000 (under the 1 MiB body cap): the store keeps its cap,
+    // answers 200 with the rest refused (partial success), three times over
+    let mut after_passes = Vec::new();
+    for _pass in 0..env_or("LATTICE_CONTROL_OTLP_PASSES", 3) {
+        for batch in 0..20 {
+            let body = otlp_export(batch * 5_000, 5_000, 1.0);
+            let got = otlp_post(&addr, "POST", "/v1/metrics", PROTOBUF, "", &body).await?;
+            ensure!(got == 200, "a batch of 5,000 series: HTTP {got}");
+        }
+        after_passes.push(rss_kib(pid)?);
+    }
+    ensure!(provider_healthy(&lattice, PROVIDER).await, "the provider is not healthy after the corpus");
+    println!(
+        "otlp corpus: provider RSS {} MiB before, {:?} MiB after each pass of 100,000 series",
+        before / 1024,
+        after_passes.iter().map(|k| k / 1024).collect::<Vec<_>>()
+    );
+    // the store holds at most 10,000 series whatever comes; what a pass decodes is given back
+    // to the allocator, which keeps some of it (RSS moves by tens of MiB between passes)
+    let worst = after_passes.iter().copied().max().unwrap_or(before);
+    ensure!(
+        worst <= before + OTLP_RSS_BOUND_KIB,
+        "RSS {worst} KiB after a pass, {before} KiB before: more than {OTLP_RSS_BOUND_KIB} KiB more"
+    );
+    lattice.shutdown().await
+}

@@ -35,9 +35,12 @@ pub struct ReceiverLimits {
 }
 
 impl Default for ReceiverLimits {
+    /// 1 MiB: a host's export of a hundred components is tens of KiB, a larger body costs
+    /// several times its size to decode, and NATS's default `max_payload` (1 MiB) is what
+    /// the replicas can pass on to each other.
     fn default() -> Self {
         Self {
-            max_body: 4 * 1024 * 1024,
+            max_body: 1024 * 1024,
         }
     }
 }
