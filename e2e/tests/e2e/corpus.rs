@@ -578,7 +578,9 @@ async fn malformed_otlp_exports_are_refused_and_memory_stays_bounded() -> Result
     let truncated = &good[..good.len() / 2];
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     let oversized = vec![0u8; 2 * 1024 * 1024];
-    let cases: Vec<(&str, &str, &str, &str, &str, &[u8], u16)> = vec![
+    // what, method, path, content type, extra headers, body, the status wanted
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a [u8], u16);
+    let cases: Vec<Case<'_>> = vec![
         ("truncated protobuf", "POST", "/v1/metrics", PROTOBUF, "", truncated, 400),
         ("garbage bytes", "POST", "/v1/metrics", PROTOBUF, "", &garbage, 400),
         ("JSON content type", "POST", "/v1/metrics", "application/json", "", b"{}", 415),

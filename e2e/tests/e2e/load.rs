@@ -282,11 +282,8 @@ async fn an_autoscaler_component_raises_and_lowers_a_saturated_component() -> Re
     let (p99_before, n_before) = p99(&before);
     let (p99_after, n_after) = p99(&after);
     let failed = calls.iter().filter(|c| !c.ok).count();
-    let failed_at: Vec<String> = calls
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| format!("{:.1}", c.started.duration_since(t0).as_secs_f64()))
-        .collect();
+    let failed_at: Vec<String> =
+        calls.iter().filter(|c| !c.ok).map(|c| format!("{:.1}", c.started.duration_since(t0).as_secs_f64())).collect();
     let get = |r: &std::collections::HashMap<String, String>, k: &str| r.get(k).cloned().unwrap_or_default();
     println!("closed loop ({CALLERS} callers, component with max_instances 1, reports every {LOAD_EVERY:?}, host exports every {EXPORT_EVERY:?}):");
     println!("  0.0 s  calls start: the component saturates");
