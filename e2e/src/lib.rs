@@ -26,6 +26,7 @@ pub mod lattice;
 pub mod link;
 pub mod logs;
 pub mod nats;
+pub mod otlp;
 pub mod par;
 pub mod provider;
 pub mod registry;

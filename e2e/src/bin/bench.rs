@@ -10,7 +10,7 @@
 //! reads the provider's RSS after each; `--churn N` is one step of N cycles. `--malloc-stats`
 //! adds glibc's heap in use and free-but-kept beside each RSS (read with gdb), and the RSS
 //! after the provider is made to call `malloc_trim(0)` at the end of the section.
-//! `--only` runs some sections: memory, latency, throughput, hosts, profile, runtime, fanout,
+//! `--only` runs some sections: memory, latency, throughput, hosts, profile, runtime, fanout, load,
 //! scale, cold.
 //! Prints a markdown report and writes it to `FILE` (default `bench-results.md` in the repo).
 //! Every network call is bounded ([`stats::LATENCY_BOUND`], [`stats::LOAD_BOUND`], retries
@@ -18,6 +18,8 @@
 
 #[path = "bench/fanout.rs"]
 mod fanout;
+#[path = "bench/load.rs"]
+mod load;
 #[path = "bench/report.rs"]
 mod report;
 #[path = "bench/report_fan.rs"]
@@ -367,6 +369,13 @@ async fn main() -> Result<()> {
             Err(e) => report.errors.push(format!("many links: {e:#}")),
         }
         progress(started, "many links done");
+    }
+    if runs("load") {
+        match load::load(&lattice, &nats, 1).await {
+            Ok(l) => report.load = Some(l),
+            Err(e) => report.errors.push(format!("load: {e:#}")),
+        }
+        progress(started, "component load done");
     }
     if runs("cold") {
         match cold_starts(&lattice, &nats, 2, 5).await {

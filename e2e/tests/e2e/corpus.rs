@@ -489,77 +489,28 @@ async fn link_churn_with_changed_puts_leaves_connections_and_memory_where_they_s
     lattice.shutdown().await
 }
 
-/// One HTTP/1.1 request to the provider's OTLP receiver over a plain socket (every byte as
-/// given, so malformed requests can be made); the answer's status code. A server that answers
-/// before the body is all sent (413) may close the socket under the writer: the status is
-/// still read.
-async fn otlp_post(addr: &str, method: &str, path: &str, content_type: &str, extra: &str, body: &[u8]) -> Result<u16> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut socket = tokio::time::timeout(CALL_BOUND, tokio::net::TcpStream::connect(addr)).await??;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: {content_type}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    let sent = async {
-        socket.write_all(head.as_bytes()).await?;
-        socket.write_all(body).await?;
-        socket.flush().await
-    };
-    let _ = tokio::time::timeout(CALL_BOUND, sent).await;
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(CALL_BOUND, socket.read_to_end(&mut answer)).await;
-    let text = String::from_utf8_lossy(&answer);
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok());
-    status.ok_or_else(|| anyhow::anyhow!("no HTTP status in {:?}", text.chars().take(80).collect::<String>()))
-}
-
 /// Stated bound: what the provider's RSS may grow by through the OTLP corpus (10,000 series
 /// kept, and what the allocator keeps of decoding 100,000 more per pass).
 const OTLP_RSS_BOUND_KIB: u64 = 64 * 1024;
-
-/// An export of `series` components' `max_instances` on one host (protobuf).
-fn otlp_export(first: usize, series: usize, value: f64) -> Vec<u8> {
-    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-    use opentelemetry_proto::tonic::metrics::v1::{
-        metric::Data, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
-    };
-    let kv = |k: &str, v: String| KeyValue {
-        key: k.into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v)) }),
-    };
-    let points = (first..first + series)
-        .map(|i| NumberDataPoint {
-            attributes: vec![
-                kv("component.id", format!("corpus-{i}")),
-                kv("component.ref", format!("file:///corpus/{i}.wasm")),
-                kv("lattice", "corpus".into()),
-                kv("host", "NCORPUS".into()),
-            ],
-            value: Some(number_data_point::Value::AsDouble(value)),
-            ..Default::default()
-        })
-        .collect();
-    let metric = Metric {
-        name: "wasmcloud_host.component.max_instances".into(),
-        data: Some(Data::Gauge(Gauge { data_points: points })),
-        ..Default::default()
-    };
-    let request = ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            scope_metrics: vec![ScopeMetrics { metrics: vec![metric], ..Default::default() }],
-            ..Default::default()
-        }],
-    };
-    prost::Message::encode_to_vec(&request)
-}
 
 /// Malformed and hostile OTLP exports at the provider's receiver: each refused with its HTTP
 /// status, the provider healthy after, its memory bounded through 100,000 series (the store
 /// keeps 10,000 and refuses the rest).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_otlp_exports_are_refused_and_memory_stays_bounded() -> Result<()> {
-    const PROTOBUF: &str = "application/x-protobuf";
+    use lattice_control_e2e::otlp::{max_instances_export, PROTOBUF};
+    let otlp_post = |addr: &str, method: &str, path: &str, content_type: &str, extra: &str, body: &[u8]| {
+        let (addr, method, path, ct, extra, body) = (
+            addr.to_string(),
+            method.to_string(),
+            path.to_string(),
+            content_type.to_string(),
+            extra.to_string(),
+            body.to_vec(),
+        );
+        async move { lattice_control_e2e::otlp::post(&addr, &method, &path, &ct, &extra, &body, CALL_BOUND).await }
+    };
+    let otlp_export = |first, series, value| max_instances_export("corpus", "NCORPUS", first, series, value);
     let lattice = TestLattice::start(shared_nats()?, 1).await?;
     let host = lattice.host_id(0)?.to_string();
     let port = lattice_control_e2e::nats::free_port()?;

@@ -158,8 +158,8 @@ fn symbol_cell(sym: &str) -> String {
 }
 
 /// The sections `--only` can name, in the order they run.
-pub const SECTIONS: [&str; 9] =
-    ["memory", "latency", "throughput", "hosts", "profile", "runtime", "fanout", "scale", "cold"];
+pub const SECTIONS: [&str; 10] =
+    ["memory", "latency", "throughput", "hosts", "profile", "runtime", "fanout", "scale", "cold", "load"];
 
 /// Whether `section` runs when `--only` named `only` (every section when it named none).
 pub fn runs(only: &[String], section: &str) -> bool {
@@ -184,6 +184,8 @@ pub struct Report {
     pub memory: MemoryResult,
     pub fan_out: Vec<crate::fanout::FanOutRow>,
     pub scale: Option<crate::fanout::ScaleResult>,
+    /// Section `load`: OTLP ingestion cost and `get-component-load` latency.
+    pub load: Option<crate::load::LoadBench>,
     pub runtime: Vec<crate::report_fan::RuntimeRow>,
     pub load_after: String,
     pub total: Duration,
@@ -230,6 +232,7 @@ impl Report {
             memory: MemoryResult::default(),
             fan_out: Vec::new(),
             scale: None,
+            load: None,
             runtime: Vec::new(),
             load_after: String::new(),
             total: Duration::ZERO,
@@ -272,6 +275,9 @@ impl Report {
         }
         if ran("scale") {
             self.render_scale(&mut o);
+        }
+        if ran("load") {
+            self.render_load(&mut o);
         }
 
         if !self.errors.is_empty() {
@@ -767,5 +773,60 @@ impl Report {
             let _ = writeln!(o, "| {pct:.1}% | `{}` |", symbol_cell(sym));
         }
         o.push('\n');
+    }
+}
+
+impl Report {
+    fn render_load(&self, o: &mut String) {
+        let Some(l) = &self.load else {
+            return;
+        };
+        let _ = writeln!(
+            o,
+            "### Component load: OTLP ingestion and `get-component-load`\n\n\
+             Host-shaped exports (per component: the `max_instances` gauge, `active_instances`, the \
+             invocation counter and a 16-bucket duration histogram) posted one after another to a \
+             provider's receiver; its process CPU over them.\n\n\
+             | components per export | data points | bytes | exports | CPU per export | CPU per point | wall per export |\n\
+             |---|---|---|---|---|---|---|"
+        );
+        for i in &l.ingestion {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                i.components,
+                i.points,
+                i.bytes,
+                i.exports,
+                fmt_duration(i.cpu_per_export()),
+                fmt_duration(i.cpu_per_point()),
+                fmt_duration(i.wall / i.exports.max(1) as u32)
+            );
+        }
+        if let [small, large] = l.ingestion.as_slice() {
+            let ratio = large.cpu_per_point().as_secs_f64() / small.cpu_per_point().as_secs_f64().max(1e-12);
+            let _ = writeln!(
+                o,
+                "\nCPU per point, {} vs {} components per export: {ratio:.2}x.",
+                large.components, small.components
+            );
+        }
+        let row = |name: &str, p: &Option<crate::stats::Percentiles>| match p {
+            Some(p) => {
+                format!("| {name} | {} | {} | {} |", fmt_duration(p.p50), fmt_duration(p.p90), fmt_duration(p.p99))
+            }
+            None => format!("| {name} | – | – | – |"),
+        };
+        let _ = writeln!(
+            o,
+            "\n`get-component-load` (the whole lattice: {} per-host rows) beside `provider-info`, interleaved:\n\n\
+             | call | p50 | p90 | p99 |\n|---|---|---|---|\n{}\n{}",
+            l.report_rows,
+            row("get-component-load", &l.get_component_load),
+            row("provider-info", &l.provider_info)
+        );
+        if let (Some(g), Some(i)) = (&l.get_component_load, &l.provider_info) {
+            let _ = writeln!(o, "\np50 ratio: {:.2}x.\n", g.p50.as_secs_f64() / i.p50.as_secs_f64().max(1e-12));
+        }
     }
 }
