@@ -42,6 +42,14 @@ pub mod v1_0 {
     pub use wasmcloud::lattice_control::{lattice_control, types};
 }
 
+/// The `controller` world of `wasmcloud:lattice-control@1.1.0` as published
+/// (`compat/wit-1.1.0`): a component built against 1.1.0, calling `…@1.1.0.{func}`.
+#[allow(missing_docs, clippy::all)]
+pub mod v1_1 {
+    wit_bindgen_wrpc::generate!({ world: "controller", path: "../compat/wit-1.1.0" });
+    pub use wasmcloud::lattice_control::{events, lattice_control, types};
+}
+
 /// The `source-id` header: the calling component's id.
 pub const SOURCE_ID_HEADER: &str = "source-id";
 /// The `link-name` header: the name of the caller's link.

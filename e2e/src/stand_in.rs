@@ -22,12 +22,22 @@ pub mod handler_bindings_v1_0 {
     wit_bindgen_wrpc::generate!({ world: "event-handler", path: "../compat/wit-1.0.0" });
 }
 
+/// The same world of `wasmcloud:lattice-control@1.1.0` as published.
+#[allow(missing_docs, clippy::all)]
+pub mod handler_bindings_v1_1 {
+    wit_bindgen_wrpc::generate!({ world: "event-handler", path: "../compat/wit-1.1.0" });
+}
+
 pub use handler_bindings::wasmcloud::lattice_control::events as evt;
 /// 1.0.0's event records (they were in its `types`).
 pub use handler_bindings_v1_0::wasmcloud::lattice_control::types as evt_v1_0;
+/// 1.1.0's events (every type but `component-load`).
+pub use handler_bindings_v1_1::wasmcloud::lattice_control::events as evt_v1_1;
 
 /// One `handle-event` call as the stand-in saw it: the event and when the call arrived.
 pub type Received = (evt::LatticeEvent, Instant);
+/// One `handle-event` call as a 1.1.0 stand-in saw it.
+pub type ReceivedV1_1 = (evt_v1_1::LatticeEvent, Instant);
 /// One `handle-event` call as a 1.0.0 stand-in saw it.
 pub type ReceivedV1_0 = (evt_v1_0::LatticeEvent, Instant);
 
@@ -66,6 +76,18 @@ impl handler_bindings_v1_0::exports::wasmcloud::lattice_control::lattice_events:
         &self,
         _cx: Option<async_nats::HeaderMap>,
         event: evt_v1_0::LatticeEvent,
+    ) -> anyhow::Result<Result<(), String>> {
+        self.record(event).await
+    }
+}
+
+impl handler_bindings_v1_1::exports::wasmcloud::lattice_control::lattice_events::Handler<Option<async_nats::HeaderMap>>
+    for StandIn<evt_v1_1::LatticeEvent>
+{
+    async fn handle_event(
+        &self,
+        _cx: Option<async_nats::HeaderMap>,
+        event: evt_v1_1::LatticeEvent,
     ) -> anyhow::Result<Result<(), String>> {
         self.record(event).await
     }
@@ -111,6 +133,21 @@ pub async fn serve_v1_0(
     let (tx, rx) = mpsc::unbounded_channel();
     let invocations =
         bounded("serving handle-event@1.0.0", CALL_TIMEOUT, handler_bindings_v1_0::serve(&wrpc, StandIn { tx, delay }))
+            .await??;
+    Ok((rx, spawn_serving(wrpc, invocations)))
+}
+
+/// [`serve`] for a component built against `wasmcloud:lattice-control@1.1.0`.
+pub async fn serve_v1_1(
+    nats: &async_nats::Client,
+    lattice: &str,
+    component_id: &str,
+    delay: Duration,
+) -> Result<(mpsc::UnboundedReceiver<ReceivedV1_1>, Serving)> {
+    let wrpc = stand_in_client(nats, lattice, component_id).await?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let invocations =
+        bounded("serving handle-event@1.1.0", CALL_TIMEOUT, handler_bindings_v1_1::serve(&wrpc, StandIn { tx, delay }))
             .await??;
     Ok((rx, spawn_serving(wrpc, invocations)))
 }

@@ -254,3 +254,83 @@ fn into_current(c: &v1_0::types::ScaleComponentCommand) -> types::ScaleComponent
         allow_update: c.allow_update,
     }
 }
+
+/// A component built against 1.1.0 (the published release before component load): its calls
+/// are answered at `…@1.1.0`, its wait form answers in 1.1.0's event form, and it receives its
+/// events at `lattice-events@1.1.0`, every 1.1.0 type typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_component_built_against_1_1_0_calls_and_receives_events() -> Result<()> {
+    use lattice_control_e2e::caller::v1_1;
+    use lattice_control_e2e::stand_in::evt_v1_1;
+    let lattice = TestLattice::start(shared_nats()?, 1).await?;
+    let host = lattice.host_id(0)?.to_string();
+    start_provider(&lattice, 0, PROVIDER, &[]).await?;
+    let (mut events, _serving) = stand_in::serve_v1_1(lattice.nats(), lattice.lattice(), "v11", Duration::ZERO).await?;
+    put_provider_link_with(
+        &lattice,
+        "v11",
+        PROVIDER,
+        &[("events", "labels_changed,component_scaled"), ("allow", "all")],
+    )
+    .await?;
+    let caller = Caller::new(lattice.nats().clone(), lattice.lattice(), PROVIDER).await?.as_component("v11", "default");
+
+    let info = retry("provider-info@1.1.0", CALL_RETRY, || async {
+        v1_1::lattice_control::provider_info(
+            caller.wrpc(),
+            caller.cx(),
+            &v1_1::types::QueryOptions { timeout_ms: None },
+        )
+        .await?
+        .map_err(|e| anyhow!("{e:?}"))
+    })
+    .await?;
+    assert_eq!((info.source_id.as_str(), info.lattice.as_str()), ("v11", lattice.lattice()));
+    // the 1.2.0 operation is listed (the grant is the link's), not callable at 1.1.0
+    assert!(info.allowed_operations.iter().any(|o| o == "get-component-load"), "{info:?}");
+
+    let scale = v1_1::types::ScaleComponentCommand {
+        component_ref: noop_component_ref()?,
+        component_id: "by-v11".into(),
+        host_id: host.clone(),
+        max_instances: 1,
+        annotations: None,
+        component_limits: None,
+        config: vec![],
+        allow_update: false,
+    };
+    let waited = bounded(
+        "scale-component-and-wait@1.1.0",
+        CALL_TIMEOUT,
+        v1_1::lattice_control::scale_component_and_wait(
+            caller.wrpc(),
+            caller.cx(),
+            &scale,
+            &v1_1::types::WaitOptions { timeout_ms: 5000 },
+        ),
+    )
+    .await??
+    .map_err(|e| anyhow!("{e:?}"))?;
+    match &waited.data {
+        v1_1::events::EventData::ComponentScaled(c) => {
+            assert_eq!((c.component_id.as_str(), c.host_id.as_str(), c.max_instances), ("by-v11", host.as_str(), 1));
+        }
+        other => panic!("1.1.0 wait form answered {other:?}"),
+    }
+
+    // events at lattice-events@1.1.0: the scale above, then a label
+    let scaled = wait_event(&mut events, "component_scaled at 1.1.0", |e: &evt_v1_1::LatticeEvent| match &e.data {
+        evt_v1_1::EventData::ComponentScaled(c) if c.component_id == "by-v11" => Some(c.clone()),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(scaled.host_id, host);
+    bounded("put-label", CALL_TIMEOUT, lattice.ctl().put_label(&host, "v11", "yes")).await??;
+    let labels = wait_event(&mut events, "labels_changed at 1.1.0", |e: &evt_v1_1::LatticeEvent| match &e.data {
+        evt_v1_1::EventData::LabelsChanged(l) if l.labels.iter().any(|(k, _)| k == "v11") => Some(l.clone()),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(labels.host_id, host);
+    lattice.shutdown().await
+}
