@@ -78,6 +78,11 @@ const DOM_VIEW: &str = r##"JSON.stringify({
   result: document.getElementById("action-result").textContent,
   errors: document.getElementById("errors").textContent,
   links: document.querySelectorAll("#links tbody tr").length,
+  load: {
+    reporting: document.getElementById("load").getAttribute("data-hosts-reporting"),
+    error: document.getElementById("load").getAttribute("data-load-error"),
+    note: document.getElementById("load-note").textContent
+  },
   hosts: Array.from(document.querySelectorAll(".host")).map(function (h) {
     return {
       id: h.getAttribute("data-host-id"),
@@ -201,6 +206,10 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     assert_eq!(state["link"]["source-id"], COMPONENT_ID, "{state}");
     assert_eq!(state["link"]["policy"], "read-only", "{state}");
     assert_eq!(state["errors"].as_array().map(Vec::len), Some(0), "{state}");
+    // get-component-load answered the component (read-only grants it): no host exports
+    // metrics to this provider, so nothing reports
+    assert!(state["load"]["error"].is_null(), "{state}");
+    assert_eq!(state["load"]["hosts-reporting"], 0, "{state}");
 
     let page = http_get(&base, "/").await?;
     eprintln!("page: {} bytes (HTML with its style and script; budget {PAGE_BUDGET})", page.len());
@@ -252,6 +261,8 @@ async fn the_dashboard_shows_the_lattice_in_a_real_browser() -> Result<()> {
     assert_eq!(view["lattice"], lattice.lattice(), "{view}");
     assert_eq!(view["policy"], "read-only", "{view}");
     assert_eq!(view["errors"], "", "{view}");
+    assert_eq!((view["load"]["reporting"].as_str(), view["load"]["error"].as_str()), (Some("0"), Some("")), "{view}");
+    assert!(view["load"]["note"].as_str().is_some_and(|n| n.contains("otlp_listen")), "{view}");
     let providers: Vec<&str> = view["hosts"]
         .as_array()
         .into_iter()
