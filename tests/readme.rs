@@ -1,6 +1,6 @@
 //! The configuration table (docs/configuration.md) documents every key the provider reads.
 
-use lattice_control_provider::provider::{config, events, policy};
+use lattice_control_provider::provider::{config, events, load, policy};
 use lattice_control_provider::runtime;
 
 fn readme() -> String {
@@ -31,6 +31,8 @@ fn every_setting_is_in_the_readme_table() {
         events::EVENT_QUEUE_KEY,
         events::EVENT_TIMEOUT_KEY,
         runtime::KEY,
+        load::http::LISTEN_KEY,
+        load::publish::INTERVAL_KEY,
     ]);
     let missing: Vec<&&str> = keys
         .iter()
