@@ -75,7 +75,7 @@ export LATTICE_CONTROL_REPLICA_EVENTS="${LATTICE_CONTROL_REPLICA_EVENTS:-3000}"
 # `coalesce` (1,500 calls at a time, counting calls lost in the caller's transport) and `restart`
 # (providers stopped, killed and started on two hosts) need the CPU to themselves: beside the
 # light modules a CI run once lost 1.4% of coalesce's calls (its bound is 1%).
-HEAVY_TESTS=(load soak js_component wadm_deploy wadm_secrets registry component_author dashboard drain ha reliability cluster corpus replicas coalesce restart)
+HEAVY_TESTS=(load load_replicas autoscale soak js_component wadm_deploy wadm_secrets registry component_author dashboard drain ha reliability cluster corpus replicas coalesce restart)
 # Light, but run alone: `credentials` and `link_guard` redirect the process's stderr and set RUST_LOG.
 SOLO_TESTS=(credentials link_guard clean_stop)
 

@@ -9,6 +9,7 @@
 
 mod support;
 
+mod autoscale;
 mod clean_stop;
 mod cluster;
 mod coalesce;
@@ -27,6 +28,7 @@ mod link_guard;
 mod link_lifecycle;
 mod link_order;
 mod load;
+mod load_replicas;
 mod policy;
 mod provider_e2e;
 mod provider_smoke;
