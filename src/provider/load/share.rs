@@ -26,8 +26,6 @@ pub const REPLICA_HEADER: &str = "Lattice-Control-Replica";
 pub const FORWARD_QUEUE: usize = 64;
 /// How often series not updated for the store's `stale_after` are dropped.
 pub const DROP_STALE_EVERY: Duration = Duration::from_secs(10);
-/// How long a failed subscription waits before it is made again.
-const RETRY: Duration = Duration::from_secs(1);
 
 /// The subject the replicas of `provider_id` in `lattice` share exports on.
 #[must_use]
@@ -144,9 +142,9 @@ async fn follow(
 ) -> Ended {
     let mut exports = match nats.subscribe(subject).await {
         Ok(s) => s,
+        // the supervisor pauses before the next attempt
         Err(error) => {
-            tokio::time::sleep(RETRY).await;
-            return Ended::Unexpectedly(format!("subscribing to shared exports: {error}"));
+            return Ended::Unexpectedly(format!("subscribing to shared exports: {error}"))
         }
     };
     while let Some(message) = exports.next().await {
@@ -169,10 +167,7 @@ async fn follow(
 async fn forget_stopped(nats: async_nats::Client, store: Arc<LoadStore>) -> Ended {
     let mut stopped = match nats.subscribe("wasmbus.evt.*.host_stopped").await {
         Ok(s) => s,
-        Err(error) => {
-            tokio::time::sleep(RETRY).await;
-            return Ended::Unexpectedly(format!("subscribing to host_stopped: {error}"));
-        }
+        Err(error) => return Ended::Unexpectedly(format!("subscribing to host_stopped: {error}")),
     };
     while let Some(message) = stopped.next().await {
         let Some(lattice) = message.subject.split('.').nth(2) else {
